@@ -1,0 +1,1 @@
+"""Datasets (one MultimodalData contract) and batched augmentations."""
