@@ -1,0 +1,10 @@
+"""Encoders, token adapters, the fusion transformer, masking and the assembled model."""
+
+from infmasking.models.build import build_model
+from infmasking.models.fusion import FusionTransformer
+from infmasking.models.heads import ProjectionHead
+from infmasking.models.masking import MaskingOutput, num_kept, random_masking
+from infmasking.models.model import MaskedFusionModel, ModelOutput, Tokens
+
+__all__ = ["build_model", "FusionTransformer", "ProjectionHead", "MaskingOutput", "num_kept",
+           "random_masking", "MaskedFusionModel", "ModelOutput", "Tokens"]

@@ -1,0 +1,74 @@
+"""Build a :class:`MaskedFusionModel` from the modalities of a dataset and a few sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from infmasking.models.encoders import ENCODERS, IdentityEncoder
+from infmasking.models.fusion import FusionTransformer
+from infmasking.models.heads import ProjectionHead
+from infmasking.models.model import MaskedFusionModel
+from infmasking.models.tokens import MapTokens, SequenceTokens, VectorTokens
+
+
+def default_encoder(kind: str, shape: tuple[int, ...], dim: int) -> dict[str, Any]:
+    """The encoder chosen from a modality's kind and per-sample shape."""
+    if kind == "image":
+        return {"name": "convnet" if shape[-1] <= 96 else "alexnet"}
+    if kind == "sequence":
+        heads = next(h for h in (8, 5, 4, 2, 1) if dim % h == 0)
+        return {"name": "transformer", "width": dim, "n_heads": heads}
+    if kind == "vector":
+        return {"name": "mlp", "width": dim}
+    raise ValueError(f"unknown modality kind {kind!r}; expected image, sequence or vector")
+
+
+def make_encoder(spec: dict[str, Any] | str, kind: str, shape: tuple[int, ...]) -> nn.Module:
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = spec.pop("name", None)
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; valid: {sorted(ENCODERS)}")
+    in_channels = shape[0] if kind == "image" else shape[-1]
+    if name == "identity":
+        return IdentityEncoder(in_channels, kind if kind != "image" else "map")
+    try:
+        return ENCODERS[name](in_channels, **spec)
+    except TypeError as e:
+        raise ValueError(f"bad options {spec} for encoder {name!r}: {e}") from None
+
+
+def build_model(
+    modalities: list[str],
+    kinds: dict[str, str],
+    shapes: dict[str, tuple[int, ...]],
+    *,
+    dim: int = 128,
+    n_layers: int = 1,
+    n_heads: int = 4,
+    pool: str = "cls",
+    head_hidden: int = 512,
+    proj_dim: int = 256,
+    vector_tokens: int = 1,
+    encoders: dict[str, dict[str, Any] | str] | None = None,
+    collapse_masked: bool = True,
+) -> MaskedFusionModel:
+    """Encoders chosen from each modality's kind and shape (overridable per modality with
+    ``encoders={modality: {"name": ..., **options}}``), adapters to width ``dim``, a fusion
+    transformer of ``n_layers`` blocks and a projection head to ``proj_dim``."""
+    encoders = dict(encoders or {})
+    unknown = set(encoders) - set(modalities)
+    if unknown:
+        raise ValueError(f"encoders given for unknown modalities {sorted(unknown)}; modalities: {modalities}")
+    encs, adapters = {}, {}
+    for m in modalities:
+        spec = encoders.get(m) or default_encoder(kinds[m], tuple(shapes[m]), dim)
+        enc = make_encoder(spec, kinds[m], tuple(shapes[m]))
+        kind, c = enc.out_kind, enc.out_channels
+        adapters[m] = {"map": MapTokens, "sequence": SequenceTokens}.get(kind, None)
+        adapters[m] = adapters[m](c, dim) if adapters[m] else VectorTokens(c, dim, vector_tokens)
+        encs[m] = enc
+    fusion = FusionTransformer(dim, n_layers, n_heads, pool=pool)
+    return MaskedFusionModel(modalities, encs, adapters, fusion, ProjectionHead(dim, head_hidden, proj_dim),
+                             collapse_masked=collapse_masked)

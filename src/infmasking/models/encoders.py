@@ -1,0 +1,141 @@
+"""Per-modality encoders e_m. Each maps a batch of one modality to a feature map
+[B, C, H, W], a sequence [B, L, c] (sequence encoders take an optional padding mask
+[B, L], True = padded) or a vector [B, c]; ``out_kind`` and ``out_channels`` say which."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from infmasking.models.tokens import sincos_1d
+
+
+class ConvNet(nn.Module):
+    """Small CNN for 64 px images: blocks of conv3×3-BN-ReLU-maxpool2. [B, 3, 64, 64] ->
+    [B, widths[-1], 4, 4] with the default 4 blocks (16-32-64-128), i.e. 16 tokens."""
+
+    out_kind = "map"
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c = w
+        self.net = nn.Sequential(*layers)
+        self.out_channels = c
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class AlexNetFeatures(nn.Module):
+    """AlexNet convolutional trunk (the published Trifeatures encoder): [B, 3, 224, 224] ->
+    [B, 256, 6, 6], i.e. 36 tokens."""
+
+    out_kind = "map"
+    out_channels = 256
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        r = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2), r(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2), r(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1), r(),
+            nn.Conv2d(384, 256, 3, padding=1), r(),
+            nn.Conv2d(256, 256, 3, padding=1), r(), nn.MaxPool2d(3, 2),
+            nn.AdaptiveAvgPool2d(6),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class SequenceTransformer(nn.Module):
+    """Transformer encoder for feature sequences (affect): [B, L, c] (+ padding [B, L]) ->
+    [B, L, width]. Linear c→width, sin-cos positions, ``n_layers`` post-norm layers."""
+
+    out_kind = "sequence"
+
+    def __init__(self, in_channels: int, width: int = 40, n_layers: int = 1, n_heads: int = 5, dropout: float = 0.1):
+        super().__init__()
+        self.proj = nn.Linear(in_channels, width)
+        layer = nn.TransformerEncoderLayer(width, n_heads, 4 * width, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.out_channels = width
+
+    def forward(self, x: Tensor, padding: Tensor | None = None) -> Tensor:
+        h = self.proj(x) + sincos_1d(x.shape[1], self.out_channels, x.device).to(x.dtype)
+        return self.encoder(h, src_key_padding_mask=padding)
+
+
+class GRUEncoder(nn.Module):
+    """GRU over time (MIMIC time series): [B, L, c] -> [B, L, hidden] (all steps as tokens)."""
+
+    out_kind = "sequence"
+
+    def __init__(self, in_channels: int, hidden: int = 512):
+        super().__init__()
+        self.gru = nn.GRU(in_channels, hidden, batch_first=True)
+        self.out_channels = hidden
+
+    def forward(self, x: Tensor, padding: Tensor | None = None) -> Tensor:
+        return self.gru(x)[0]
+
+
+class Conv1dEncoder(nn.Module):
+    """Temporal convolutions (V&T force): [B, L, c] -> [B, L, width]."""
+
+    out_kind = "sequence"
+
+    def __init__(self, in_channels: int, width: int = 64, n_layers: int = 2):
+        super().__init__()
+        layers, c = [], in_channels
+        for _ in range(n_layers):
+            layers += [nn.Conv1d(c, width, 3, padding=1), nn.ReLU(inplace=True)]
+            c = width
+        self.net = nn.Sequential(*layers)
+        self.out_channels = width
+
+    def forward(self, x: Tensor, padding: Tensor | None = None) -> Tensor:
+        return self.net(x.transpose(1, 2)).transpose(1, 2)
+
+
+class MLPEncoder(nn.Module):
+    """MLP for vectors (tabular, precomputed features): [B, c] -> [B, width]."""
+
+    out_kind = "vector"
+
+    def __init__(self, in_channels: int, width: int = 512, n_layers: int = 2):
+        super().__init__()
+        layers, c = [], in_channels
+        for _ in range(n_layers):
+            layers += [nn.Linear(c, width), nn.ReLU(inplace=True)]
+            c = width
+        self.net = nn.Sequential(*layers)
+        self.out_channels = width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class IdentityEncoder(nn.Module):
+    """No encoder: the adapter reads the input directly (vectors or sequences)."""
+
+    def __init__(self, in_channels: int, kind: str):
+        super().__init__()
+        self.out_kind, self.out_channels = kind, in_channels
+
+    def forward(self, x: Tensor, padding: Tensor | None = None) -> Tensor:
+        return x
+
+
+ENCODERS = {
+    "convnet": ConvNet,
+    "alexnet": AlexNetFeatures,
+    "transformer": SequenceTransformer,
+    "gru": GRUEncoder,
+    "conv1d": Conv1dEncoder,
+    "mlp": MLPEncoder,
+    "identity": IdentityEncoder,
+}

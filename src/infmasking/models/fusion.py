@@ -1,0 +1,99 @@
+"""The fusion transformer F (METHOD.md §1.2): CLS token + pre-norm self-attention blocks +
+final LayerNorm + pooling, over the concatenated tokens of any subset of modalities.
+
+Which keys a token may attend to is given by an additive key bias [B, L]: 0 for a normal
+token, −inf for padding, and log(c) for one token that stands for c identical tokens (the
+masked positions of a view, see ``MaskedFusionModel``). One mechanism serves padding masks,
+unimodal passes of different lengths batched together, and collapsed mask tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (MLP ratio 4)."""
+
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"fusion width d={dim} must be divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, key_bias: Tensor | None) -> Tensor:
+        """x: [B, L, d]; key_bias: [B, L] additive attention bias on keys (or None)."""
+        b, n, d = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, self.n_heads, d // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, d_h]
+        mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
+        drop = self.dropout if self.training else 0.0
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        x = x + self.proj(h.transpose(1, 2).reshape(b, n, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class FusionTransformer(nn.Module):
+    """F: [B, L, d] tokens (+ key bias) -> [B, d] pooled embedding.
+
+    Args:
+        dim: token width d.  n_layers, n_heads: blocks and heads.
+        pool: "cls" (the CLS token's output) or "mean" (mean over the non-CLS tokens,
+            each weighted by its multiplicity exp(key_bias): padding 0, a collapsed token c).
+    """
+
+    def __init__(self, dim: int, n_layers: int = 1, n_heads: int = 8, *, pool: Literal["cls", "mean"] = "cls",
+                 mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        if pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        self.dim, self.pool = dim, pool
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.cls, std=0.02)
+        self.blocks = nn.ModuleList(Block(dim, n_heads, mlp_ratio, dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(dim)
+        self.apply(_init_weights)
+
+    def forward(self, tokens: Tensor, key_bias: Tensor | None = None) -> Tensor:
+        """tokens: [B, L, d]; key_bias: [B, L] (0 / −inf / log c) or None -> [B, d]."""
+        b = tokens.shape[0]
+        x = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # [B, 1 + L, d]
+        bias = None
+        if key_bias is not None:
+            bias = torch.cat([key_bias.new_zeros(b, 1), key_bias], dim=1)  # [B, 1 + L]
+        for block in self.blocks:
+            x = block(x, bias)
+        x = self.norm(x)
+        if self.pool == "cls":
+            return x[:, 0]
+        w = torch.ones(b, x.shape[1] - 1, device=x.device, dtype=x.dtype) if key_bias is None else key_bias.exp()
+        return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def padding_bias(padding: Tensor | None, shape: tuple[int, int], device, dtype=torch.float32) -> Tensor:
+    """Key bias [B, L] from a padding mask [B, L] (True = padded) or None (no padding)."""
+    if padding is None:
+        return torch.zeros(shape, device=device, dtype=dtype)
+    return torch.zeros(shape, device=device, dtype=dtype).masked_fill(padding, -math.inf)

@@ -1,0 +1,187 @@
+"""The masked fusion model: per-modality encoders and adapters, the fusion transformer F,
+a learnable mask token and the projection head g (METHOD.md §1).
+
+One training view costs three fusion passes, whatever M and T:
+  1. all M unimodal passes batched into one (shorter modalities padded with −inf key bias),
+  2. the all-modality pass,
+  3. all T masked views of the all-modality set batched into one pass of T·B rows.
+No masked pass of a unimodal subset is ever run.
+
+Collapsed mask tokens (``collapse_masked=True``, the default): in a masked view every masked
+position holds the same mask-token vector, and identical tokens stay identical through every
+block (same input → same queries, keys, values, and the same attention row). So the c masked
+positions of a modality are represented by one mask token whose key bias is log c: each
+query then gives it weight c·exp(s), exactly what the c copies received. The pooled output
+is unchanged up to rounding, and a masked pass costs in proportion to the kept tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from infmasking.models.fusion import FusionTransformer, padding_bias
+from infmasking.models.masking import MaskingOutput, random_masking
+
+
+class Tokens(NamedTuple):
+    """One modality's tokens: ``x`` [B, L, d] and key bias [B, L] (0 real, −inf padded)."""
+
+    x: Tensor
+    bias: Tensor
+
+
+class ModelOutput(NamedTuple):
+    """Projected embeddings of one view. ``unimodal``: M tensors [B, p] (modality order);
+    ``full``: [B, p]; ``masked``: [T, B, p]; ``features``: F(all) [B, d] before the head."""
+
+    unimodal: list[Tensor] | None
+    full: Tensor | None
+    masked: Tensor | None
+    features: Tensor | None
+
+
+class MaskedFusionModel(nn.Module):
+    """Encoders + adapters (keyed by modality) -> fusion transformer -> projection head.
+
+    Args:
+        modalities: modality names in order (the order of the unimodal embeddings).
+        encoders: modality -> encoder (sequence encoders take ``(x, padding)``).
+        adapters: modality -> adapter mapping the encoder output to tokens [B, L, d].
+        fusion: the :class:`FusionTransformer` of width d.
+        head: projection head [N, d] -> [N, p] (applied separately to each group of B rows,
+            so batch-norm statistics are those of one view, as published).
+        collapse_masked: represent each modality's masked positions by one log-count token.
+    """
+
+    def __init__(self, modalities: Sequence[str], encoders: dict[str, nn.Module], adapters: dict[str, nn.Module],
+                 fusion: FusionTransformer, head: nn.Module, *, collapse_masked: bool = True):
+        super().__init__()
+        self.modalities = list(modalities)
+        for name, mods in (("encoders", encoders), ("adapters", adapters)):
+            if set(mods) != set(self.modalities):
+                raise ValueError(f"{name} must have one entry per modality {self.modalities}, got {sorted(mods)}")
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
+        self.adapters = nn.ModuleDict({m: adapters[m] for m in self.modalities})
+        self.fusion = fusion
+        self.head = head
+        self.mask_token = nn.Parameter(torch.zeros(fusion.dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.collapse_masked = collapse_masked
+
+    # ------------------------------------------------------------------ tokens
+
+    def _check_inputs(self, inputs: dict[str, Tensor], padding: dict[str, Tensor]) -> None:
+        if set(inputs) != set(self.modalities):
+            raise ValueError(
+                f"inputs has modalities {sorted(inputs)}; this model was built for {self.modalities}"
+            )
+        extra = set(padding) - set(self.modalities)
+        if extra:
+            raise ValueError(f"padding has unknown modalities {sorted(extra)}; expected a subset of {self.modalities}")
+        sizes = {m: x.shape[0] for m, x in inputs.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"inputs have different batch sizes {sizes}")
+
+    def tokenize(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None) -> dict[str, Tokens]:
+        """Encode and adapt every modality: modality -> :class:`Tokens` ([B, L_m, d], [B, L_m])."""
+        padding = padding or {}
+        self._check_inputs(inputs, padding)
+        out = {}
+        for m in self.modalities:
+            pad = padding.get(m)
+            enc = self.encoders[m]
+            h = enc(inputs[m], pad) if getattr(enc, "out_kind", None) == "sequence" else enc(inputs[m])
+            x = self.adapters[m](h)
+            if pad is not None and pad.shape != x.shape[:2]:
+                raise ValueError(f"padding[{m!r}] has shape {list(pad.shape)}, tokens are {list(x.shape[:2])}")
+            out[m] = Tokens(x, padding_bias(pad, x.shape[:2], x.device, x.dtype))
+        return out
+
+    # ------------------------------------------------------------------ fusion passes
+
+    def fuse(self, tokens: dict[str, Tokens], modalities: Sequence[str] | None = None) -> Tensor:
+        """F over a subset of modalities (default all): [B, d]."""
+        mods = self.modalities if modalities is None else list(modalities)
+        unknown = [m for m in mods if m not in tokens]
+        if unknown or not mods:
+            raise ValueError(f"cannot fuse modalities {mods}; available: {list(tokens)}")
+        x = torch.cat([tokens[m].x for m in mods], 1)
+        bias = torch.cat([tokens[m].bias for m in mods], 1)
+        return self.fusion(x, bias)
+
+    def fuse_unimodal(self, tokens: dict[str, Tokens]) -> list[Tensor]:
+        """The M unimodal embeddings F({x_m}) in one pass of M·B rows: M tensors [B, d]."""
+        lmax = max(t.x.shape[1] for t in tokens.values())
+        xs, biases = [], []
+        for m in self.modalities:
+            x, bias = tokens[m]
+            extra = lmax - x.shape[1]
+            if extra:
+                x = torch.cat([x, x.new_zeros(x.shape[0], extra, x.shape[2])], 1)
+                bias = torch.cat([bias, bias.new_full((bias.shape[0], extra), -math.inf)], 1)
+            xs.append(x)
+            biases.append(bias)
+        fused = self.fusion(torch.cat(xs, 0), torch.cat(biases, 0))  # [M·B, d]
+        return list(fused.chunk(len(self.modalities), 0))
+
+    def draw_masks(self, tokens: dict[str, Tokens], num_masks: int, mask_ratio: float,
+                   generator: torch.Generator | None = None) -> dict[str, MaskingOutput]:
+        """Independent random maskings of each modality: modality -> [T, B, ·] masks."""
+        return {
+            m: random_masking(t.x.shape[0], t.x.shape[1], mask_ratio, num_masks=num_masks,
+                              generator=generator, device=t.x.device)
+            for m, t in tokens.items()
+        }
+
+    def fuse_masked(self, tokens: dict[str, Tokens], masks: dict[str, MaskingOutput]) -> Tensor:
+        """F of the T masked all-modality views, batched in one pass of T·B rows: [T, B, d]."""
+        xs, biases = [], []
+        for m in self.modalities:
+            x, bias = tokens[m]  # [B, L, d], [B, L]
+            ids, mask = masks[m]  # [T, B, k], [T, B, L]
+            t, b, k = ids.shape
+            d = x.shape[-1]
+            if self.collapse_masked:
+                kept = x[None].expand(t, -1, -1, -1).gather(2, ids[..., None].expand(-1, -1, -1, d))  # [T, B, k, d]
+                kept_bias = bias[None].expand(t, -1, -1).gather(2, ids)  # [T, B, k]
+                count = (mask & (bias[None] == 0)).sum(-1, keepdim=True)  # [T, B, 1] masked real tokens
+                xs += [kept, self.mask_token.to(x.dtype).expand(t, b, 1, d)]
+                biases += [kept_bias, count.to(x.dtype).log()]  # log 0 = −inf: no masked token
+            else:
+                xs.append(torch.where(mask[..., None], self.mask_token.to(x.dtype), x[None]))  # [T, B, L, d]
+                biases.append(bias[None].expand(t, -1, -1))
+        x = torch.cat(xs, 2)
+        bias = torch.cat(biases, 2)
+        t, b = x.shape[:2]
+        return self.fusion(x.reshape(t * b, *x.shape[2:]), bias.reshape(t * b, -1)).reshape(t, b, -1)
+
+    # ------------------------------------------------------------------ public API
+
+    def embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None) -> Tensor:
+        """Frozen-probe features: F(all) before the head, [B, d]."""
+        return self.fuse(self.tokenize(inputs, padding))
+
+    def forward(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None, *,
+                unimodal: bool = True, full: bool = True, num_masks: int = 0, mask_ratio: float = 0.0,
+                generator: torch.Generator | None = None) -> ModelOutput:
+        """Projected embeddings of one view (see :class:`ModelOutput`).
+
+        Args:
+            inputs: modality -> [B, ...]; padding: modality -> [B, L] bool (True = padded).
+            unimodal / full: compute the M unimodal / the all-modality embeddings.
+            num_masks: T masked views of the all-modality set (0 = none); mask_ratio in [0, 1).
+        """
+        if num_masks < 0:
+            raise ValueError(f"num_masks must be >= 0, got {num_masks}")
+        tokens = self.tokenize(inputs, padding)
+        uni = [self.head(u) for u in self.fuse_unimodal(tokens)] if unimodal else None
+        feats = self.fuse(tokens) if full else None
+        masked = None
+        if num_masks:
+            h = self.fuse_masked(tokens, self.draw_masks(tokens, num_masks, mask_ratio, generator))
+            masked = torch.stack([self.head(h[t]) for t in range(num_masks)])  # [T, B, p]
+        return ModelOutput(uni, None if feats is None else self.head(feats), masked, feats)

@@ -1,0 +1,167 @@
+"""Masking, the fusion transformer and the assembled model."""
+
+import pytest
+import torch
+
+from infmasking.models import build_model, num_kept, random_masking
+from infmasking.models.masking import MaskingOutput
+
+
+def _model(collapse=True, pool="cls", dtype=torch.float64):
+    torch.manual_seed(0)
+    m = build_model(
+        ["img", "seq", "vec"], {"img": "image", "seq": "sequence", "vec": "vector"},
+        {"img": (3, 32, 32), "seq": (7, 5), "vec": (4,)},
+        dim=16, n_layers=2, n_heads=2, pool=pool, head_hidden=8, proj_dim=6, vector_tokens=3,
+        encoders={"img": {"name": "convnet", "widths": (4, 8, 8)}, "seq": {"name": "identity"}},
+        collapse_masked=collapse,
+    )
+    return m.to(dtype).eval()
+
+
+def _batch(b=5, seed=0, dtype=torch.float64, pad=True):
+    g = torch.Generator().manual_seed(seed)
+    x = {"img": torch.rand(b, 3, 32, 32, generator=g, dtype=dtype), "seq": torch.randn(b, 7, 5, generator=g, dtype=dtype),
+         "vec": torch.randn(b, 4, generator=g, dtype=dtype)}
+    padding = {}
+    if pad:
+        p = torch.zeros(b, 7, dtype=torch.bool)
+        for i in range(b):
+            p[i, : i % 4] = True  # front padding of 0..3 steps
+        padding["seq"] = p
+    return x, padding
+
+
+# ------------------------------------------------------------------ masking
+
+
+@pytest.mark.parametrize("length,ratio", [(16, 0.7), (36, 0.7), (10, 0.5), (5, 0.8), (1, 0.3), (7, 0.0)])
+def test_kept_counts_exact(length, ratio):
+    out = random_masking(4, length, ratio, num_masks=6, generator=torch.Generator().manual_seed(0))
+    k = int(length * (1 - ratio))
+    assert out.ids_keep.shape == (6, 4, k)
+    assert out.mask.shape == (6, 4, length)
+    assert torch.all((~out.mask).sum(-1) == k)
+    # ids_keep are exactly the unmasked positions, ascending
+    for t in range(6):
+        for b in range(4):
+            assert out.ids_keep[t, b].tolist() == torch.nonzero(~out.mask[t, b]).flatten().tolist()
+
+
+def test_one_token_modality_is_masked_entirely():
+    assert num_kept(1, 0.01) == 0
+    assert num_kept(5, 0.8) == 0  # int(5 * 0.19999999999999996), as published
+    assert num_kept(1, 0.0) == 1
+
+
+def test_views_and_samples_masked_independently():
+    out = random_masking(8, 20, 0.5, num_masks=4, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(out.mask[0], out.mask[1])
+    assert not torch.equal(out.mask[0, 0], out.mask[0, 1])
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])
+def test_bad_mask_ratio(ratio):
+    with pytest.raises(ValueError, match="mask_ratio"):
+        random_masking(2, 4, ratio)
+
+
+# ------------------------------------------------------------------ model passes
+
+
+def test_padding_positions_never_attended():
+    model = _model()
+    x, padding = _batch()
+    masks = model.draw_masks(model.tokenize(x, padding), 3, 0.5, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        base_t = model.tokenize(x, padding)
+        ref = (model.fuse(base_t), model.fuse_unimodal(base_t)[1], model.fuse_masked(base_t, masks))
+        x2 = dict(x)
+        x2["seq"] = x["seq"].masked_fill(padding["seq"][..., None], 1e3)  # garbage in padded steps
+        t2 = model.tokenize(x2, padding)
+        new = (model.fuse(t2), model.fuse_unimodal(t2)[1], model.fuse_masked(t2, masks))
+    for a, b in zip(ref, new):
+        torch.testing.assert_close(a, b)
+    # and the garbage does change the output when the padding mask is not given
+    with torch.no_grad():
+        assert not torch.allclose(model.embed(x2, {}), model.embed(x, {}))
+
+
+def test_unimodal_batched_equals_separate_passes():
+    model = _model()
+    x, padding = _batch()
+    with torch.no_grad():
+        t = model.tokenize(x, padding)
+        batched = model.fuse_unimodal(t)
+        separate = [model.fuse(t, [m]) for m in model.modalities]
+    for a, b in zip(batched, separate):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("pad", [False, True])
+def test_batched_masked_pass_equals_separate_passes(pad):
+    """All T views in one pass == T passes of the plain masked sequence (mask token in place)."""
+    model = _model(collapse=False)
+    x, padding = _batch(pad=pad)
+    with torch.no_grad():
+        t = model.tokenize(x, padding)
+        masks = model.draw_masks(t, 4, 0.6, torch.Generator().manual_seed(2))
+        batched = model.fuse_masked(t, masks)
+        for v in range(4):
+            toks = torch.cat([torch.where(masks[m].mask[v][..., None], model.mask_token, t[m].x) for m in model.modalities], 1)
+            bias = torch.cat([t[m].bias for m in model.modalities], 1)
+            torch.testing.assert_close(batched[v], model.fusion(toks, bias))
+
+
+@pytest.mark.parametrize("pad", [False, True])
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+@pytest.mark.parametrize("ratio", [0.5, 0.7, 0.0])
+def test_collapsed_mask_tokens_equal_full_masked_pass(pad, pool, ratio):
+    """One log-count token per modality == all its masked positions: forward and gradient."""
+    full, collapsed = _model(collapse=False, pool=pool), _model(collapse=True, pool=pool)
+    collapsed.load_state_dict(full.state_dict())
+    x, padding = _batch(pad=pad)
+    masks = full.draw_masks(full.tokenize(x, padding), 3, ratio, torch.Generator().manual_seed(3))
+    w = torch.randn(3, 5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    outs, grads = [], []
+    for model in (full, collapsed):
+        model.zero_grad()
+        out = model.fuse_masked(model.tokenize(x, padding), masks)
+        (out * w).sum().backward()
+        outs.append(out.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(outs[0], outs[1])
+    assert grads[0].keys() == grads[1].keys() and "mask_token" in grads[0]
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], msg=n)
+
+
+def test_forward_shapes_and_embed():
+    model = _model(dtype=torch.float32).train()
+    x, padding = _batch(dtype=torch.float32)
+    out = model(x, padding, num_masks=4, mask_ratio=0.7)
+    assert [u.shape for u in out.unimodal] == [(5, 6)] * 3
+    assert out.full.shape == (5, 6) and out.masked.shape == (4, 5, 6) and out.features.shape == (5, 16)
+    out = model(x, padding, full=False)
+    assert out.full is None and out.masked is None
+    assert model.embed(x, padding).shape == (5, 16)
+
+
+def test_wrong_modalities_rejected():
+    model = _model()
+    x, padding = _batch()
+    del x["vec"]
+    with pytest.raises(ValueError, match="built for"):
+        model(x, padding)
+    x, _ = _batch()
+    with pytest.raises(ValueError, match="padding"):
+        model(x, {"audio": torch.zeros(5, 7, dtype=torch.bool)})
+
+
+def test_bad_build_arguments():
+    with pytest.raises(ValueError, match="unknown encoder"):
+        build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, encoders={"a": "resnet"})
+    with pytest.raises(ValueError, match="unknown modality kind"):
+        build_model(["a", "b"], {"a": "audio", "b": "vector"}, {"a": (3,), "b": (3,)})
+    with pytest.raises(ValueError, match="divisible"):
+        build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=10, n_heads=4)
