@@ -1,0 +1,355 @@
+"""Figures and tables for run reports.
+
+Every figure is drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas directly,
+so nothing here needs a display, touches ``pyplot``'s global state or changes the backend of
+the caller (e.g. a notebook).
+
+- :func:`plot_training_curves`: the ``train/*`` and ``val/*`` columns of a Lightning
+  CSVLogger ``metrics.csv`` against the step, one subplot per metric group.
+- :func:`plot_rus_bars`: grouped bars (tasks × methods) with error bars, published numbers
+  as markers and chance lines.
+- :func:`plot_metric_vs_epoch`: a few metrics against the epoch (e.g. synergy vs epoch).
+- :func:`write_markdown_table`: a pipes table for ``report.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_metric_vs_epoch",
+    "plot_rus_bars",
+    "plot_training_curves",
+    "read_metrics_csv",
+    "write_markdown_table",
+]
+
+Value = float | tuple[float, float] | Sequence[float] | None
+
+
+# --------------------------------------------------------------------------------------------
+# training curves
+
+
+def read_metrics_csv(metrics_csv: str | Path) -> dict[str, np.ndarray]:
+    """Read a Lightning CSVLogger ``metrics.csv`` into column name -> float array [rows].
+
+    Empty cells (a metric not logged on that row) and unparsable cells become ``nan``.
+    """
+    with open(metrics_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        names = list(reader.fieldnames or [])
+        cols: dict[str, list[float]] = {n: [] for n in names}
+        for row in reader:
+            for n in names:
+                cols[n].append(_to_float(row.get(n)))
+    return {n: np.asarray(v, dtype=np.float64) for n, v in cols.items()}
+
+
+def _metric_group(name: str) -> str:
+    """The subplot a ``train/...`` / ``val/...`` column goes on."""
+    metric = name.split("/", 1)[1].lower()
+    if "loss" in metric:
+        return "loss"
+    if "acc" in metric:
+        return "accuracy"
+    return "other"
+
+
+def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
+    """Plot every ``train/*`` and ``val/*`` column of a CSVLogger file against the step.
+
+    Losses share one subplot, accuracies (columns containing "acc") another, anything else
+    (learning rate, temperature, ...) a third; train curves are solid, val curves dashed with
+    markers. Rows where a metric is NaN/empty are skipped for that metric. The x axis is
+    ``step``, else ``epoch``, else the row number. A file without such columns still gives a
+    PNG, saying so.
+
+    Args:
+        metrics_csv: path of ``metrics.csv``.
+        out_png: output path (parent directories are created).
+
+    Returns:
+        ``out_png`` as a :class:`Path`.
+    """
+    cols = read_metrics_csv(metrics_csv)
+    n_rows = len(next(iter(cols.values()))) if cols else 0
+    for x_name in ("step", "epoch"):
+        if x_name in cols:
+            x = cols[x_name]
+            break
+    else:
+        x_name, x = "row", np.arange(n_rows, dtype=np.float64)
+
+    metrics = [n for n in cols if n.startswith(("train/", "val/"))]
+    groups: dict[str, list[str]] = {}
+    for n in metrics:
+        if np.isfinite(cols[n]).any():
+            groups.setdefault(_metric_group(n), []).append(n)
+    order = [g for g in ("loss", "accuracy", "other") if g in groups]
+
+    fig = _figure((5.0 * max(len(order), 1), 3.6))
+    if not order:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, f"no train/ or val/ metrics in\n{Path(metrics_csv).name}",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    for i, group in enumerate(order):
+        ax = fig.add_subplot(1, len(order), i + 1)
+        for n in groups[group]:
+            y = cols[n]
+            ok = np.isfinite(y) & np.isfinite(x)
+            is_val = n.startswith("val/")
+            ax.plot(x[ok], y[ok], "--" if is_val else "-", marker="o" if is_val else None,
+                    markersize=3, linewidth=1.2, label=n)
+        ax.set_xlabel(x_name)
+        ax.set_title(group)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, out_png)
+
+
+# --------------------------------------------------------------------------------------------
+# bars
+
+
+def plot_rus_bars(
+    results: Mapping[str, Mapping[str, Value]],
+    out_png: str | Path,
+    *,
+    published: Mapping[str, Mapping[str, Value]] | None = None,
+    chance: Mapping[str, float] | None = None,
+    ylabel: str = "balanced accuracy (%)",
+    title: str = "",
+) -> Path:
+    """Grouped bars: one group per task (e.g. redundancy / uniqueness / synergy), one bar per
+    method.
+
+    Args:
+        results: method -> task -> value, where a value is a float or ``(mean, std)`` (drawn
+            as an error bar); missing tasks / ``None`` / NaN leave a gap.
+        out_png: output path (parent directories are created).
+        published: method -> task -> value, drawn as black diamond markers over the method's
+            bar (a method present only here gets an outlined, hatched bar).
+        chance: task -> chance level, drawn as a dotted line across the task's group.
+        ylabel, title: axis label and title.
+
+    Returns:
+        ``out_png`` as a :class:`Path`.
+    """
+    published = published or {}
+    chance = chance or {}
+    methods = list(results) + [m for m in published if m not in results]
+    tasks: list[str] = []
+    for table in (*results.values(), *published.values()):
+        tasks += [t for t in table if t not in tasks]
+    tasks += [t for t in chance if t not in tasks]
+
+    fig = _figure((max(4.0, 2.5 + 0.45 * len(tasks) * max(len(methods), 1)), 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(len(methods), 1)
+    centres = np.arange(len(tasks), dtype=np.float64)
+    pub_label = "published"
+    for j, method in enumerate(methods):
+        xs = centres - 0.4 + (j + 0.5) * width
+        if method in results:
+            mean, std = _columns(results[method], tasks)
+            has_err = any(np.isfinite(s) for s in std)
+            ax.bar(xs, mean, width * 0.9, label=method,
+                   yerr=np.nan_to_num(std) if has_err else None, capsize=3)
+        else:  # published only: an outlined bar names the slot
+            mean, _ = _columns(published[method], tasks)
+            ax.bar(xs, mean, width * 0.9, fill=False, hatch="//", edgecolor="grey",
+                   label=f"{method} (published)")
+        if method in published:
+            mean, std = _columns(published[method], tasks)
+            ax.errorbar(xs, mean, yerr=np.nan_to_num(std) if any(np.isfinite(std)) else None,
+                        fmt="D", color="black", markersize=4, capsize=2, label=pub_label)
+            pub_label = "_nolegend_"
+    chance_label = "chance"
+    for i, t in enumerate(tasks):
+        if t in chance and chance[t] is not None:
+            ax.hlines(chance[t], i - 0.45, i + 0.45, colors="grey", linestyles=":",
+                      label=chance_label)
+            chance_label = "_nolegend_"
+    ax.set_xticks(centres, tasks)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    if methods or chance:
+        fig.legend(fontsize=7, loc="outside right upper")
+    return _save(fig, out_png)
+
+
+# --------------------------------------------------------------------------------------------
+# metric vs epoch
+
+
+def plot_metric_vs_epoch(
+    curve: Sequence[Mapping[str, Any]],
+    out_png: str | Path,
+    *,
+    x: str = "epoch",
+    keys: Sequence[str] | None = None,
+    chance: Mapping[str, float] | None = None,
+    ylabel: str = "",
+    title: str = "",
+) -> Path:
+    """Plot metrics recorded at several epochs, e.g. ``[{"epoch": 10, "synergy": 61.2}, ...]``.
+
+    Args:
+        curve: one dict per point with the ``x`` key and metric values (floats or
+            ``(mean, std)``, drawn as a shaded band); points missing a metric are skipped.
+        out_png: output path (parent directories are created).
+        x: the key on the x axis.
+        keys: the metrics to draw (default: every other numeric key, in first-seen order).
+        chance: metric -> chance level, drawn as a dotted line.
+        ylabel, title: axis label and title.
+
+    Returns:
+        ``out_png`` as a :class:`Path`.
+    """
+    chance = chance or {}
+    if keys is None:
+        keys = []
+        for point in curve:
+            keys += [k for k, v in point.items() if k != x and k not in keys and _is_value(v)]
+    fig = _figure((5.5, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for key in keys:
+        pts = [(_to_float(p.get(x)), *_mean_std(p.get(key))) for p in curve]
+        pts = sorted(p for p in pts if math.isfinite(p[0]) and math.isfinite(p[1]))
+        if not pts:
+            continue
+        xs, mean, std = map(np.asarray, zip(*pts))
+        (line,) = ax.plot(xs, mean, "-o", markersize=3, label=key)
+        if np.isfinite(std).any():
+            s = np.nan_to_num(std)
+            ax.fill_between(xs, mean - s, mean + s, color=line.get_color(), alpha=0.2)
+        if key in chance:
+            ax.axhline(chance[key], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel(x)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if keys:
+        ax.legend(fontsize=7)
+    return _save(fig, out_png)
+
+
+# --------------------------------------------------------------------------------------------
+# markdown
+
+
+def write_markdown_table(
+    rows: Sequence[Mapping[str, Any] | Sequence[Any]],
+    columns: Sequence[str],
+    *,
+    float_format: str = "{:.1f}",
+) -> str:
+    """A GitHub-flavoured pipes table.
+
+    Args:
+        rows: dicts (looked up by column name; missing keys give an empty cell) or sequences
+            (taken in column order).
+        columns: the header names.
+        float_format: format of floats; ``(mean, std)`` pairs become ``"mean ± std"``;
+            ``None`` / NaN become ``"–"``.
+
+    Returns:
+        The table, one line per row, ending with a newline. ``|`` inside cells is escaped.
+
+    Example::
+
+        >>> rows = [{"model": "CoMM", "synergy": 71.4}]
+        >>> print(write_markdown_table(rows, ["model", "synergy"]), end="")
+        | model | synergy |
+        |---|---|
+        | CoMM | 71.4 |
+    """
+    def cell(v: Any) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, tuple) and len(v) == 2 and all(_is_number(u) for u in v):
+            return f"{cell(v[0])} ± {cell(v[1])}"
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return float_format.format(float(v)) if math.isfinite(v) else "–"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    for row in rows:
+        if isinstance(row, Mapping):
+            values = [row.get(c, "") for c in columns]
+        else:
+            values = list(row)
+            if len(values) != len(columns):
+                raise ValueError(
+                    f"rows: a row has {len(values)} values but there are {len(columns)} columns"
+                )
+        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, out_png: str | Path) -> Path:
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, format="png")
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _is_value(v: Any) -> bool:
+    return _is_number(v) or (
+        isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_number(u) for u in v)
+    )
+
+
+def _to_float(v: Any) -> float:
+    if v is None or v == "":
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _columns(table: Mapping[str, Value], tasks: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Means and stds [len(tasks)] of ``table`` (nan where missing)."""
+    pairs = [_mean_std(table.get(t)) for t in tasks]
+    return [m for m, _ in pairs], [s for _, s in pairs]
+
+
+def _mean_std(v: Value) -> tuple[float, float]:
+    """A float or a (mean, std) pair -> (mean, std); missing -> (nan, nan)."""
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return _to_float(v[0]), _to_float(v[1])
+    return _to_float(v), math.nan

@@ -1,0 +1,608 @@
+"""Linear probes on frozen features (METHOD.md §3, TRIFEATURES.md "Evaluation").
+
+A probe is fitted on probe-train features and scored on probe-test features:
+
+1. features are standardised with the mean / std of the training features;
+2. the regularisation strength (``C`` for logistic regression, ``alpha = 1 / C`` for ridge) is
+   chosen on a held-out part of the **training** features only (``val_fraction`` of them,
+   stratified by class for classification, seeded), the standardisation being refitted on
+   the remaining part for that step;
+3. the probe is refitted on all training features with the chosen value and scored on the
+   test features, which are never looked at before this last step.
+
+Task kinds and metrics (``ProbeResult.published_metric`` is the one papers report):
+
+==============  ======================================  ============================  ==========
+kind            model                                   metrics                       published
+==============  ======================================  ============================  ==========
+classification  L2 logistic regression (lbfgs,          ``accuracy`` (top-1),         balanced
+                multinomial)                            ``balanced_accuracy`` (macro  accuracy
+                                                        recall), ``auroc`` (binary)
+multilabel      one-vs-rest L2 logistic regression      ``f1_weighted``,              f1_weighted
+                                                        ``f1_macro``, ``f1_micro``
+                                                        (threshold 0.5)
+regression      ridge                                   ``mse``, ``r2``               mse
+==============  ======================================  ============================  ==========
+
+The selection criterion on the held-out part is balanced accuracy (ties broken by the lower
+log-loss), weighted F1, and MSE respectively.
+
+Example::
+
+    >>> import numpy as np
+    >>> from infmasking.data.base import Task
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(600, 8)); y = (x[:, 0] > 0).astype(int)
+    >>> r = fit_probe(Task("sign", "classification", 2), x[:400], y[:400], x[400:], y[400:])
+    >>> r.metrics["balanced_accuracy"] > 0.9
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from infmasking.data.base import Task
+
+__all__ = ["DEFAULT_CS", "PUBLISHED_METRIC", "ProbeResult", "fit_probe", "probe_all"]
+
+#: Inverse regularisation strengths tried (ascending, so warm starts follow the path from
+#: strong to weak regularisation). Ridge uses ``alpha = 1 / C``: 1e-2 … 1e4.
+DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+#: The metric each task kind is reported with in the papers (see module docstring).
+PUBLISHED_METRIC: dict[str, str] = {
+    "classification": "balanced_accuracy",
+    "multilabel": "f1_weighted",
+    "regression": "mse",
+}
+
+_MAX_ITER = 500  # lbfgs iterations per fit; warm starts along the C path make this ample
+
+
+@dataclass
+class ProbeResult:
+    """The outcome of one linear probe.
+
+    Attributes:
+        task: task name.
+        kind: "classification" | "multilabel" | "regression".
+        metrics: test metrics (see module docstring); ``nan`` where undefined (e.g. AUROC when
+            the test set holds one class only).
+        published_metric: the key of ``metrics`` that papers report for this kind.
+        hparam_name: "C" (logistic regression) or "alpha" (ridge).
+        hparam: the chosen value, selected on the held-out part of the training features.
+        selection_metric: the criterion used on the held-out part.
+        val_scores: ``[[value, held-out score], ...]`` for every value tried.
+        n_train, n_test: numbers of training / test samples.
+        converged: whether every solver call of the final refit converged.
+        class_weight: the class weighting of a logistic probe (``None`` = unweighted).
+        notes: human-readable warnings (non-convergence, constant labels, ...).
+    """
+
+    task: str
+    kind: str
+    metrics: dict[str, float]
+    published_metric: str
+    hparam_name: str
+    hparam: float
+    selection_metric: str
+    val_scores: list[list[float]]
+    n_train: int
+    n_test: int
+    converged: bool = True
+    class_weight: str | dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def published_value(self) -> float:
+        """``metrics[published_metric]``."""
+        return self.metrics[self.published_metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``nan`` / ``inf`` become ``None``, keys become strings)."""
+        return _jsonable(asdict(self))
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def fit_probe(
+    task: Task,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    Cs: Sequence[float] = DEFAULT_CS,
+    class_weight: str | Mapping | None = None,
+) -> ProbeResult:
+    """Fit a linear probe for ``task`` on training features and score it on test features.
+
+    Args:
+        task: the task; ``task.kind`` selects the probe, ``task.num_classes`` (if > 0) is
+            checked against the labels.
+        x_train: features [N, D] (numpy array, torch tensor or nested sequence).
+        y_train: targets, [N] integer labels (classification), [N, k] 0/1 (multilabel),
+            [N] or [N, k] float (regression).
+        x_test: features [M, D].
+        y_test: targets with M rows, same layout as ``y_train``.
+        seed: seeds the held-out split (and nothing else: the solvers are deterministic).
+        val_fraction: fraction of the training samples held out to choose the regularisation.
+        Cs: inverse regularisation strengths tried (ridge uses ``alpha = 1 / C``).
+        class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict, passed to the
+            logistic regressions (each binary problem for multilabel); ignored by ridge.
+
+    Returns:
+        A :class:`ProbeResult`.
+
+    Raises:
+        ValueError: naming the offending argument, for mismatched lengths, non-finite values,
+            a single class in ``y_train``, targets of the wrong shape for ``task.kind``, an
+            unknown kind, or a bad ``val_fraction`` / ``Cs`` / ``class_weight``.
+    """
+    kind = task.kind
+    if kind not in PUBLISHED_METRIC:
+        raise ValueError(
+            f"task.kind: unknown task kind {kind!r} for task {task.name!r}; "
+            f"expected one of {sorted(PUBLISHED_METRIC)}"
+        )
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction: must be in (0, 1), got {val_fraction}")
+    Cs = sorted(float(c) for c in Cs)
+    if not Cs or any(not math.isfinite(c) or c <= 0 for c in Cs):
+        raise ValueError(f"Cs: need at least one finite positive value, got {Cs}")
+    weighting_ok = class_weight is None or isinstance(class_weight, Mapping)
+    if not (weighting_ok or class_weight == "balanced"):
+        raise ValueError(f"class_weight: expected None, 'balanced' or a dict, got {class_weight!r}")
+
+    x_train = _features(x_train, "x_train")
+    x_test = _features(x_test, "x_test")
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"x_test: feature dimension {x_test.shape[1]} differs from x_train's {x_train.shape[1]}"
+        )
+    y_train = _targets(task, y_train, "y_train", len(x_train), "x_train")
+    y_test = _targets(task, y_test, "y_test", len(x_test), "x_test")
+    if kind == "multilabel" and y_train.shape[1] != y_test.shape[1]:
+        raise ValueError(
+            f"y_test: {y_test.shape[1]} labels but y_train has {y_train.shape[1]}"
+        )
+    if kind == "regression" and y_train.shape[1:] != y_test.shape[1:]:
+        raise ValueError(f"y_test: shape {y_test.shape} does not match y_train's {y_train.shape}")
+
+    rng = np.random.default_rng(seed)
+    if kind == "classification":
+        classes = np.unique(y_train)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y_train: a single class ({classes.tolist()}) in the training labels of task "
+                f"{task.name!r}; a classifier needs at least two"
+            )
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng, strata=y_train)
+        if len(np.unique(y_train[fit_idx])) < 2:
+            raise ValueError(
+                "y_train: fewer than two classes left after holding out val_fraction of it; "
+                "use more training samples"
+            )
+        probe: _Probe = _LogisticProbe(class_weight)
+    elif kind == "multilabel":
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
+        probe = _MultilabelProbe(class_weight)
+    else:
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
+        probe = _RidgeProbe()
+
+    # 1) choose the regularisation on the held-out part of the training features
+    xs_fit, xs_val = _standardise(x_train[fit_idx], x_train[val_idx])
+    val_scores: list[list[float]] = []
+    with _quiet():
+        for c in Cs:
+            probe.fit(xs_fit, y_train[fit_idx], c)
+            val_scores.append([probe.hparam(c), *probe.selection_score(xs_val, y_train[val_idx])])
+    best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
+    best_c = Cs[best]
+
+    # 2) refit on all training features, 3) score on the test features
+    xs_train, xs_test = _standardise(x_train, x_test)
+    probe.reset()
+    with _quiet():
+        probe.fit(xs_train, y_train, best_c)
+        metrics = probe.metrics(xs_test, y_test)
+
+    notes = list(probe.notes)
+    if not probe.converged:
+        notes.append(f"solver did not converge in {_MAX_ITER} iterations for the final refit")
+    return ProbeResult(
+        task=task.name,
+        kind=kind,
+        metrics={k: float(v) for k, v in metrics.items()},
+        published_metric=PUBLISHED_METRIC[kind],
+        hparam_name=probe.hparam_name,
+        hparam=probe.hparam(best_c),
+        selection_metric=probe.selection_metric,
+        # keep only the primary criterion (the tie-breaker is an implementation detail)
+        val_scores=[[v[0], v[1] * probe.score_sign] for v in val_scores],
+        n_train=len(x_train),
+        n_test=len(x_test),
+        converged=probe.converged,
+        class_weight=None if kind == "regression" else _jsonable(class_weight),
+        notes=notes,
+    )
+
+
+def probe_all(
+    tasks: Sequence[Task],
+    train_features: Any,
+    train_targets: Mapping[str, Any],
+    test_features: Any,
+    test_targets: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    class_weight: str | Mapping | None = None,
+    val_fraction: float = 0.2,
+    Cs: Sequence[float] = DEFAULT_CS,
+) -> dict[str, ProbeResult]:
+    """Probe every task on the same features.
+
+    Args:
+        tasks: the tasks to probe.
+        train_features: [N, D] features; test_features: [M, D].
+        train_targets / test_targets: task name -> targets with N / M rows (layouts as in
+            :func:`fit_probe`).
+        seed, class_weight, val_fraction, Cs: as in :func:`fit_probe` (``class_weight`` is
+            ignored for regression tasks).
+
+    Returns:
+        task name -> :class:`ProbeResult`, in the order of ``tasks``.
+    """
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"tasks: duplicate task names {names}")
+    for arg, targets in (("train_targets", train_targets), ("test_targets", test_targets)):
+        missing = [n for n in names if n not in targets]
+        if missing:
+            raise ValueError(f"{arg}: no targets for tasks {missing} (have {sorted(targets)})")
+    x_train = _features(train_features, "train_features")
+    x_test = _features(test_features, "test_features")
+    return {
+        t.name: fit_probe(
+            t,
+            x_train,
+            train_targets[t.name],
+            x_test,
+            test_targets[t.name],
+            seed=seed,
+            val_fraction=val_fraction,
+            Cs=Cs,
+            class_weight=class_weight,
+        )
+        for t in tasks
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the three probes
+
+
+class _Probe:
+    """Interface of the probes: refit for a given C, score on held-out data, test metrics."""
+
+    hparam_name = "C"
+    selection_metric = ""
+    score_sign = 1.0  # val score as stored = sign * reported score (MSE is negated to maximise)
+
+    def __init__(self) -> None:
+        self.converged = True
+        self.notes: list[str] = []
+
+    def hparam(self, c: float) -> float:
+        return float(c)
+
+    def reset(self) -> None:
+        """Forget warm-start state before the final refit."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float) -> None:
+        raise NotImplementedError
+
+    def selection_score(self, x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+        """Higher is better; compared lexicographically."""
+        raise NotImplementedError
+
+    def metrics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def _logreg(class_weight: str | Mapping | None) -> LogisticRegression:
+    # C is set per fit; lbfgs fits the multinomial (softmax) model for > 2 classes.
+    return LogisticRegression(
+        solver="lbfgs", max_iter=_MAX_ITER, class_weight=class_weight, warm_start=True
+    )
+
+
+def _did_converge(model: LogisticRegression) -> bool:
+    return bool(np.all(np.asarray(model.n_iter_) < _MAX_ITER))
+
+
+class _LogisticProbe(_Probe):
+    """Multinomial L2 logistic regression; labels [N] (any integers)."""
+
+    selection_metric = "balanced_accuracy"
+
+    def __init__(self, class_weight: str | Mapping | None) -> None:
+        super().__init__()
+        self.class_weight = class_weight
+        self.model = _logreg(class_weight)
+
+    def reset(self) -> None:
+        self.model = _logreg(self.class_weight)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float) -> None:
+        seen = getattr(self.model, "classes_", None)
+        if seen is not None and not np.array_equal(np.unique(y), seen):
+            self.reset()  # warm start needs the same classes
+        self.model.set_params(C=c)
+        self.model.fit(x, y)
+        self.converged = _did_converge(self.model)
+
+    def selection_score(self, x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+        proba = self.model.predict_proba(x)  # [n, n_classes]
+        pred = self.model.classes_[proba.argmax(1)]
+        bal = balanced_accuracy_score(y, pred)
+        # classes seen only in the held-out part count as wrong predictions for log-loss
+        known = np.isin(y, self.model.classes_)
+        nll = log_loss(y[known], proba[known], labels=self.model.classes_) if known.any() else 0.0
+        return float(bal), -float(nll)
+
+    def metrics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        proba = self.model.predict_proba(x)  # [M, n_classes]
+        pred = self.model.classes_[proba.argmax(1)]
+        out = {
+            "accuracy": accuracy_score(y, pred),
+            "balanced_accuracy": balanced_accuracy_score(y, pred),
+        }
+        if len(self.model.classes_) == 2:
+            positive = y == self.model.classes_[1]
+            both = 0 < positive.sum() < len(positive)
+            out["auroc"] = roc_auc_score(positive, proba[:, 1]) if both else math.nan
+        return out
+
+
+class _MultilabelProbe(_Probe):
+    """One binary logistic regression per label (one-vs-rest); labels [N, k] in {0, 1}.
+
+    A label that is constant in the training data (never / always positive) gets a constant
+    prediction instead of a model.
+    """
+
+    selection_metric = "f1_weighted"
+
+    def __init__(self, class_weight: str | Mapping | None) -> None:
+        super().__init__()
+        self.class_weight = class_weight
+        self.models: dict[int, LogisticRegression] = {}
+        self.constant: dict[int, float] = {}
+
+    def reset(self) -> None:
+        self.models = {}
+
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float) -> None:
+        self.constant = {}
+        self.converged = True
+        for j in range(y.shape[1]):
+            col = y[:, j]
+            if col.min() == col.max():
+                self.constant[j] = float(col[0])
+                self.models.pop(j, None)
+                continue
+            model = self.models.setdefault(j, _logreg(self.class_weight))
+            model.set_params(C=c)
+            model.fit(x, col)
+            self.converged &= _did_converge(model)
+        self.notes = [
+            f"label {j} is constant ({int(v)}) in the training labels: predicted constant"
+            for j, v in sorted(self.constant.items())
+        ]
+
+    def _proba(self, x: np.ndarray, k: int) -> np.ndarray:
+        """P(label j = 1 | x): [M, k]."""
+        proba = np.empty((len(x), k))
+        for j in range(k):
+            if j in self.constant:
+                proba[:, j] = self.constant[j]
+            else:
+                proba[:, j] = self.models[j].predict_proba(x)[:, 1]
+        return proba
+
+    def _f1(self, x: np.ndarray, y: np.ndarray, average: str) -> float:
+        pred = (self._proba(x, y.shape[1]) >= 0.5).astype(int)
+        return float(f1_score(y, pred, average=average, zero_division=0))
+
+    def selection_score(self, x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+        return (self._f1(x, y, "weighted"),)
+
+    def metrics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        pred = (self._proba(x, y.shape[1]) >= 0.5).astype(int)  # [M, k]
+        return {
+            avg_name: f1_score(y, pred, average=avg, zero_division=0)
+            for avg_name, avg in (
+                ("f1_weighted", "weighted"),
+                ("f1_macro", "macro"),
+                ("f1_micro", "micro"),
+            )
+        }
+
+
+class _RidgeProbe(_Probe):
+    """Ridge regression with ``alpha = 1 / C``; targets [N] or [N, k]."""
+
+    hparam_name = "alpha"
+    selection_metric = "mse"
+    score_sign = -1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = Ridge()
+
+    def hparam(self, c: float) -> float:
+        return 1.0 / float(c)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float) -> None:
+        self.model.set_params(alpha=1.0 / c)
+        self.model.fit(x, y)
+
+    def selection_score(self, x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+        return (-float(mean_squared_error(y, self.model.predict(x))),)
+
+    def metrics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        pred = self.model.predict(x)  # same shape as y
+        r2 = r2_score(y, pred) if len(y) > 1 else math.nan
+        return {"mse": mean_squared_error(y, pred), "r2": r2}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _to_numpy(a: Any, name: str) -> np.ndarray:
+    if hasattr(a, "detach"):  # torch.Tensor without importing torch here
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as err:  # ragged nested sequences, ...
+        raise ValueError(f"{name}: cannot be converted to an array ({err})") from err
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _features(x: Any, name: str) -> np.ndarray:
+    """Validated float64 features [N, D]."""
+    x = _to_numpy(x, name)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: features must be 2-D [N, D], got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name}: empty features of shape {x.shape}")
+    x = x.astype(np.float64, copy=False)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: contains NaN or inf ({int((~np.isfinite(x)).sum())} entries)")
+    return x
+
+
+def _targets(task: Task, y: Any, name: str, n: int, x_name: str) -> np.ndarray:
+    """Validated targets: int [N] (classification), int [N, k] (multilabel), float [N(, k)]."""
+    y = _to_numpy(y, name)
+    if len(y.shape) == 0 or y.shape[0] != n:
+        raise ValueError(f"{name}: {y.shape[0] if y.ndim else 'scalar'} rows but {x_name} has {n}")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    if task.kind == "classification":
+        if y.ndim != 1:
+            raise ValueError(
+                f"{name}: classification labels must be 1-D [N] integers, got shape {y.shape}"
+            )
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.all(y == np.round(y)):
+                raise ValueError(f"{name}: classification labels must be integers")
+        y = y.astype(np.int64)
+        if task.num_classes > 0 and (y.min() < 0 or y.max() >= task.num_classes):
+            raise ValueError(
+                f"{name}: labels must lie in [0, {task.num_classes}) for task {task.name!r}, "
+                f"got range [{y.min()}, {y.max()}]"
+            )
+        return y
+    if task.kind == "multilabel":
+        if y.ndim != 2:
+            raise ValueError(f"{name}: multilabel targets must be 2-D [N, k], got shape {y.shape}")
+        if task.num_classes > 0 and y.shape[1] != task.num_classes:
+            raise ValueError(
+                f"{name}: {y.shape[1]} labels but task {task.name!r} has {task.num_classes}"
+            )
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name}: multilabel targets must be 0 or 1")
+        return y.astype(np.int64)
+    # regression
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name}: regression targets must be [N] or [N, k], got shape {y.shape}")
+    return y.astype(np.float64)
+
+
+def _holdout_split(
+    n: int, fraction: float, rng: np.random.Generator, strata: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into (fit, held-out) index arrays.
+
+    With ``strata`` ([n] labels) each class contributes ``round(fraction * count)`` samples to
+    the held-out part (at least one if it has two or more, never all of them), so class
+    proportions are kept. Both parts are non-empty.
+    """
+    if n < 2:
+        raise ValueError(f"y_train: need at least 2 training samples to hold some out, got {n}")
+    if strata is None:
+        groups = [np.arange(n)]
+    else:
+        groups = [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    val = []
+    for idx in groups:
+        k = len(idx)
+        n_val = min(max(int(round(fraction * k)), 1 if k >= 2 else 0), k - 1)
+        val.append(rng.permutation(idx)[:n_val])
+    val_idx = np.sort(np.concatenate(val))
+    if len(val_idx) == 0:  # only singleton classes: hold out one sample anyway
+        val_idx = np.sort(rng.permutation(n)[:1])
+    fit_mask = np.ones(n, dtype=bool)
+    fit_mask[val_idx] = False
+    return np.flatnonzero(fit_mask), val_idx
+
+
+def _standardise(x_fit: np.ndarray, x_other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardise both with the mean / std of ``x_fit`` [N, D] (constant features: std 1)."""
+    mean = x_fit.mean(0)
+    std = x_fit.std(0)
+    std[std < 1e-12] = 1.0
+    return (x_fit - mean) / std, (x_other - mean) / std
+
+
+class _quiet(warnings.catch_warnings):
+    """Silence solver / metric warnings; non-convergence is recorded from ``n_iter_``."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. classes missing from held-out part
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj

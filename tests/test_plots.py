@@ -1,0 +1,112 @@
+"""Report figures and tables: files are written without a display, tables are exact."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infmasking.evaluation.plots import (
+    plot_metric_vs_epoch,
+    plot_rus_bars,
+    plot_training_curves,
+    read_metrics_csv,
+    write_markdown_table,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Lightning CSVLogger style: metrics logged on different rows leave the other cells empty.
+METRICS_CSV = """epoch,step,train/loss,train/loss_mask,train/acc_top1,lr-AdamW,val/loss,val/acc_top1
+0,9,2.30,1.10,0.10,0.001,,
+0,19,2.10,1.00,0.15,0.001,,
+0,19,,,,,2.20,0.12
+1,29,1.90,0.90,0.25,0.0009,,
+1,39,1.70,nan,0.35,0.0008,,
+1,39,,,,,1.80,0.30
+"""
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_read_metrics_csv_fills_nan(tmp_path):
+    f = tmp_path / "metrics.csv"
+    f.write_text(METRICS_CSV)
+    cols = read_metrics_csv(f)
+    assert cols["step"].tolist() == [9, 19, 19, 29, 39, 39]
+    assert np.isnan(cols["val/loss"][0]) and cols["val/loss"][2] == pytest.approx(2.2)
+    assert np.isnan(cols["train/loss_mask"][4])
+
+
+def test_plot_training_curves_with_nan_rows(tmp_path):
+    f = tmp_path / "metrics.csv"
+    f.write_text(METRICS_CSV)
+    out = plot_training_curves(f, tmp_path / "figs" / "curves.png")
+    assert out == tmp_path / "figs" / "curves.png"
+    assert _is_png(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "epoch,step,train/loss\n0,0,1.0\n0,1,\n",  # one metric, an empty row
+        "step,other\n0,1\n1,2\n",  # no train/ or val/ columns at all
+        "train/loss,val/acc\n1.0,\n0.5,0.7\n",  # no step or epoch column
+        "epoch,step,train/loss\n",  # header only
+    ],
+)
+def test_plot_training_curves_is_robust_to_missing_columns(tmp_path, text):
+    f = tmp_path / "metrics.csv"
+    f.write_text(text)
+    assert _is_png(plot_training_curves(f, tmp_path / "curves.png"))
+
+
+def test_plot_rus_bars(tmp_path):
+    results = {
+        "InfMasking": {
+            "redundancy": (99.9, 0.1), "uniqueness": (90.6, 2.3), "synergy": (77.0, 4.2)
+        },
+        "CoMM": {"redundancy": 99.9, "uniqueness": 86.8, "synergy": math.nan},
+    }
+    published = {"InfMasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
+                 "Cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0}}
+    chance = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
+    out = plot_rus_bars(results, tmp_path / "rus.png", published=published, chance=chance,
+                        title="Trifeatures")
+    assert _is_png(out)
+    assert _is_png(plot_rus_bars({"MAE": {"synergy": 50.1}}, tmp_path / "one.png"))
+
+
+def test_plot_metric_vs_epoch(tmp_path):
+    curve = [
+        {"epoch": 10, "synergy": 55.0, "synergy_auroc": (0.6, 0.02)},
+        {"epoch": 50, "synergy": 68.0, "synergy_auroc": (0.7, 0.03)},
+        {"epoch": 30, "synergy": 61.0},  # unsorted, a metric missing
+        {"epoch": 100, "synergy": None, "note": "text is ignored"},
+    ]
+    out = plot_metric_vs_epoch(curve, tmp_path / "syn.png", chance={"synergy": 50.0})
+    assert _is_png(out)
+    assert _is_png(plot_metric_vs_epoch([], tmp_path / "empty.png"))
+
+
+def test_write_markdown_table():
+    rows = [
+        {"model": "InfMasking", "redundancy": (99.94, 0.1), "synergy": 77.0, "runs": 5},
+        {"model": "a|b", "redundancy": None, "synergy": math.nan},
+        ["MAE", 99.8, 50.1, 5],
+    ]
+    table = write_markdown_table(rows, ["model", "redundancy", "synergy", "runs"])
+    assert table == (
+        "| model | redundancy | synergy | runs |\n"
+        "|---|---|---|---|\n"
+        "| InfMasking | 99.9 ± 0.1 | 77.0 | 5 |\n"
+        "| a\\|b | – | – |  |\n"
+        "| MAE | 99.8 | 50.1 | 5 |\n"
+    )
+    assert write_markdown_table([[0.12345]], ["x"], float_format="{:.3f}").endswith("| 0.123 |\n")
+    with pytest.raises(ValueError, match="rows"):
+        write_markdown_table([["too", "many"]], ["one"])
