@@ -1,0 +1,273 @@
+"""Errors and input checks shared by the dataset loaders.
+
+Every loader reports bad input with a :class:`DatasetError` (a ``ValueError``) whose message
+names the file, the key inside it, what was expected and what was found; a missing dataset
+file or folder raises :class:`DatasetNotFoundError` (also a ``FileNotFoundError``) whose message
+says where the data can be obtained. Nothing is ever downloaded.
+
+The module also holds :func:`seeded_split`, the one seeded train/valid/test split the loaders
+share (MIMIC, Vision&Touch episodes, own ``.npz`` data without a ``split`` array).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+MULTIBENCH_URL = "https://github.com/pliang279/MultiBench"
+
+#: Where each dataset can be obtained, quoted by :func:`require_path` when a file is missing.
+WHERE_TO_GET: dict[str, str] = {
+    "affect": (
+        "The MultiBench affect pickles (mosi_data.pkl, mosei_senti_data.pkl, humor.pkl, "
+        f"sarcasm.pkl) are linked from the MultiBench README ({MULTIBENCH_URL}, section "
+        "'Affective computing'); download the file and pass its path."
+    ),
+    "mimic": (
+        "im.pk is the MultiBench preprocessing of MIMIC-III, a credentialed dataset: after "
+        "obtaining PhysioNet access to MIMIC-III, request the file as described in the "
+        f"MultiBench README ({MULTIBENCH_URL}, section 'Healthcare') and pass its path."
+    ),
+    "vision_touch": (
+        "The Vision&Touch episodes (one .h5 file per episode) are the MultiBench robotics "
+        f"dataset: follow the robotics instructions of MultiBench ({MULTIBENCH_URL}, "
+        "datasets/robotics and its download script), unpack them into one folder and pass it."
+    ),
+    "mmimdb": (
+        "MM-IMDb is at https://archive.org/details/mmimdb (raw folder with split.json and "
+        "per-movie json/jpeg files, and multimodal_imdb.hdf5); MultiBench "
+        f"({MULTIBENCH_URL}) uses multimodal_imdb.hdf5."
+    ),
+    "npz": "This is your own data file; see infmasking.data.npz for the expected format.",
+}
+
+
+class DatasetError(ValueError):
+    """Malformed dataset input. The message names the file, the key, and what was expected
+    versus what was found."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset file or folder does not exist. The message says where to obtain it."""
+
+
+def require_path(path: str | Path, dataset: str, *, kind: str = "file") -> Path:
+    """Return ``path`` as a :class:`Path` if it exists (as a file, a folder or either).
+
+    Args:
+        path: the path given by the user.
+        dataset: key of :data:`WHERE_TO_GET` quoted in the error.
+        kind: "file", "dir" or "any".
+
+    Raises:
+        DatasetNotFoundError: if it does not exist or is not of the expected kind.
+    """
+    p = Path(path).expanduser()
+    ok = {"file": p.is_file, "dir": p.is_dir, "any": p.exists}[kind]()
+    if not ok:
+        what = {"file": "file", "dir": "folder", "any": "file or folder"}[kind]
+        found = "a folder" if p.is_dir() else "a file" if p.exists() else "nothing"
+        raise DatasetNotFoundError(
+            f"{dataset} data: expected a {what} at '{p}', found {found}. "
+            f"{WHERE_TO_GET.get(dataset, '')} Nothing is downloaded automatically."
+        )
+    return p
+
+
+def read_pickle(path: Path, dataset: str) -> object:
+    """Unpickle ``path``; a corrupt or non-pickle file raises a :class:`DatasetError`."""
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        TypeError,
+        ValueError,
+    ) as err:
+        raise DatasetError(f"{path}: not a readable {dataset} pickle ({err!r}).") from err
+
+
+def require_key(container, key: str, file: str | Path, *, where: str = "") -> object:
+    """``container[key]``, or a :class:`DatasetError` naming the file, the key and the keys
+    that are there. ``where`` prefixes the key in the message (e.g. "train/")."""
+    try:
+        present = key in container
+    except TypeError:
+        present = False
+    if not present:
+        keys = sorted(map(str, container.keys())) if hasattr(container, "keys") else []
+        found = f"keys {keys}" if hasattr(container, "keys") else f"a {type(container).__name__}"
+        raise DatasetError(f"{file}: missing key '{where}{key}'; found {found}.")
+    return container[key]
+
+
+def require_mapping(value, file: str | Path, key: str) -> dict:
+    """``value`` if it is a dict, else a :class:`DatasetError`."""
+    if not isinstance(value, dict):
+        raise DatasetError(
+            f"{file}: key '{key}' should hold a dict of arrays, found {type(value).__name__}."
+        )
+    return value
+
+
+def _fmt_shape(shape: Sequence[int | str | None]) -> str:
+    parts = ["*" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def check_array(
+    value,
+    file: str | Path,
+    key: str,
+    *,
+    shape: Sequence[int | str | None] | None = None,
+    dtype: str = "numeric",
+    what: str = "",
+) -> np.ndarray:
+    """Check one array and return it as a numpy array.
+
+    Args:
+        value: anything ``np.asarray`` accepts (an h5py dataset is read fully).
+        file, key: named in the error message.
+        shape: expected shape; an ``int`` entry must match exactly, a ``str`` entry (a
+            dimension name such as "N") must be equal wherever the same name occurs, ``None``
+            matches anything. The number of entries fixes ``ndim``.
+        dtype: "numeric" (bool/int/float), "float" (int/float), "integer" (bool/int),
+            "uint8" (exactly uint8) or "string".
+        what: a few words on what the array is, quoted in the error.
+
+    Raises:
+        DatasetError: on a wrong number of dimensions, a wrong size or a wrong dtype.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{file}: key '{key}' is not an array ({err}).") from err
+    desc = f" ({what})" if what else ""
+    kinds = {"numeric": "biuf", "float": "iuf", "integer": "biu", "uint8": "u", "string": "US"}
+    expected_dtype = {
+        "numeric": "a numeric array",
+        "float": "a numeric (float or int) array",
+        "integer": "an integer or bool array",
+        "uint8": "uint8",
+        "string": "strings",
+    }[dtype]
+    if arr.dtype.kind not in kinds[dtype] or (dtype == "uint8" and arr.dtype != np.uint8):
+        raise DatasetError(
+            f"{file}: key '{key}' has dtype {arr.dtype}, expected {expected_dtype}{desc}."
+        )
+    if shape is not None:
+        names: dict[str, int] = {}
+        fits = [
+            s is None or (s == n if isinstance(s, int) else names.setdefault(s, n) == n)
+            for s, n in zip(shape, arr.shape)
+        ]
+        if arr.ndim != len(shape) or not all(fits):
+            raise DatasetError(
+                f"{file}: key '{key}' has shape {tuple(arr.shape)}, expected "
+                f"{_fmt_shape(shape)}{desc}."
+            )
+    return arr
+
+
+def check_rows(arrays: dict[str, np.ndarray], file: str | Path, *, where: str = "") -> int:
+    """Check that all arrays have the same number of rows (samples); return it."""
+    rows = {k: len(a) for k, a in arrays.items()}
+    if len(set(rows.values())) > 1:
+        listed = ", ".join(f"'{where}{k}': {n}" for k, n in rows.items())
+        raise DatasetError(f"{file}: arrays disagree on the number of samples ({listed}).")
+    return next(iter(rows.values()))
+
+
+def check_finite_labels(y: np.ndarray, file: str | Path, key: str) -> np.ndarray:
+    """Raise a :class:`DatasetError` if the labels ``y`` hold NaN or infinite values."""
+    bad = ~np.isfinite(np.asarray(y, dtype=np.float64))
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DatasetError(
+            f"{file}: key '{key}' holds {int(bad.sum())} non-finite (NaN/inf) label values, "
+            f"expected finite labels; first bad rows: {rows[:5].tolist()}."
+        )
+    return y
+
+
+def check_binary(y: np.ndarray, file: str | Path, key: str) -> np.ndarray:
+    """Raise a :class:`DatasetError` unless every value of ``y`` is 0 or 1."""
+    check_finite_labels(y, file, key)
+    values = np.unique(y)
+    if not np.isin(values, (0, 1)).all():
+        raise DatasetError(
+            f"{file}: key '{key}' should hold 0/1 labels, found values {values[:10].tolist()}."
+        )
+    return y
+
+
+def check_nonempty(n: int, file: str | Path, split: str, detail: str = "") -> None:
+    """Raise a :class:`DatasetError` if the split ``split`` has no samples."""
+    if n == 0:
+        extra = f" ({detail})" if detail else ""
+        raise DatasetError(f"{file}: split '{split}' has no samples{extra}.")
+
+
+def seeded_split(
+    n: int,
+    seed: int,
+    *,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    file: str | Path = "",
+    unit: str = "samples",
+) -> dict[str, np.ndarray]:
+    """A seeded random split of ``range(n)`` into train / valid / test.
+
+    The indices are shuffled by ``random.Random(seed).shuffle``; the first
+    ``floor(n * valid_fraction)`` shuffled indices are ``valid``, up to
+    ``floor(n * (valid_fraction + test_fraction))`` are ``test`` and the rest are ``train``.
+    This is MultiBench's MIMIC layout: with ``seed=10`` and 0.1 / 0.1 it reproduces its split.
+
+    Returns:
+        {"train", "valid", "test"} -> sorted int64 index arrays, disjoint, covering range(n).
+
+    Raises:
+        DatasetError: if a split would be empty (too few samples for the fractions).
+    """
+    if not (0 < valid_fraction and 0 < test_fraction and valid_fraction + test_fraction < 1):
+        raise DatasetError(
+            f"{file}: valid_fraction={valid_fraction} and test_fraction={test_fraction} must be "
+            "positive and sum to less than 1."
+        )
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    # exact integer arithmetic: floor(n * 0.1) == n // 10 with no float rounding
+    scale = 10**6
+    n_valid = n * round(valid_fraction * scale) // scale
+    n_valid_test = n * round((valid_fraction + test_fraction) * scale) // scale
+    parts = {
+        "train": order[n_valid_test:],
+        "valid": order[:n_valid],
+        "test": order[n_valid:n_valid_test],
+    }
+    for name, idx in parts.items():
+        check_nonempty(
+            len(idx),
+            file,
+            name,
+            f"{n} {unit} split with valid_fraction={valid_fraction}, "
+            f"test_fraction={test_fraction}; more {unit} are needed",
+        )
+    return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in parts.items()}
+
+
+def listed(values: Iterable, limit: int = 5) -> str:
+    """A short listing of ``values`` for error messages ("a, b, c, ... (12 in all)")."""
+    values = list(values)
+    head = ", ".join(map(str, values[:limit]))
+    return head + (f", ... ({len(values)} in all)" if len(values) > limit else "")
