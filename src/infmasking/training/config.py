@@ -1,0 +1,167 @@
+"""The run configuration: typed dataclasses, parsed by jsonargparse (YAML files, presets and
+``--section.key value`` overrides all land here). ``RunConfig`` is saved into every run
+folder (``config.yaml``) and every checkpoint, so a run can be re-evaluated or resumed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+METHODS = ("infmasking", "comm", "cross", "cross_self", "cmc")
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    """Which dataset and how to load it."""
+
+    name: str = "trifeatures"
+    """trifeatures | mosi | ur_funny | mustard | mosei | mimic | vision_touch | mmimdb | npz"""
+    path: Optional[str] = None
+    """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
+    modalities: Optional[list[str]] = None
+    """Use only these modalities, in this order (e.g. [vision, text] for affect)."""
+    image_size: int = 64
+    """Trifeatures resolution: 64 (CPU) or 224 (published)."""
+    biased: bool = True
+    """Trifeatures: train on the biased (synergy) set; False = unbiased pairs."""
+    max_pairs: int = 10_000
+    seed: int = 0
+    """Seed of generated data (Trifeatures rendering, splits, pair subsampling); the run's own
+    seed drives initialisation, augmentation, masks and batch order."""
+    cache_dir: Optional[str] = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword options passed to the dataset's loader."""
+
+
+@dataclass
+class ModelConfig:
+    """Encoders, fusion transformer and projection head (METHOD.md §1)."""
+
+    dim: int = 128
+    n_layers: int = 1
+    n_heads: int = 4
+    pool: Literal["cls", "mean"] = "cls"
+    head_hidden: int = 512
+    proj_dim: int = 256
+    vector_tokens: int = 1
+    encoders: dict[str, Any] = field(default_factory=dict)
+    """Per-modality encoder override, e.g. {image1: {name: convnet, widths: [16, 32, 64, 128]}}."""
+    collapse_masked: bool = True
+    """Represent masked positions by one log-count token (exact, cheaper)."""
+
+
+@dataclass
+class MethodConfig:
+    """The objective and its hyperparameters (METHOD.md §2, §5)."""
+
+    name: Literal["infmasking", "comm", "cross", "cross_self", "cmc"] = "infmasking"
+    temperature: float = 0.1
+    mask_ratio: float = 0.7
+    num_masks: int = 6
+    mask_lambda: float = 1.0
+    weights: Optional[list[float]] = None
+    cross: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentations producing the two views (TRIFEATURES.md, METHOD.md §6)."""
+
+    image: Literal["simclr", "crop_flip", "none"] = "simclr"
+    """simclr: crop + jitter + grayscale + blur + flip; crop_flip: geometry only."""
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    hue: float = 0.1
+    grayscale_p: float = 0.2
+    sequence: str = "drop+noise"
+    """Sequence/vector augmentations joined by '+', or 'none'."""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 5
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to the Lightning Trainer."""
+
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    num_workers: int = 0
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+
+
+@dataclass
+class EvalConfig:
+    probe_every: int = 0
+    """Probe every k epochs during training (0 = only at the end) for metric-vs-epoch curves."""
+    probe_max_train: int = 10_000
+    class_weight: Optional[str] = None
+    """None or 'balanced' (a class-weighted probe)."""
+    batch_size: int = 256
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = "runs/default"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    d["augment"]["crop_scale"] = list(d["augment"]["crop_scale"])
+    return d
+
+
+def from_dict(d: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from ``to_dict`` output; unknown keys are an error naming them."""
+    sections = {f.name: f for f in dataclasses.fields(RunConfig)}
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        if key not in sections:
+            raise ValueError(f"unknown config key {key!r}; valid: {sorted(sections)}")
+        typ = sections[key].default_factory if isinstance(value, dict) else None  # type: ignore[misc]
+        if typ is not None and dataclasses.is_dataclass(typ()):
+            names = {f.name for f in dataclasses.fields(typ())}
+            bad = set(value) - names
+            if bad:
+                raise ValueError(f"unknown config key(s) {sorted(f'{key}.{b}' for b in bad)}; valid: {sorted(names)}")
+            value = dict(value)
+            if key == "augment" and "crop_scale" in value:
+                value["crop_scale"] = tuple(value["crop_scale"])
+            kwargs[key] = typ().__class__(**value)
+        else:
+            kwargs[key] = value
+    return RunConfig(**kwargs)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def load_config(path: Path) -> RunConfig:
+    return from_dict(yaml.safe_load(Path(path).read_text()))
+
+
+def presets() -> dict[str, Path]:
+    """Name -> YAML file of the presets shipped in the package."""
+    return {p.stem: p for p in sorted(PRESET_DIR.glob("*.yaml"))}

@@ -1,0 +1,119 @@
+"""One LightningModule for every method (infmasking, comm, cross, cross_self, cmc).
+
+The engine (DDP over GPUs or nodes, checkpoints, precision, logging) is Lightning's. What is
+ours: the two augmented views, the model passes each method needs, the λ schedule read from
+the trainer's epoch, AdamW without weight decay on biases / norms / tokens, and randomness
+that is a pure function of (seed, step, rank) so that a resumed run repeats the same steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as pl
+import torch
+from torch import Tensor
+
+from infmasking import losses as L
+from infmasking.data.base import Batch
+from infmasking.models import MaskedFusionModel, build_model
+from infmasking.training.config import RunConfig, from_dict, to_dict
+from infmasking.training.views import ViewMaker
+
+
+class SSLModule(pl.LightningModule):
+    """Self-supervised training of a :class:`MaskedFusionModel` with one objective.
+
+    Args:
+        config: the run configuration as a dict (``to_dict(RunConfig)``; saved in checkpoints).
+        shapes / kinds: per-modality sample shape and kind (image | sequence | vector).
+        modalities: modality names in order.
+    """
+
+    def __init__(self, config: dict[str, Any], modalities: list[str], kinds: dict[str, str],
+                 shapes: dict[str, list[int]]):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: RunConfig = from_dict(config)
+        mc = self.cfg.model
+        self.model: MaskedFusionModel = build_model(
+            modalities, kinds, {m: tuple(s) for m, s in shapes.items()}, dim=mc.dim, n_layers=mc.n_layers,
+            n_heads=mc.n_heads, pool=mc.pool, head_hidden=mc.head_hidden, proj_dim=mc.proj_dim,
+            vector_tokens=mc.vector_tokens, encoders=mc.encoders, collapse_masked=mc.collapse_masked,
+        )
+        self.views = ViewMaker(self.cfg.augment, kinds)
+        meth = self.cfg.method
+        if meth.name == "cross" and len(modalities) != 2:
+            raise ValueError(f"method 'cross' is for 2 modalities, got {len(modalities)}: use 'cmc'")
+        L._check_temperature(meth.temperature)
+
+    # ------------------------------------------------------------------ schedule
+
+    def mask_weight(self) -> float:
+        """λ_e from the trainer's progress (0-based epoch of ``max_epochs``)."""
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None or max_epochs < 1:
+            raise ValueError("the λ schedule needs the trainer's max_epochs")
+        return L.mask_weight(self.current_epoch, max_epochs, self.cfg.method.mask_lambda)
+
+    def _generator(self) -> torch.Generator:
+        """Randomness of this step: a function of (seed, global step, rank) only."""
+        g = torch.Generator(device="cpu")
+        g.manual_seed(hash((self.cfg.seed, int(self.global_step), self.global_rank)) & 0x7FFF_FFFF_FFFF_FFFF)
+        return g
+
+    # ------------------------------------------------------------------ step
+
+    def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> L.LossOutput:
+        meth = self.cfg.method
+        (x1, p1), (x2, p2) = self.views(batch.inputs, batch.padding, generator)
+        if meth.name == "infmasking":
+            kw = dict(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
+            o1, o2 = self.model(x1, p1, **kw), self.model(x2, p2, **kw)
+            return L.infmasking_loss(
+                o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
+                temperature=meth.temperature, mask_weight=self.mask_weight(), weights=meth.weights, cross=meth.cross,
+            )
+        if meth.name == "comm":
+            o1, o2 = self.model(x1, p1), self.model(x2, p2)
+            return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=meth.temperature,
+                               weights=meth.weights)
+        fn = {"cross": L.cross_loss, "cross_self": L.cross_self_loss, "cmc": L.cmc_loss}[meth.name]
+        o1, o2 = self.model(x1, p1, full=False), self.model(x2, p2, full=False)
+        return fn(o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        out = self.compute_loss(batch, self._generator())
+        L.check_finite(out)
+        logs = out.log_dict("train/")
+        if self.cfg.method.name == "infmasking":
+            logs["train/mask_weight"] = torch.tensor(self.mask_weight())
+        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=len(next(iter(batch.inputs.values()))))
+        self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
+        return out.loss
+
+    # ------------------------------------------------------------------ optimizer
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            # biases, norm weights, CLS / mask tokens and position parameters: no weight decay
+            (no_decay if p.ndim <= 1 or name.endswith((".cls", "mask_token", ".pos")) else decay).append(p)
+        oc = self.cfg.optim
+        return torch.optim.AdamW(
+            [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr
+        )
+
+    # ------------------------------------------------------------------ features
+
+    @torch.no_grad()
+    def features(self, batch: Batch) -> Tensor:
+        """Frozen fused features F(all) [B, d] of un-augmented inputs (for the probe)."""
+        inputs = self.views.prepare(batch.inputs)
+        return self.model.embed(inputs, batch.padding)
+
+
+def module_config(cfg: RunConfig) -> dict[str, Any]:
+    return to_dict(cfg)

@@ -1,0 +1,346 @@
+"""A run: train with Lightning, probe the frozen features, write the run folder.
+
+Run folder: ``config.yaml`` (resolved), ``metrics.csv`` (Lightning CSV logger),
+``checkpoints/last.ckpt``, ``report.json``, ``report.md``, ``training_curves.png``,
+``probe.png`` (and ``probe_curve.json`` / ``probe_curve.png`` with ``eval.probe_every``).
+A run folder with a checkpoint but no report is resumed from ``last.ckpt``; one with a
+report is finished and is not overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from infmasking.data.base import MultimodalData, Split, collate_batch
+from infmasking.data.registry import load_dataset
+from infmasking.evaluation import plots
+from infmasking.evaluation.probe import probe_all
+from infmasking.training.config import RunConfig, from_dict, load_config, save_config, to_dict
+from infmasking.training.module import SSLModule
+
+# Trifeatures task -> what it measures (TRIFEATURES.md)
+RUS = {"share": "redundancy", "unique1": "uniqueness", "synergy": "synergy"}
+PUBLISHED_TRIFEATURES = {
+    "cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0},
+    "cross_self": {"redundancy": 99.7, "uniqueness": 86.9, "synergy": 50.0},
+    "comm": {"redundancy": 99.9, "uniqueness": 86.8, "synergy": 71.4},
+    "infmasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
+}
+CHANCE_TRIFEATURES = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
+
+
+warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+class RunError(RuntimeError):
+    """A run cannot start as asked (finished run in the folder, config mismatch, bad checkpoint)."""
+
+
+# ---------------------------------------------------------------------- data
+
+
+def load_data(cfg: RunConfig) -> MultimodalData:
+    d = cfg.data
+    return load_dataset(d.name, d.path, modalities=d.modalities, seed=d.seed, image_size=d.image_size,
+                        biased=d.biased, max_pairs=d.max_pairs, cache_dir=d.cache_dir, options=d.options)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A permutation that is a pure function of (seed, epoch): a resumed run sees the same order.
+    Lightning calls ``set_epoch`` (and wraps it for DDP)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+
+def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
+    b = cfg.optim.batch_size
+    if b < 2:
+        raise ValueError(f"optim.batch_size must be >= 2 (contrastive negatives, batch norm), got {b}")
+    if len(split) < b:
+        raise ValueError(f"optim.batch_size={b} is larger than the training split ({len(split)} samples)")
+    return torch.utils.data.DataLoader(split, batch_size=b, sampler=EpochSampler(len(split), cfg.seed), drop_last=True,
+                                       collate_fn=collate_batch, num_workers=cfg.trainer.num_workers)
+
+
+# ---------------------------------------------------------------------- probing
+
+
+@torch.no_grad()
+def extract_features(module: SSLModule, split: Split, batch_size: int = 256) -> np.ndarray:
+    """F(all) of every sample of ``split``, un-augmented, in eval mode: [N, d]."""
+    was_training = module.training
+    module.eval()
+    out = []
+    for start in range(0, len(split), batch_size):
+        batch = split[torch.arange(start, min(start + batch_size, len(split)))].to(module.device)
+        out.append(module.features(batch).float().cpu())
+    module.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[str, Any]:
+    """Linear probes of every task on frozen features -> task -> ProbeResult."""
+    train = data.probe_train
+    if len(train) > cfg.eval.probe_max_train:
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval.probe_max_train]
+        train = train.subset(idx.sort().values)
+    xtr = extract_features(module, train, cfg.eval.batch_size)
+    xte = extract_features(module, data.probe_test, cfg.eval.batch_size)
+    ytr = {t: y.numpy() for t, y in train.targets.items()}
+    yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
+    return probe_all(data.tasks, xtr, ytr, xte, yte, seed=cfg.seed, class_weight=cfg.eval.class_weight)
+
+
+class ProbeEveryK(Callback):
+    """Probe every k epochs (rank 0) and append to ``probe_curve.json``."""
+
+    def __init__(self, data: MultimodalData, cfg: RunConfig, out: Path):
+        self.data, self.cfg, self.path = data, cfg, out / "probe_curve.json"
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        k = self.cfg.eval.probe_every
+        if not k or (trainer.current_epoch + 1) % k or not trainer.is_global_zero:
+            return
+        results = run_probes(module, self.data, self.cfg)
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step}
+        row.update({t: 100 * r.published_value for t, r in results.items()})
+        curve = json.loads(self.path.read_text()) if self.path.exists() else []
+        curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
+        self.path.write_text(json.dumps(curve, indent=1))
+
+
+class StepSeed(Callback):
+    """Seed every step from (seed, global step, rank): augmentations, masks and dropout of a
+    resumed run repeat those of an uninterrupted one."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        torch.manual_seed((self.seed * 1_000_003 + trainer.global_step) * 64 + trainer.global_rank)
+
+
+class CrashAfterEpoch(Callback):
+    """Testing aid: hard-kill the process after epoch N's checkpoint is written
+    (``INFMASKING_CRASH_AFTER_EPOCH=N``), as a killed job would die."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if trainer.current_epoch + 1 == self.epoch:
+            trainer.save_checkpoint(trainer.checkpoint_callback.dirpath + "/last.ckpt")
+            os._exit(17)
+
+
+# ---------------------------------------------------------------------- run folder
+
+
+def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
+    """Returns the checkpoint to resume from, or None for a fresh run."""
+    report, last, saved = out / "report.json", out / "checkpoints" / "last.ckpt", out / "config.yaml"
+    if report.exists() and not overwrite:
+        raise RunError(f"{out} already holds a finished run ({report}); pass --overwrite true or choose another --out_dir")
+    if overwrite:
+        for p in [report, out / "report.md", last, out / "metrics.csv", out / "probe_curve.json"]:
+            p.unlink(missing_ok=True)
+        return None
+    if last.exists():
+        if saved.exists():
+            old = to_dict(load_config(saved))
+            new = to_dict(cfg)
+            diff = _diff(old, new)
+            if diff:
+                raise RunError(f"{out} holds an unfinished run with a different config ({', '.join(diff)}); "
+                               "resume with the same config, or pass --overwrite true")
+        return last
+    return None
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += _diff(a[k], b[k], f"{prefix}{k}.")
+        elif a.get(k) != b.get(k) and k not in ("progress_bar",):
+            out.append(f"{prefix}{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    return out
+
+
+def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
+    t = cfg.trainer
+    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0, every_n_epochs=1)
+    cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
+    crash = os.environ.get("INFMASKING_CRASH_AFTER_EPOCH")
+    if crash:
+        cbs.append(CrashAfterEpoch(int(crash)))
+    return pl.Trainer(
+        max_epochs=cfg.optim.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        num_nodes=t.num_nodes, precision=t.precision, logger=CSVLogger(str(out), name="", version=""),
+        callbacks=cbs, log_every_n_steps=t.log_every_n_steps, enable_progress_bar=t.progress_bar,
+        enable_model_summary=False, sync_batchnorm=t.strategy.startswith("ddp") or t.num_nodes > 1,
+        deterministic=False, num_sanity_val_steps=0,
+    )
+
+
+def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
+    """Train, probe and write the run folder. Returns the report (None on ranks > 0)."""
+    out = Path(cfg.out_dir)
+    resume = _check_out_dir(cfg, out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    start = time.time()
+    data = load_data(cfg)
+    module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
+    callbacks = [ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else []
+    trainer = make_trainer(cfg, out, callbacks)
+    if trainer.is_global_zero:
+        save_config(cfg, out / "config.yaml")
+        if resume:
+            print(f"Resuming from {resume}")
+    old_metrics = _read_csv(out / "metrics.csv") if resume else []  # Lightning's CSV logger starts afresh
+    trainer.fit(module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None)
+    if old_metrics and trainer.is_global_zero:
+        _merge_metrics(out / "metrics.csv", old_metrics)
+    if not trainer.is_global_zero:
+        return None
+    train_seconds = time.time() - start
+    results = run_probes(module, data, cfg)
+    report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
+    print(report["markdown"])
+    return report
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _merge_metrics(path: Path, old: list[dict[str, str]]) -> None:
+    """metrics.csv after a resume = the rows logged before the resumed step + the new rows."""
+    new = _read_csv(path)
+    first = min((int(r["step"]) for r in new if r.get("step")), default=None)
+    rows = [r for r in old if first is None or (r.get("step") and int(r["step"]) < first)] + new
+    keys = sorted({k for r in rows for k in r})
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ---------------------------------------------------------------------- evaluation of a saved run
+
+
+def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
+    """A trained module from a run folder (its last checkpoint) or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        ckpt = path / "checkpoints" / "last.ckpt"
+        if not ckpt.exists():
+            raise RunError(f"no checkpoint in run folder {path} (expected {ckpt})")
+    elif path.exists():
+        ckpt = path
+    else:
+        raise RunError(f"no run folder or checkpoint at {path}")
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise RunError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not hp or "config" not in hp or "state_dict" not in state:
+        raise RunError(f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict)")
+    try:
+        cfg = from_dict(hp["config"])
+        module = SSLModule(hp["config"], hp["modalities"], hp["kinds"], hp["shapes"])
+        module.load_state_dict(state["state_dict"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as e:
+        raise RunError(f"checkpoint {ckpt} does not match this version of infmasking: {e}") from None
+    module.eval()
+    return module, cfg, ckpt
+
+
+def evaluate(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``."""
+    module, cfg, ckpt = load_module(path)
+    data = load_data(cfg)
+    results = run_probes(module, data, cfg)
+    out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
+    out.mkdir(parents=True, exist_ok=True)
+    report = write_report(out, cfg, data, results, name="evaluation", checkpoint=str(ckpt))
+    print(report["markdown"])
+    return report
+
+
+# ---------------------------------------------------------------------- reports
+
+
+def rus_summary(results: dict[str, Any]) -> dict[str, float]:
+    """Trifeatures: redundancy / uniqueness / synergy (balanced accuracy, %)."""
+    return {name: 100 * results[task].metrics["balanced_accuracy"] for task, name in RUS.items() if task in results}
+
+
+def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[str, Any], *, name: str = "report",
+                 **extra: Any) -> dict[str, Any]:
+    rows = []
+    for task, r in results.items():
+        row = {"task": task, "kind": r.kind, "published metric": r.published_metric}
+        row.update({k: (100 * v if k not in ("mse", "r2") else v) for k, v in r.metrics.items()})
+        rows.append(row)
+    columns = ["task", "kind"] + sorted({k for r in results.values() for k in r.metrics}) + ["published metric"]
+    md = [f"# {cfg.method.name} on {data.name}", "",
+          "Linear probe on frozen fused features (last epoch). Percentages except mse / r2. "
+          "The published metric for classification is balanced (macro) accuracy.", "",
+          plots.write_markdown_table(rows, columns, float_format="{:.2f}")]
+    report: dict[str, Any] = {"method": cfg.method.name, "dataset": data.name, "config": to_dict(cfg),
+                              "results": {t: r.to_dict() for t, r in results.items()}, **extra}
+    if data.name == "trifeatures":
+        rus = rus_summary(results)
+        report["rus"] = rus
+        md += ["", "| | redundancy | uniqueness | synergy | synergy AUROC |", "|---|---|---|---|---|",
+               f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | {rus['synergy']:.1f} | "
+               f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |"]
+        pub = PUBLISHED_TRIFEATURES.get(cfg.method.name)
+        if pub:
+            md.append(f"| published (224 px, 100 epochs) | {pub['redundancy']} | {pub['uniqueness']} | {pub['synergy']} | — |")
+        plots.plot_rus_bars({cfg.method.name: rus}, out / f"{name}_rus.png" if name != "report" else out / "probe.png",
+                            published={cfg.method.name: pub} if pub else None, chance=CHANCE_TRIFEATURES)
+    for k in ("train_seconds", "steps"):
+        if k in extra:
+            md.append(f"\n{k.replace('_', ' ')}: {extra[k]:.0f}" if isinstance(extra[k], float) else f"\n{k}: {extra[k]}")
+    report["markdown"] = "\n".join(md)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float))
+    (out / f"{name}.md").write_text(report["markdown"] + "\n")
+    if name == "report":
+        if (out / "metrics.csv").exists():
+            plots.plot_training_curves(out / "metrics.csv", out / "training_curves.png")
+        curve = out / "probe_curve.json"
+        if curve.exists():
+            plots.plot_metric_vs_epoch(json.loads(curve.read_text()), out / "probe_curve.png")
+    return report

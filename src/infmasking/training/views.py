@@ -1,0 +1,50 @@
+"""The two augmented views of a batch: batched tensor augmentations per modality kind."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from infmasking.data.augment import ImageAugment, SequenceAugment
+from infmasking.data.base import to_float_images
+from infmasking.training.config import AugmentConfig
+
+
+class ViewMaker(nn.Module):
+    """modality inputs -> two independently augmented views (inputs, padding) each.
+
+    Images are converted from uint8 to float in [0, 1] first (:meth:`prepare`).
+    """
+
+    def __init__(self, cfg: AugmentConfig, kinds: dict[str, str]):
+        super().__init__()
+        self.kinds = dict(kinds)
+        if cfg.image == "simclr":
+            image = ImageAugment.simclr(crop_scale=tuple(cfg.crop_scale), hue=cfg.hue, grayscale_p=cfg.grayscale_p)
+        elif cfg.image == "crop_flip":
+            image = ImageAugment.simclr(crop_scale=tuple(cfg.crop_scale), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+        elif cfg.image == "none":
+            image = None
+        else:
+            raise ValueError(f"augment.image must be simclr, crop_flip or none, got {cfg.image!r}")
+        seq = None if cfg.sequence in ("none", "", None) else SequenceAugment(cfg.sequence)
+        self.image, self.sequence = image, seq
+
+    def prepare(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {m: to_float_images(x) if self.kinds[m] == "image" else x.float() for m, x in inputs.items()}
+
+    def _view(self, inputs, padding, generator):
+        x_out, p_out = {}, dict(padding)
+        for m, x in inputs.items():
+            kind = self.kinds[m]
+            if kind == "image":
+                x_out[m] = self.image(x, generator=generator) if self.image is not None else x
+            elif self.sequence is not None:
+                x_out[m] = self.sequence(x, padding.get(m), generator=generator)
+            else:
+                x_out[m] = x
+        return x_out, p_out
+
+    def forward(self, inputs: dict[str, Tensor], padding: dict[str, Tensor], generator: torch.Generator | None = None):
+        inputs = self.prepare(inputs)
+        return self._view(inputs, padding, generator), self._view(inputs, padding, generator)

@@ -1,0 +1,107 @@
+"""End-to-end CLI runs on the tiny preset (seconds): train, report files, resume after a kill,
+evaluate, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from infmasking.cli import main
+
+TINY = ["--preset", "tiny"]
+
+
+def _run_cli(args, env=None):
+    return subprocess.run([sys.executable, "-m", "infmasking.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
+    return out
+
+
+def test_train_writes_run_folder(tiny_run):
+    for name in ["config.yaml", "metrics.csv", "checkpoints/last.ckpt", "report.json", "report.md",
+                 "training_curves.png", "probe.png"]:
+        assert (tiny_run / name).exists(), name
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert set(report["rus"]) == {"redundancy", "uniqueness", "synergy"}
+    assert report["results"]["synergy"]["published_metric"] == "balanced_accuracy"
+    assert "auroc" in report["results"]["synergy"]["metrics"]
+    assert report["steps"] == 2 * (96 // 32)
+    csv = (tiny_run / "metrics.csv").read_text()
+    assert "train/loss_mask1" in csv and "train/mask_weight" in csv
+
+
+def test_finished_run_not_overwritten(tiny_run, capsys):
+    assert main(["train", *TINY, "--out_dir", str(tiny_run)]) == 1
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_evaluate_reproduces_report(tiny_run):
+    assert main(["evaluate", str(tiny_run)]) == 0
+    a = json.loads((tiny_run / "report.json").read_text())["results"]
+    b = json.loads((tiny_run / "evaluation.json").read_text())["results"]
+    for task in a:
+        assert a[task]["metrics"] == pytest.approx(b[task]["metrics"], abs=1e-9)
+
+
+def test_resume_after_kill_ends_with_same_result(tmp_path):
+    """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted one."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert main(["train", *TINY, "--out_dir", str(straight)]) == 0
+    r = _run_cli(["train", *TINY, "--out_dir", str(killed)], env={"INFMASKING_CRASH_AFTER_EPOCH": "1"})
+    assert r.returncode == 17, r.stderr[-2000:]
+    assert (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "report.json").exists()
+    r = _run_cli(["train", *TINY, "--out_dir", str(killed)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Resuming from" in r.stdout
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ra = json.loads((straight / "report.json").read_text())["rus"]
+    rb = json.loads((killed / "report.json").read_text())["rus"]
+    assert ra == rb
+    steps = [line.split(",") for line in (killed / "metrics.csv").read_text().splitlines()]
+    assert len(steps) > 4  # rows of both attempts kept
+
+
+def test_resume_with_different_config_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    r = _run_cli(["train", *TINY, "--out_dir", str(out)], env={"INFMASKING_CRASH_AFTER_EPOCH": "1"})
+    assert r.returncode == 17
+    assert main(["train", *TINY, "--out_dir", str(out), "--optim.lr", "0.1"]) == 1
+    assert "optim.lr" in capsys.readouterr().err
+
+
+def test_unknown_preset_method_and_key():
+    r = _run_cli(["train", "--preset", "nope"])
+    assert r.returncode != 0 and "valid presets" in r.stderr and "tiny" in r.stderr
+    r = _run_cli(["train", "--method.name", "simclr"])
+    assert r.returncode != 0 and "infmasking" in r.stderr and "cross_self" in r.stderr
+    r = _run_cli(["train", "--optim.lrr", "0.1"])
+    assert r.returncode != 0 and "optim.lrr" in r.stderr
+
+
+def test_help_lists_presets():
+    r = _run_cli(["train", "--help"])
+    assert r.returncode == 0 and "tiny" in r.stdout and "trifeatures" in r.stdout
+
+
+def test_corrupt_checkpoint_names_file(tmp_path, capsys):
+    bad = tmp_path / "broken.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", str(bad)]) == 1
+    assert str(bad) in capsys.readouterr().err
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, other)
+    assert main(["evaluate", str(other)]) == 1
+    assert "not an infmasking checkpoint" in capsys.readouterr().err
