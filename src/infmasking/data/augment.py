@@ -1,0 +1,652 @@
+"""Batched data augmentation: images (SimCLR) and sequences / vectors (MultiBench).
+
+Every op works on a whole batch on any device, with per-sample random parameters drawn from
+an optional ``torch.Generator`` (else the global RNG): parameters are drawn on the generator's
+device and moved to the data's device, so a seeded CPU generator reproduces the same
+augmentation for CPU and GPU data. No op loops over samples in Python.
+
+Images (float [B, C, H, W] in [0, 1]; uint8 is converted by :class:`ImageAugment`):
+    :func:`random_resized_crop` (one ``affine_grid`` + ``grid_sample`` for the batch),
+    :func:`random_horizontal_flip`, :func:`color_jitter` (hue through RGB↔HSV in tensor code),
+    :func:`random_grayscale`, :func:`random_gaussian_blur` (separable grouped convolution with
+    per-sample kernels); composed by :class:`ImageAugment` (see :meth:`ImageAugment.simclr`).
+
+Sequences (float [B, L, d], padding mask [B, L], True = padding) and vectors (float [B, d]):
+    :class:`SequenceAugment` with ``noise``, ``drop``, ``drop_consecutive``, ``crop``,
+    ``permute`` (sequences) and ``noise``, ``drop`` (vectors), combined with "+". Padded
+    steps are never changed, and neither is the padding mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from infmasking.data.base import to_float_images
+
+__all__ = [
+    "SEQUENCE_AUGMENTATIONS",
+    "VECTOR_AUGMENTATIONS",
+    "ImageAugment",
+    "SequenceAugment",
+    "color_jitter",
+    "default_blur_kernel_size",
+    "gaussian_blur",
+    "hsv_to_rgb",
+    "parse_augmentations",
+    "random_gaussian_blur",
+    "random_grayscale",
+    "random_horizontal_flip",
+    "random_resized_crop",
+    "rgb_to_grayscale",
+    "rgb_to_hsv",
+]
+
+_EPS = 1e-8
+
+
+# --------------------------------------------------------------------------------------------
+# Random parameters and checks
+# --------------------------------------------------------------------------------------------
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
+    """U[0, 1) of ``shape`` from ``generator`` (on its device), moved to ``device``."""
+    gen_device = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=gen_device).to(device)
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=gen_device).to(device)
+
+
+def _uniform(shape, low: float, high: float, generator, device) -> Tensor:
+    return low + (high - low) * _rand(shape, generator, device)
+
+
+def _bernoulli(n: int, p: float, generator, device) -> Tensor:
+    """bool [n]: True with probability p. Random numbers are drawn even for p = 0 or 1, so a
+    generator advances the same way whatever the probabilities."""
+    return _rand((n,), generator, device) < p
+
+
+def _check_p(name: str, p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+
+
+def _check_range(name: str, r, low: float = 0.0) -> None:
+    if len(r) != 2 or not (low <= r[0] <= r[1]):
+        raise ValueError(f"{name} must be (min, max) with {low} <= min <= max, got {r!r}")
+
+
+def _check_strengths(brightness: float, contrast: float, saturation: float, hue: float) -> None:
+    for name, s in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        if s < 0:
+            raise ValueError(f"{name} must be >= 0, got {s!r}")
+    if not 0 <= hue <= 0.5:
+        raise ValueError(f"hue must be in [0, 0.5], got {hue!r}")
+
+
+def _check_images(x: Tensor, color: bool = False) -> None:
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"images must be float [B, C, H, W], got {x.dtype} {tuple(x.shape)}")
+    if color and x.shape[1] != 3:
+        raise ValueError(f"this op needs RGB images (C = 3), got C = {x.shape[1]}")
+
+
+# --------------------------------------------------------------------------------------------
+# Images: geometry
+# --------------------------------------------------------------------------------------------
+
+
+def random_resized_crop(
+    x: Tensor,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+    attempts: int = 10,
+) -> Tensor:
+    """Crop a random box of area fraction ``scale`` and aspect ratio ``ratio`` (log-uniform)
+    from every image and resize it to the input size (bilinear).
+
+    As torchvision's ``RandomResizedCrop``: ``attempts`` boxes are drawn per sample and the
+    first that fits is used, else a central crop of the clamped aspect ratio. Boxes are
+    continuous (sub-pixel) and the whole batch is resampled by one ``grid_sample``; with
+    ``scale=(1, 1)`` and ``ratio=(1, 1)`` on square images the output equals the input.
+
+    Shape:
+        x: float [B, C, H, W] -> float [B, C, H, W].
+    """
+    _check_images(x)
+    _check_range("scale", scale)
+    _check_range("ratio", ratio, low=_EPS)
+    if scale[1] > 1:
+        raise ValueError(f"scale must be within [0, 1], got {scale!r}")
+    b, _, h, w = x.shape
+    dev = x.device
+    area = _uniform((b, attempts), scale[0], scale[1], generator, dev)
+    log_r = _uniform((b, attempts), math.log(ratio[0]), math.log(ratio[1]), generator, dev)
+    r = torch.exp(log_r)
+    # box width / height as fractions of the image: (bw·W)·(bh·H) = area·H·W, bw·W/(bh·H) = r
+    bw = torch.sqrt(area * r * h / w)
+    bh = torch.sqrt(area / r * w / h)
+    fits = (bw <= 1) & (bh <= 1) & (area > 0)
+    first = fits.long().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none fits)
+    bw, bh = bw.gather(1, first)[:, 0], bh.gather(1, first)[:, 0]
+    # fallback: central crop, the whole image unless its aspect ratio is outside `ratio`
+    in_ratio = w / h
+    fw = ratio[1] / in_ratio if in_ratio > ratio[1] else 1.0
+    fh = in_ratio / ratio[0] if in_ratio < ratio[0] else 1.0
+    any_fits = fits.any(dim=1)
+    bw = torch.where(any_fits, bw, torch.full_like(bw, fw))
+    bh = torch.where(any_fits, bh, torch.full_like(bh, fh))
+    u = _rand((b, 2), generator, dev)
+    cx = bw / 2 + u[:, 0] * (1 - bw)  # box center in [0, 1]
+    cy = bh / 2 + u[:, 1] * (1 - bh)
+    # normalised coordinates (align_corners=False): x_in = bw · x_out + (2 cx − 1)
+    zero = torch.zeros_like(bw)
+    theta = torch.stack(
+        [torch.stack([bw, zero, 2 * cx - 1], -1), torch.stack([zero, bh, 2 * cy - 1], -1)], -2
+    ).to(x.dtype)  # [B, 2, 3]
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_horizontal_flip(
+    x: Tensor, p: float = 0.5, generator: torch.Generator | None = None
+) -> Tensor:
+    """Mirror each image left-right with probability p. Shape: [B, C, H, W] -> same."""
+    _check_p("p", p)
+    flip = _bernoulli(x.shape[0], p, generator, x.device)
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+# --------------------------------------------------------------------------------------------
+# Images: color
+# --------------------------------------------------------------------------------------------
+
+
+def rgb_to_grayscale(x: Tensor) -> Tensor:
+    """ITU-R 601 luma. Shape: float [B, 3, H, W] -> [B, 1, H, W]."""
+    r, g, b = x.unbind(-3)
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def rgb_to_hsv(x: Tensor) -> Tensor:
+    """RGB in [0, 1] -> HSV with hue in [0, 1) (fraction of a turn).
+
+    Shape: float [B, 3, H, W] -> [B, 3, H, W] (channels h, s, v)."""
+    r, g, b = x.unbind(-3)
+    v, minc = x.amax(-3), x.amin(-3)
+    delta = v - minc
+    s = delta / v.clamp_min(_EPS)  # 0 where v = 0 (then delta = 0)
+    dc = delta.clamp_min(_EPS)
+    h = torch.where(v == r, (g - b) / dc, torch.where(v == g, 2 + (b - r) / dc, 4 + (r - g) / dc))
+    h = torch.remainder(h / 6, 1.0) * (delta > 0)  # hue 0 for grays
+    return torch.stack([h, s, v], dim=-3)
+
+
+def hsv_to_rgb(x: Tensor) -> Tensor:
+    """Inverse of :func:`rgb_to_hsv`, branch-free: channel c = v − v·s·clamp(min(k, 4 − k),
+    0, 1) with k = (n_c + 6h) mod 6 and n = (5, 3, 1) for (r, g, b).
+
+    Shape: float [B, 3, H, W] (h, s, v) -> [B, 3, H, W] (r, g, b)."""
+    h, s, v = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(n + 6 * h, 6.0)  # [B, 3, H, W]
+    return v - v * s * torch.minimum(k, 4 - k).clamp(0, 1)
+
+
+def color_jitter(
+    x: Tensor,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.4,
+    hue: float = 0.1,
+    p: float = 0.8,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-sample random brightness, contrast, saturation and hue, applied with probability p.
+
+    Factors are drawn per sample like torchvision's ``ColorJitter``: brightness, contrast and
+    saturation factors from U[max(0, 1 − s), 1 + s], the hue shift from U[−hue, hue] (fraction
+    of a turn, hue ≤ 0.5). The ops run in the fixed order brightness → contrast → saturation
+    → hue (torchvision randomises the order per call). Hue is rotated exactly through an
+    RGB → HSV → RGB round trip in tensor code (not the YIQ approximation). Outputs are
+    clamped to [0, 1]. Strengths of 0 skip their op.
+
+    Shape:
+        x: float [B, 3, H, W] in [0, 1] -> same.
+    """
+    _check_images(x, color=True)
+    _check_p("p", p)
+    _check_strengths(brightness, contrast, saturation, hue)
+    n, dev = x.shape[0], x.device
+    apply = _bernoulli(n, p, generator, dev)
+    u = _rand((n, 4), generator, dev)  # drawn whatever the strengths: reproducible streams
+
+    def factor(col: int, s: float) -> Tensor:  # -> [B, 1, 1, 1]
+        lo = max(0.0, 1 - s)
+        return (lo + (1 + s - lo) * u[:, col]).view(-1, 1, 1, 1).to(x.dtype)
+
+    y = x
+    if brightness > 0:
+        y = (y * factor(0, brightness)).clamp(0, 1)
+    if contrast > 0:
+        f = factor(1, contrast)
+        mean = rgb_to_grayscale(y).mean(dim=(-3, -2, -1), keepdim=True)  # [B, 1, 1, 1]
+        y = (f * y + (1 - f) * mean).clamp(0, 1)
+    if saturation > 0:
+        f = factor(2, saturation)
+        y = (f * y + (1 - f) * rgb_to_grayscale(y)).clamp(0, 1)
+    if hue > 0:
+        shift = ((2 * u[:, 3] - 1) * hue).view(-1, 1, 1, 1).to(x.dtype)
+        hsv = rgb_to_hsv(y)
+        hsv = torch.cat([torch.remainder(hsv[:, :1] + shift, 1.0), hsv[:, 1:]], dim=1)
+        y = hsv_to_rgb(hsv).clamp(0, 1)
+    return torch.where(apply.view(-1, 1, 1, 1), y, x)
+
+
+def random_grayscale(x: Tensor, p: float = 0.2, generator: torch.Generator | None = None) -> Tensor:
+    """Replace each image by its luma (in all 3 channels) with probability p.
+
+    Shape: float [B, 3, H, W] -> same."""
+    _check_images(x, color=True)
+    _check_p("p", p)
+    gray = _bernoulli(x.shape[0], p, generator, x.device)
+    return torch.where(gray.view(-1, 1, 1, 1), rgb_to_grayscale(x).expand_as(x), x)
+
+
+# --------------------------------------------------------------------------------------------
+# Images: blur
+# --------------------------------------------------------------------------------------------
+
+
+def default_blur_kernel_size(image_size: int) -> int:
+    """SimCLR's kernel: 10 % of the image side, made odd (23 at 224 px, 7 at 64 px)."""
+    return max(3, int(0.1 * image_size) // 2 * 2 + 1)
+
+
+def gaussian_blur(x: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
+    """Blur every image with its own Gaussian (separable, reflect padding).
+
+    The B·C channels are stacked into one image and filtered by a grouped convolution whose
+    per-group kernels are the per-sample Gaussians.
+
+    Shape:
+        x: float [B, C, H, W]; sigma: [B] (> 0); kernel_size: odd -> float [B, C, H, W].
+    """
+    _check_images(x)
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
+    b, c, h, w = x.shape
+    r = kernel_size // 2
+    if r >= min(h, w):
+        raise ValueError(f"kernel_size {kernel_size} too large for {h}x{w} images")
+    offsets = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    sigma = torch.as_tensor(sigma).to(device=x.device, dtype=x.dtype).clamp_min(_EPS)
+    k = torch.exp(-(offsets[None, :] ** 2) / (2 * sigma[:, None] ** 2))  # [B, k]
+    k = (k / k.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # [B·C, k]
+    y = x.reshape(1, b * c, h, w)
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="reflect"), k[:, None, None, :], groups=b * c)
+    y = F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k[:, None, :, None], groups=b * c)
+    return y.reshape(b, c, h, w)
+
+
+def random_gaussian_blur(
+    x: Tensor,
+    p: float = 0.5,
+    sigma: tuple[float, float] = (0.1, 2.0),
+    kernel_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Gaussian blur with σ ~ U[sigma] per sample, applied with probability p.
+
+    ``kernel_size`` defaults to :func:`default_blur_kernel_size` of the image height.
+    Shape: float [B, C, H, W] -> same."""
+    _check_images(x)
+    _check_p("p", p)
+    _check_range("sigma", sigma, low=_EPS)
+    n, dev = x.shape[0], x.device
+    apply = _bernoulli(n, p, generator, dev)
+    s = _uniform((n,), sigma[0], sigma[1], generator, dev)
+    if not bool(apply.any()):
+        return x
+    k = kernel_size if kernel_size is not None else default_blur_kernel_size(x.shape[-2])
+    return torch.where(apply.view(-1, 1, 1, 1), gaussian_blur(x, s, k), x)
+
+
+# --------------------------------------------------------------------------------------------
+# Images: composition
+# --------------------------------------------------------------------------------------------
+
+
+class ImageAugment(nn.Module):
+    """A batch of images -> one random view of each (a module without parameters).
+
+    Order (as SimCLR / torchvision): random resized crop → horizontal flip → color jitter →
+    grayscale → Gaussian blur. Every part is off by default (``ImageAugment()`` is the
+    identity); :meth:`simclr` gives the published setting. Color jitter and grayscale apply to
+    3-channel images only (skipped otherwise).
+
+    Args:
+        crop_scale: area range of the random resized crop; None = no crop.
+        crop_ratio: aspect-ratio range of the crop.
+        flip_p: horizontal-flip probability.
+        brightness, contrast, saturation, hue: color-jitter strengths (0 = off).
+        jitter_p: probability of applying the color jitter to a sample.
+        grayscale_p: probability of converting a sample to grayscale.
+        blur_p: probability of blurring a sample.
+        blur_sigma: σ range of the blur.
+        blur_kernel_size: odd kernel side; None = 10 % of the image side.
+
+    Shape:
+        x: uint8 or float [B, C, H, W] (float in [0, 1]) -> float32 [B, C, H, W] in [0, 1].
+
+    Example:
+        >>> aug = ImageAugment.simclr(hue=0.0, grayscale_p=0.0)  # keeps the colors
+        >>> views = aug(torch.rand(8, 3, 64, 64), generator=torch.Generator().manual_seed(0))
+    """
+
+    def __init__(
+        self,
+        *,
+        crop_scale: tuple[float, float] | None = None,
+        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.0,
+        brightness: float = 0.0,
+        contrast: float = 0.0,
+        saturation: float = 0.0,
+        hue: float = 0.0,
+        jitter_p: float = 0.0,
+        grayscale_p: float = 0.0,
+        blur_p: float = 0.0,
+        blur_sigma: tuple[float, float] = (0.1, 2.0),
+        blur_kernel_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if crop_scale is not None:
+            _check_range("crop_scale", crop_scale)
+            if crop_scale[1] > 1:
+                raise ValueError(f"crop_scale must be within [0, 1], got {crop_scale!r}")
+        _check_range("crop_ratio", crop_ratio, low=_EPS)
+        for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p),
+                        ("grayscale_p", grayscale_p), ("blur_p", blur_p)):  # fmt: skip
+            _check_p(name, p)
+        _check_strengths(brightness, contrast, saturation, hue)
+        _check_range("blur_sigma", blur_sigma, low=_EPS)
+        if blur_kernel_size is not None and (blur_kernel_size < 1 or blur_kernel_size % 2 == 0):
+            raise ValueError(
+                f"blur_kernel_size must be a positive odd int, got {blur_kernel_size!r}"
+            )
+        self.crop_scale = tuple(crop_scale) if crop_scale is not None else None
+        self.crop_ratio = tuple(crop_ratio)
+        self.flip_p = flip_p
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+        self.hue = hue
+        self.jitter_p = jitter_p
+        self.grayscale_p = grayscale_p
+        self.blur_p = blur_p
+        self.blur_sigma = tuple(blur_sigma)
+        self.blur_kernel_size = blur_kernel_size
+
+    @classmethod
+    def simclr(
+        cls,
+        *,
+        crop_scale: tuple[float, float] | None = (0.08, 1.0),
+        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.4,
+        hue: float | bool = 0.1,
+        jitter_p: float = 0.8,
+        grayscale_p: float | bool = 0.2,
+        blur_p: float = 0.5,
+        blur_sigma: tuple[float, float] = (0.1, 2.0),
+        blur_kernel_size: int | None = None,
+    ) -> ImageAugment:
+        """The published SimCLR views — crop scale 0.08–1, flip 0.5, color jitter (0.4, 0.4,
+        0.4, 0.1) with p 0.8, grayscale p 0.2, blur p 0.5 (σ 0.1–2, kernel 10 % of the side)
+        — with every knob overridable.
+
+        Hue jitter and grayscale destroy color (Trifeatures' synergy label depends on the
+        color of image 2): ``simclr(hue=0, grayscale_p=0)`` switches them off (``False``
+        works too; ``True`` means the published value). Brightness, contrast and saturation
+        jitter keep the hue.
+        """
+        if isinstance(hue, bool):
+            hue = 0.1 if hue else 0.0
+        if isinstance(grayscale_p, bool):
+            grayscale_p = 0.2 if grayscale_p else 0.0
+        return cls(
+            crop_scale=crop_scale,
+            crop_ratio=crop_ratio,
+            flip_p=flip_p,
+            brightness=brightness,
+            contrast=contrast,
+            saturation=saturation,
+            hue=hue,
+            jitter_p=jitter_p,
+            grayscale_p=grayscale_p,
+            blur_p=blur_p,
+            blur_sigma=blur_sigma,
+            blur_kernel_size=blur_kernel_size,
+        )
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        x = to_float_images(x)
+        _check_images(x)
+        g = generator
+        if self.crop_scale is not None:
+            x = random_resized_crop(x, self.crop_scale, self.crop_ratio, generator=g)
+        if self.flip_p > 0:
+            x = random_horizontal_flip(x, self.flip_p, generator=g)
+        if x.shape[1] == 3:
+            jitter = (self.brightness, self.contrast, self.saturation, self.hue)
+            if self.jitter_p > 0 and any(s > 0 for s in jitter):
+                x = color_jitter(x, *jitter, p=self.jitter_p, generator=g)
+            if self.grayscale_p > 0:
+                x = random_grayscale(x, self.grayscale_p, generator=g)
+        if self.blur_p > 0:
+            x = random_gaussian_blur(x, self.blur_p, self.blur_sigma, self.blur_kernel_size, g)
+        return x
+
+    def extra_repr(self) -> str:
+        return (
+            f"crop_scale={self.crop_scale}, crop_ratio={self.crop_ratio}, flip_p={self.flip_p}, "
+            f"jitter=({self.brightness}, {self.contrast}, {self.saturation}, {self.hue}) "
+            f"p={self.jitter_p}, grayscale_p={self.grayscale_p}, blur_p={self.blur_p}, "
+            f"blur_sigma={self.blur_sigma}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Sequences and vectors
+# --------------------------------------------------------------------------------------------
+
+#: Valid names for sequences [B, L, d] and for vectors [B, d].
+SEQUENCE_AUGMENTATIONS = ("noise", "drop", "drop_consecutive", "crop", "permute")
+VECTOR_AUGMENTATIONS = ("noise", "drop")
+
+
+def parse_augmentations(
+    names: str, valid: tuple[str, ...] = SEQUENCE_AUGMENTATIONS
+) -> tuple[str, ...]:
+    """``"drop+noise"`` -> ``("drop", "noise")``; ``""`` or ``"none"`` -> ``()``.
+    Unknown names raise ``ValueError`` listing the valid ones."""
+    if not isinstance(names, str):
+        msg = f"augmentation names must be a str like 'drop+noise', got {names!r}"
+        raise ValueError(msg)  # noqa: TRY004 - bad input -> ValueError (project convention)
+    parts = tuple(p.strip() for p in names.split("+") if p.strip())
+    if parts == ("none",):
+        return ()
+    unknown = [p for p in parts if p not in valid]
+    if unknown:
+        raise ValueError(
+            f"unknown augmentation(s) {unknown} in {names!r}; valid names: {', '.join(valid)} "
+            f"(combine with '+', or 'none')"
+        )
+    return parts
+
+
+def _ranks(valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """For a bool [B, L] validity mask: the rank of every step among the valid steps of its
+    row ([B, L], meaningless at padding), the number of valid steps [B], and ``order``
+    [B, L]: the valid positions in time order, then the padded positions in time order."""
+    b, n_steps = valid.shape
+    rank = valid.long().cumsum(dim=1) - 1
+    count = valid.sum(dim=1)
+    pos = torch.arange(n_steps, device=valid.device).expand(b, n_steps)
+    order = torch.argsort(torch.where(valid, pos, pos + n_steps), dim=1)
+    return rank, count, order
+
+
+class SequenceAugment(nn.Module):
+    """MultiBench / FactorCL augmentations for sequences [B, L, d] and vectors [B, d].
+
+    ``names`` combines ops with "+" (applied in that order); each op is applied to each sample
+    independently with probability ``p``:
+
+    - ``noise``: add Gaussian noise of std ``noise_std`` (0.1).
+    - ``drop``: zero each time step (each feature, for vectors) with probability
+      f ~ U[0, max_drop] drawn per sample, i.e. a random 0–80 % of the steps.
+    - ``drop_consecutive``: zero one window of ⌊f·n⌋ consecutive valid steps, f ~ U[0,
+      max_drop], at a uniform random start (n = number of valid steps of the sample).
+    - ``crop``: keep a window of max(1, round(f·n)) consecutive valid steps, f ~ U[crop_scale],
+      and resample it linearly onto the n valid positions — length and padding mask are kept
+      (no step becomes padding, no padding becomes data).
+    - ``permute``: shuffle the valid time steps.
+
+    Padded steps (``padding`` True) are never modified and are not counted as steps; the mask
+    itself is never changed, so the caller keeps using its own. Vectors support ``noise`` and
+    ``drop`` (feature dropout) only. MultiBench's ``mixup`` is not implemented.
+
+    Shape:
+        x: float [B, L, d] or [B, d]; padding: bool [B, L] or None -> float, same shape as x.
+
+    Example:
+        >>> aug = SequenceAugment("drop+noise")
+        >>> y = aug(torch.randn(4, 10, 3), padding=torch.arange(10).expand(4, 10) >= 7)
+    """
+
+    def __init__(
+        self,
+        names: str,
+        p: float = 0.5,
+        *,
+        noise_std: float = 0.1,
+        max_drop: float = 0.8,
+        crop_scale: tuple[float, float] = (0.08, 1.0),
+    ) -> None:
+        super().__init__()
+        self.names = parse_augmentations(names)
+        _check_p("p", p)
+        _check_p("max_drop", max_drop)
+        _check_range("crop_scale", crop_scale)
+        if crop_scale[1] > 1:
+            raise ValueError(f"crop_scale must be within [0, 1], got {crop_scale!r}")
+        if noise_std < 0:
+            raise ValueError(f"noise_std must be >= 0, got {noise_std!r}")
+        self.p, self.noise_std, self.max_drop = p, noise_std, max_drop
+        self.crop_scale = tuple(crop_scale)
+
+    def extra_repr(self) -> str:
+        return f"names={'+'.join(self.names) or 'none'!r}, p={self.p}"
+
+    def forward(
+        self,
+        x: Tensor,
+        padding: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        if not x.is_floating_point() or x.dim() not in (2, 3):
+            raise ValueError(f"x must be float [B, L, d] or [B, d], got {x.dtype} {tuple(x.shape)}")
+        if x.dim() == 2:
+            if padding is not None:
+                raise ValueError("padding is only defined for sequences [B, L, d]")
+            bad = [n for n in self.names if n not in VECTOR_AUGMENTATIONS]
+            if bad:
+                raise ValueError(
+                    f"augmentation(s) {bad} need sequences [B, L, d]; vectors [B, d] support "
+                    f"{', '.join(VECTOR_AUGMENTATIONS)}"
+                )
+            # a vector is a sequence of d one-dimensional steps: `drop` is feature dropout
+            return self.forward(x.unsqueeze(-1), None, generator).squeeze(-1)
+        b, n_steps, _ = x.shape
+        if padding is None:
+            valid = torch.ones(b, n_steps, dtype=torch.bool, device=x.device)
+        else:
+            if tuple(padding.shape) != (b, n_steps) or padding.dtype != torch.bool:
+                raise ValueError(
+                    f"padding must be bool [B, L] = {[b, n_steps]}, got {padding.dtype} "
+                    f"{tuple(padding.shape)}"
+                )
+            valid = ~padding.to(x.device)
+        for name in self.names:
+            apply = _bernoulli(b, self.p, generator, x.device)
+            y = getattr(self, f"_{name}")(x, valid, generator)
+            x = torch.where((apply[:, None] & valid)[:, :, None], y, x)  # padding kept as is
+        return x
+
+    # Each op returns its output for every sample and step; forward keeps it where the op is
+    # applied and the step is valid.
+
+    def _noise(self, x: Tensor, valid: Tensor, g) -> Tensor:
+        return x + self.noise_std * _randn(tuple(x.shape), g, x.device).to(x.dtype)
+
+    def _drop(self, x: Tensor, valid: Tensor, g) -> Tensor:
+        b, n_steps, _ = x.shape
+        rate = _uniform((b, 1), 0.0, self.max_drop, g, x.device)
+        drop = _rand((b, n_steps), g, x.device) < rate  # [B, L]
+        return x.masked_fill(drop[:, :, None], 0.0)
+
+    def _drop_consecutive(self, x: Tensor, valid: Tensor, g) -> Tensor:
+        rank, count, _ = _ranks(valid)
+        u = _rand((x.shape[0], 2), g, x.device)
+        length = torch.floor(u[:, 0] * self.max_drop * count).long()  # [B]
+        start = torch.floor(u[:, 1] * (count - length + 1)).long()
+        start = torch.minimum(start, count - length)
+        drop = (rank >= start[:, None]) & (rank < (start + length)[:, None])
+        return x.masked_fill(drop[:, :, None], 0.0)
+
+    def _crop(self, x: Tensor, valid: Tensor, g) -> Tensor:
+        b, n_steps, d = x.shape
+        rank, count, order = _ranks(valid)
+        u = _rand((b, 2), g, x.device)
+        lo_s, hi_s = self.crop_scale
+        frac = lo_s + (hi_s - lo_s) * u[:, 0]
+        length = torch.round(frac * count).long().clamp(min=1)
+        length = torch.minimum(length, count.clamp(min=1))  # [B] window length (valid steps)
+        start = torch.floor(u[:, 1] * (count - length + 1)).long().clamp(min=0)
+        start = torch.minimum(start, (count - length).clamp(min=0))
+        # the valid step of rank r reads source rank start + r·(length − 1)/(n − 1)
+        step = (length - 1).to(x.dtype) / (count - 1).clamp(min=1).to(x.dtype)  # [B]
+        src = start[:, None].to(x.dtype) + rank.clamp(min=0).to(x.dtype) * step[:, None]
+        lo = src.floor().long()
+        hi = torch.minimum(lo + 1, (start + length - 1)[:, None])
+        w = (src - lo.to(x.dtype))[:, :, None]  # [B, L, 1]
+        last = (count - 1).clamp(min=0)[:, None]
+        # rank -> position of that valid step (clamped: padded rows' indices stay in range)
+        pos_lo = order.gather(1, torch.minimum(lo, last).clamp(min=0))
+        pos_hi = order.gather(1, torch.minimum(hi, last).clamp(min=0))
+        x_lo = x.gather(1, pos_lo[:, :, None].expand(b, n_steps, d))
+        x_hi = x.gather(1, pos_hi[:, :, None].expand(b, n_steps, d))
+        return (1 - w) * x_lo + w * x_hi
+
+    def _permute(self, x: Tensor, valid: Tensor, g) -> Tensor:
+        b, n_steps, d = x.shape
+        _, _, order = _ranks(valid)
+        pos = torch.arange(n_steps, device=x.device).expand(b, n_steps)
+        keys = _rand((b, n_steps), g, x.device)
+        # valid steps in random order, then padded steps in time order
+        shuffled = torch.argsort(torch.where(valid, keys, 1.0 + pos.to(keys.dtype)), dim=1)
+        # the valid step of time-rank r receives the r-th shuffled step; padding maps to itself
+        source = torch.empty_like(order).scatter_(1, order, shuffled)  # [B, L]
+        return x.gather(1, source[:, :, None].expand(b, n_steps, d))
