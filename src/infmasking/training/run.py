@@ -145,15 +145,14 @@ class StepSeed(Callback):
 
 
 class CrashAfterEpoch(Callback):
-    """Testing aid: hard-kill the process after epoch N's checkpoint is written
-    (``INFMASKING_CRASH_AFTER_EPOCH=N``), as a killed job would die."""
+    """Testing aid: hard-kill the process once epoch N's checkpoint is on disk, at the start of
+    the next epoch (``INFMASKING_CRASH_AFTER_EPOCH=N``), as a killed job would die."""
 
     def __init__(self, epoch: int):
         self.epoch = epoch
 
-    def on_train_epoch_end(self, trainer, module) -> None:
-        if trainer.current_epoch + 1 == self.epoch:
-            trainer.save_checkpoint(trainer.checkpoint_callback.dirpath + "/last.ckpt")
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if trainer.current_epoch == self.epoch:
             os._exit(17)
 
 
@@ -194,7 +193,8 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
     t = cfg.trainer
-    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0, every_n_epochs=1)
+    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=1, every_n_epochs=1,
+                           save_on_train_epoch_end=True)
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
     crash = os.environ.get("INFMASKING_CRASH_AFTER_EPOCH")
     if crash:
