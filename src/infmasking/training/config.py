@@ -86,7 +86,7 @@ class OptimConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     batch_size: int = 64
-    epochs: int = 5
+    epochs: int = 6
 
 
 @dataclass
@@ -101,6 +101,9 @@ class TrainerConfig:
     num_workers: int = 0
     log_every_n_steps: int = 10
     progress_bar: bool = True
+    num_threads: Optional[int] = None
+    """CPU threads for torch (None = torch's default). 1 is much faster on a machine that is
+    busy with other jobs."""
 
 
 @dataclass

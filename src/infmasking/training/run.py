@@ -186,7 +186,7 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     for k in keys:
         if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
             out += _diff(a[k], b[k], f"{prefix}{k}.")
-        elif a.get(k) != b.get(k) and k not in ("progress_bar",):
+        elif a.get(k) != b.get(k) and k not in ("progress_bar", "num_threads"):
             out.append(f"{prefix}{k}: {a.get(k)!r} -> {b.get(k)!r}")
     return out
 
@@ -213,6 +213,8 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     out = Path(cfg.out_dir)
     resume = _check_out_dir(cfg, out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.time()
     data = load_data(cfg)
