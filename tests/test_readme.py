@@ -1,0 +1,15 @@
+"""The README's Python examples run as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no python example"
+    for code in blocks:
+        namespace: dict = {}
+        exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
+        assert "out" in namespace and namespace["out"].loss.ndim == 0
