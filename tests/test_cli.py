@@ -88,7 +88,7 @@ def test_unknown_preset_method_and_key():
     r = _run_cli(["train", "--method.name", "simclr"])
     assert r.returncode != 0 and "infmasking" in r.stderr and "cross_self" in r.stderr
     r = _run_cli(["train", "--optim.lrr", "0.1"])
-    assert r.returncode != 0 and "optim.lrr" in r.stderr
+    assert r.returncode != 0 and "optim.lrr" in r.stderr and "weight_decay" in r.stderr
 
 
 def test_help_lists_presets():

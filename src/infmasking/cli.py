@@ -73,8 +73,25 @@ def _expand_presets(argv: list[str]) -> list[str]:
     return out
 
 
+def _check_keys(argv: list[str]) -> None:
+    """An unknown ``--section.key`` is an error listing the valid keys of that section."""
+    import dataclasses
+
+    sections = {f.name: f.default_factory() for f in dataclasses.fields(RunConfig) if f.default_factory is not dataclasses.MISSING}
+    for a in argv:
+        if not a.startswith("--") or "." not in a:
+            continue
+        section, key = a[2:].split("=", 1)[0].split(".", 1)
+        if section in sections:
+            valid = [f.name for f in dataclasses.fields(sections[section])]
+            if key not in valid:
+                raise SystemExit(f"infmasking: unknown config key {section + "." + key!r}; valid keys of {section!r}: "
+                                 + ", ".join(valid))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = _expand_presets(list(sys.argv[1:] if argv is None else argv))
+    _check_keys(argv)
     parser = build_parser()
     cfg = parser.parse_args(argv)
     cmd = cfg.command
