@@ -85,7 +85,8 @@ def _check_keys(argv: list[str]) -> None:
         if section in sections:
             valid = [f.name for f in dataclasses.fields(sections[section])]
             if key not in valid:
-                raise SystemExit(f"infmasking: unknown config key {section + "." + key!r}; valid keys of {section!r}: "
+                name = f"{section}.{key}"
+                raise SystemExit(f"infmasking: unknown config key {name!r}; valid keys of {section!r}: "
                                  + ", ".join(valid))
 
 
