@@ -16,7 +16,12 @@ from infmasking.models.tokens import MapTokens, SequenceTokens, VectorTokens
 def default_encoder(kind: str, shape: tuple[int, ...], dim: int) -> dict[str, Any]:
     """The encoder chosen from a modality's kind and per-sample shape."""
     if kind == "image":
-        return {"name": "convnet" if shape[-1] <= 96 else "alexnet"}
+        side = min(shape[-2:])
+        if side > 96:
+            return {"name": "alexnet"}
+        # each convnet block halves the side: keep at least a 2×2 map (8 px -> 2 blocks)
+        blocks = max(1, min(4, side.bit_length() - 2))
+        return {"name": "convnet", "widths": (16, 32, 64, 128)[:blocks]}
     if kind == "sequence":
         heads = next(h for h in (8, 5, 4, 2, 1) if dim % h == 0)
         return {"name": "transformer", "width": dim, "n_heads": heads}

@@ -51,6 +51,48 @@ class AlexNetFeatures(nn.Module):
         return self.net(x)
 
 
+class _BasicBlock(nn.Module):
+    """Two conv3×3-BN layers with a residual connection (projected by conv1×1-BN when the
+    stride or width changes)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+        )
+        self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.body(x) + self.skip(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 trunk without pooling or classifier (the published Vision&Touch image
+    encoder): stem conv7×7/2-BN-ReLU-maxpool/2, then 4 stages of 2 basic blocks (strides
+    1, 2, 2, 2). [B, 3, 128, 128] -> [B, 512, 4, 4], i.e. 16 tokens. ``widths`` shrinks the
+    stages (tests, CPU runs)."""
+
+    out_kind = "map"
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (64, 128, 256, 512), blocks: int = 2):
+        super().__init__()
+        c = widths[0]
+        layers = [nn.Conv2d(in_channels, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                  nn.MaxPool2d(3, 2, 1)]
+        for i, w in enumerate(widths):
+            for j in range(blocks):
+                layers.append(_BasicBlock(c, w, 2 if (i > 0 and j == 0) else 1))
+                c = w
+        self.net = nn.Sequential(*layers)
+        self.out_channels = c
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
 class SequenceTransformer(nn.Module):
     """Transformer encoder for feature sequences (affect): [B, L, c] (+ padding [B, L]) ->
     [B, L, width]. Linear c→width, sin-cos positions, ``n_layers`` post-norm layers."""
@@ -133,6 +175,7 @@ class IdentityEncoder(nn.Module):
 ENCODERS = {
     "convnet": ConvNet,
     "alexnet": AlexNetFeatures,
+    "resnet18": ResNet18,
     "transformer": SequenceTransformer,
     "gru": GRUEncoder,
     "conv1d": Conv1dEncoder,

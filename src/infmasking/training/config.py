@@ -79,6 +79,9 @@ class AugmentConfig:
     grayscale_p: float = 0.2
     sequence: str = "drop+noise"
     """Sequence/vector augmentations joined by '+', or 'none'."""
+    vector: Optional[str] = None
+    """Augmentations of vector modalities ('noise', 'drop', 'none', ...); None = ``sequence``.
+    MultiBench runs use 'noise' on vectors (static MIMIC features, V&T proprioception)."""
 
 
 @dataclass

@@ -46,6 +46,14 @@ class SSLModule(pl.LightningModule):
         if meth.name == "cross" and len(modalities) != 2:
             raise ValueError(f"method 'cross' is for 2 modalities, got {len(modalities)}: use 'cmc'")
         L._check_temperature(meth.temperature)
+        if meth.weights is not None:
+            m = len(modalities)
+            pairs = m * (m - 1) // 2
+            terms = {"infmasking": m + 3, "comm": m + 1, "cross": pairs, "cmc": pairs, "cross_self": pairs + m}
+            if len(meth.weights) != terms[meth.name]:
+                raise ValueError(
+                    f"method.weights has {len(meth.weights)} entries but {meth.name} on {m} modalities has "
+                    f"{terms[meth.name]} loss terms; give {terms[meth.name]} numbers or --method.weights null")
 
     # ------------------------------------------------------------------ schedule
 

@@ -28,7 +28,11 @@ class ViewMaker(nn.Module):
         else:
             raise ValueError(f"augment.image must be simclr, crop_flip or none, got {cfg.image!r}")
         seq = None if cfg.sequence in ("none", "", None) else SequenceAugment(cfg.sequence)
-        self.image, self.sequence = image, seq
+        if cfg.vector is None:
+            vec = seq
+        else:
+            vec = None if cfg.vector in ("none", "") else SequenceAugment(cfg.vector)
+        self.image, self.sequence, self.vector = image, seq, vec
 
     def prepare(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         return {m: to_float_images(x) if self.kinds[m] == "image" else x.float() for m, x in inputs.items()}
@@ -39,10 +43,9 @@ class ViewMaker(nn.Module):
             kind = self.kinds[m]
             if kind == "image":
                 x_out[m] = self.image(x, generator=generator) if self.image is not None else x
-            elif self.sequence is not None:
-                x_out[m] = self.sequence(x, padding.get(m), generator=generator)
             else:
-                x_out[m] = x
+                aug = self.vector if kind == "vector" else self.sequence
+                x_out[m] = aug(x, padding.get(m), generator=generator) if aug is not None else x
         return x_out, p_out
 
     def forward(self, inputs: dict[str, Tensor], padding: dict[str, Tensor], generator: torch.Generator | None = None):
