@@ -103,7 +103,19 @@ def extract_features(module: SSLModule, split: Split, batch_size: int = 256) -> 
 
 
 def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[str, Any]:
-    """Linear probes of every task on frozen features -> task -> ProbeResult."""
+    """Linear probes of every task on frozen features -> task -> ProbeResult.
+
+    With ``trainer.num_threads`` set, the BLAS / OpenMP pools of scikit-learn are limited to it
+    too (on a busy machine, spinning BLAS threads make the probe many times slower)."""
+    if cfg.trainer.num_threads:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(cfg.trainer.num_threads):
+            return _run_probes(module, data, cfg)
+    return _run_probes(module, data, cfg)
+
+
+def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[str, Any]:
     train = data.probe_train
     if len(train) > cfg.eval.probe_max_train:
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval.probe_max_train]
@@ -172,7 +184,8 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         if saved.exists():
             old = to_dict(load_config(saved))
             new = to_dict(cfg)
-            diff = _diff(old, new)
+            # evaluation settings do not change training: a finished training can be re-probed
+            diff = [d for d in _diff(old, new) if not d.startswith("eval.")]
             if diff:
                 raise RunError(f"{out} holds an unfinished run with a different config ({', '.join(diff)}); "
                                "resume with the same config, or pass --overwrite true")
