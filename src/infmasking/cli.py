@@ -48,6 +48,8 @@ def build_parser() -> ArgumentParser:
     rep.add_argument("benchmark", type=str, help="trifeatures")
     rep.add_argument("--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"])
     rep.add_argument("--seeds", type=list[int], default=[0, 1, 2])
+    rep.add_argument("--only_finished", type=bool, default=False,
+                     help="train nothing: tabulate the finished runs, list the missing ones")
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
     return parser
 
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             bad = [m for m in args.methods if m not in METHODS]
             if bad:
                 raise ValueError(f"unknown methods {bad}; valid: {list(METHODS)}")
-            reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds)
+            reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds,
+                      only_finished=args.only_finished)
     except (RunError, ValueError, FileNotFoundError) as e:
         print(f"infmasking {cmd}: error: {e}", file=sys.stderr)
         return 1
