@@ -24,11 +24,11 @@ SMALL = {
     "mimic": ["--model.dim", "32", "--model.encoders",
               "{static: {name: mlp, width: 10, n_layers: 2}, timeseries: {name: gru, hidden: 32}}"],
     "vision_touch_ee": ["--model.dim", "32", "--model.encoders",
-                        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16}}"],
+                        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2}}"],
     "vision_touch_contact": ["--model.dim", "32", "--model.encoders",
                              "{image: {name: resnet18, widths: [8, 16, 16, 32]}, proprio: {name: mlp, width: 32}}"],
     "vision_touch_contact3": ["--model.dim", "32", "--model.encoders",
-                              ("{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16},"
+                              ("{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2},"
                                " proprio: {name: mlp, width: 32}}")],
     "mmimdb": ["--model.dim", "32"],
     "npz": ["--model.dim", "32"],

@@ -126,15 +126,18 @@ class GRUEncoder(nn.Module):
 
 
 class Conv1dEncoder(nn.Module):
-    """Temporal convolutions (V&T force): [B, L, c] -> [B, L, width]."""
+    """Temporal convolutions (V&T force): [B, L, c] -> [B, L', width], L' = L for stride 1;
+    each layer of stride s divides the length by s (rounded up): with stride 2 and 5 layers a
+    32-step force window becomes one token, as the published V&T force encoder. Strided
+    layers are for unpadded sequences (a padding mask would no longer match the steps)."""
 
     out_kind = "sequence"
 
-    def __init__(self, in_channels: int, width: int = 64, n_layers: int = 2):
+    def __init__(self, in_channels: int, width: int = 64, n_layers: int = 2, stride: int = 1):
         super().__init__()
         layers, c = [], in_channels
         for _ in range(n_layers):
-            layers += [nn.Conv1d(c, width, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv1d(c, width, 3, stride=stride, padding=1), nn.ReLU(inplace=True)]
             c = width
         self.net = nn.Sequential(*layers)
         self.out_channels = width
