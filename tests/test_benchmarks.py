@@ -1,0 +1,133 @@
+"""The step-time benchmark compares like with like: its reference-structure path (published
+cost structure, explicit Σ) computes the same loss and gradients as the library path given the
+same inputs and masks; and the benchmark scripts run end to end and write valid JSON."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from infmasking.losses import infmasking_loss
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    if name in sys.modules:
+        return sys.modules[name]
+    sys.path.insert(0, str(BENCH))  # loss_memory imports step_time as a sibling
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+st = _load("step_time")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """Correctness, not speed: one thread (also in the memory subprocesses) keeps these tests
+    fast when the shared machine is oversubscribed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)
+
+
+def _loss_and_grads(variant, model, views, s, seed):
+    model.zero_grad(set_to_none=True)
+    loss = st.step_loss(variant, model, views, s, torch.Generator().manual_seed(seed))
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_reference_structure_equals_library_path(collapse):
+    """Same model, inputs (with padding) and masks: same loss and same gradients, float64."""
+    s = st.PRESETS["tiny"]
+    torch.manual_seed(0)
+    model = st.make_model(s, collapse=collapse, dtype=torch.float64)
+    views = st.make_views(s, torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert views[0][1], "the tiny setting must exercise padding masks"
+    lib = "library" if collapse else "library_full"
+    ref_loss, ref_grads = _loss_and_grads("reference", model, views, s, seed=7)
+    lib_loss, lib_grads = _loss_and_grads(lib, model, views, s, seed=7)
+    assert model.collapse_masked is collapse
+    torch.testing.assert_close(ref_loss, lib_loss, rtol=1e-10, atol=1e-10)
+    assert ref_grads.keys() == lib_grads.keys() and "mask_token" in ref_grads
+    for n in ref_grads:
+        torch.testing.assert_close(ref_grads[n], lib_grads[n], rtol=1e-8, atol=1e-10, msg=n)
+    # and the masks matter: another mask draw gives another loss
+    other, _ = _loss_and_grads(lib, model, views, s, seed=8)
+    assert not torch.allclose(other, lib_loss)
+
+
+def test_reference_structure_runs_every_subset_and_view():
+    """The reference path runs (M+1)·T masked passes per view and keeps T of them."""
+    s = st.PRESETS["tiny"]
+    model = st.make_model(s, dtype=torch.float64)
+    calls = []
+    model.fusion.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape))
+    (x, p), _ = st.make_views(s, torch.Generator().manual_seed(0), dtype=torch.float64)
+    z, masked, discarded = st.reference_view(model, x, p, s.num_masks, s.mask_ratio)
+    m, t = len(s.modalities), s.num_masks
+    assert len(calls) == (m + 1) * (1 + t)  # one unmasked + T masked passes per subset
+    assert all(c[0] == s.batch for c in calls)  # every pass is B rows: nothing batched
+    assert len(z) == m + 1 and masked.shape == (t, s.batch, s.proj_dim) and len(discarded) == m * t
+
+
+@pytest.mark.parametrize("b,p,t", [(1, 5, 2), (6, 8, 3), (9, 4, 1)])
+def test_explicit_covariance_loss_equals_library_loss(b, p, t):
+    g = torch.Generator().manual_seed(b * 100 + p)
+    z1 = [torch.randn(b, p, generator=g, dtype=torch.float64) for _ in range(3)]
+    z2 = [torch.randn(b, p, generator=g, dtype=torch.float64) for _ in range(3)]
+    k1, k2 = (torch.randn(t, b, p, generator=g, dtype=torch.float64) for _ in range(2))
+    ref = st.reference_loss(z1, z2, k1, k2, temperature=0.2, mask_weight=0.7)
+    lib = infmasking_loss(z1, z2, k1, k2, temperature=0.2, mask_weight=0.7).loss
+    torch.testing.assert_close(ref, lib, rtol=1e-10, atol=1e-10)
+
+
+def test_step_time_runs_end_to_end(tmp_path):
+    out = tmp_path / "step.json"
+    st.main(["--preset", "tiny", "--reps", "2", "--warmup", "1", "--no-memory", "--matmul-size", "256",
+             "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["command"].startswith("python benchmarks/step_time.py --preset tiny")
+    assert res["matmul_gflops_fp32"] > 0
+    (r,) = res["settings"]
+    assert set(r["times_s"]) == set(st.VARIANTS) and all(len(v) == 2 for v in r["times_s"].values())
+    assert all(math.isfinite(x["of_medians"]) and x["of_medians"] > 0 for x in r["ratios"].values())
+    assert "reference/library" in r["ratios"] and "library/comm" in r["ratios"]
+    assert r["gflop_per_step"]["reference"] > r["gflop_per_step"]["library"] > r["gflop_per_step"]["comm"] > 0
+    assert "| (a) reference structure |" in out.with_suffix(".md").read_text()
+
+
+def test_memory_child_and_sweep(tmp_path, monkeypatch):
+    mem = st.measure_memory(st.PRESETS["tiny"], "library")
+    assert "error" not in mem, mem
+    assert mem["peak_increase_bytes"] is None or mem["peak_increase_bytes"] >= 0
+    monkeypatch.setattr(st, "SWEEP_AXES", {"num_masks": [1, 2], "proj_dim": [8, 16]})
+    out = tmp_path / "scaling.json"
+    st.main(["--sweep", "--sweep-preset", "tiny", "--reps", "1", "--warmup", "0", "--no-memory",
+             "--sweep-max-cov-gb", "1e-8", "--matmul-size", "256", "--out", str(out)])
+    res = json.loads(out.read_text())
+    rows = res["sweep"]["axes"]["proj_dim"]
+    assert [r["value"] for r in rows] == [8, 16]
+    assert all("reference_skipped" in r and "reference" not in r["stats"] for r in rows)  # tiny limit: skipped
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_loss_memory_growth_fit():
+    lm = _load("loss_memory")
+    ps = [256, 512, 1024, 2048]
+    lin = lm.fit_growth(ps, [1e6 + 3e3 * p for p in ps])
+    quad = lm.fit_growth(ps, [5.0 * p * p for p in ps])
+    assert lin["linear_r2"] > 0.999 and lin["linear_bytes_per_p"] == pytest.approx(3e3)
+    assert quad["loglog_slope"] == pytest.approx(2.0)
