@@ -179,6 +179,26 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def summarize(result: dict) -> None:
+    """Growth fits and the one-line answer, from ``result["rows"]`` (in place)."""
+    b, t = result["B"], result["T"]
+    result["fits"] = {}
+    for v in ("library", "reference"):
+        pts = [(r["p"], r[v]["peak_increase_bytes"]) for r in result["rows"] if "peak_increase_bytes" in r.get(v, {})]
+        if len(pts) >= 2:
+            result["fits"][v] = fit_growth([x for x, _ in pts], [y for _, y in pts])
+    at = next((r for r in result["rows"] if r["p"] == 2048), None)
+    if at is not None:
+        lib = at["library"]["peak_increase_bytes"]
+        ref = at["reference"].get("peak_increase_bytes")
+        result["answer"] = (
+            f"At B={b}, p=2048, T={t}: one forward + backward of infmasking_loss raised peak RSS by "
+            f"{lib / 2**20:,.0f} MiB. A p×p covariance per sample alone, B·p²·4 bytes, is {at['cov_bytes'] / 2**20:,.0f} MiB "
+            f"({at['cov_bytes'] / lib:,.0f}× that)"
+            + (f"; the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB ({ref / lib:,.0f}×)." if ref
+               else "."))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description="Peak memory of the InfMasking loss vs p (fresh subprocesses).")
     ap.add_argument("--batch", type=int, default=256)
@@ -188,8 +208,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-cov-gb", type=float, default=8.0, help="skip the reference where B·p²·4 exceeds this")
     ap.add_argument("--threads", type=int, help="torch threads in the subprocesses (default: torch's)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "loss_memory.json")
+    ap.add_argument("--render", type=Path, help="recompute fits and rewrite the Markdown / PNG of a result JSON")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.render:
+        result = json.loads(args.render.read_text())
+        summarize(result)
+        args.render.write_text(json.dumps(result, indent=1))
+        args.render.with_suffix(".md").write_text(markdown(result))
+        plot(result, args.render.with_suffix(".png"))
+        return result
     if args._child:
         print(json.dumps(_child(json.loads(args._child))))
         return {}
@@ -213,20 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"p={p}: reference {row['reference']}  (one Σ = B·p²·4 = {cov:,} bytes = {cov / 1e9:.2f} GB)", flush=True)
         result["rows"].append(row)
     result["loadavg_at_end"] = list(os.getloadavg())
-    result["fits"] = {}
-    for v in ("library", "reference"):
-        pts = [(r["p"], r[v]["peak_increase_bytes"]) for r in result["rows"] if "peak_increase_bytes" in r.get(v, {})]
-        if len(pts) >= 2:
-            result["fits"][v] = fit_growth([x for x, _ in pts], [y for _, y in pts])
-    at = next((r for r in result["rows"] if r["p"] == 2048), None)
-    if at is not None:
-        lib = at["library"]["peak_increase_bytes"]
-        ref = at["reference"].get("peak_increase_bytes")
-        result["answer"] = (
-            f"At B={b}, p=2048, T={t}: forward + backward of infmasking_loss raised peak RSS by "
-            f"{lib / 2**20:,.0f} MiB; one p×p covariance per sample (B·p²·4 bytes) is {at['cov_bytes'] / 2**20:,.0f} MiB"
-            + (f", and the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB" if ref else "")
-            + f" ({at['cov_bytes'] / lib:,.0f}× the library's peak for one Σ alone).")
+    summarize(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     args.out.with_suffix(".md").write_text(markdown(result))

@@ -473,6 +473,7 @@ def run_setting(s: Setting, *, reps: int, warmup: int, max_step_seconds: float, 
         if a in med and b in med:
             ratios[f"{a}/{b}"] = {"of_medians": med[a] / med[b], "median_paired": paired(a, b)}
     result["ratios"] = ratios
+    result["masking_overhead"] = masking_overhead(result["stats"])
     if flops:
         result["gflop_per_step"] = {v: count_flops(v, s) / 1e9 for v in variants}
     if memory:
@@ -481,6 +482,19 @@ def run_setting(s: Setting, *, reps: int, warmup: int, max_step_seconds: float, 
             log(f"  [{s.name}] memory of {v} (fresh subprocess)")
             result["memory"][v] = measure_memory(s, v)
     return result
+
+
+def masking_overhead(stats: dict[str, Any]) -> dict[str, float]:
+    """What masking adds to a CoMM step, (variant − CoMM) in seconds (medians), and the ratio
+    of the reference's addition to the library's: the part of the step the masked views cost,
+    without the encoders and passes both share with CoMM."""
+    if "comm" not in stats:
+        return {}
+    c = stats["comm"]["median"]
+    out = {f"{v}_minus_comm_s": stats[v]["median"] - c for v in ("reference", "library", "library_full") if v in stats}
+    if "reference" in stats and "library" in stats:
+        out["reference_over_library"] = out["reference_minus_comm_s"] / out["library_minus_comm_s"]
+    return out
 
 
 # =========================================================================== profile of what is left
@@ -763,6 +777,17 @@ def setting_markdown(r: dict[str, Any]) -> str:
     lines.append("")
     for k, v in r["ratios"].items():
         lines.append(f"- {k}: {v['of_medians']:.2f} (ratio of medians), {v['median_paired']:.2f} (median of per-round ratios)")
+    mo = r.get("masking_overhead") or masking_overhead(r["stats"])
+    if "reference_over_library" in mo:
+        lines.append(f"- masking overhead over CoMM: reference +{mo['reference_minus_comm_s']:.3f} s, library "
+                     f"+{mo['library_minus_comm_s']:.3f} s, collapse off +{mo.get('library_full_minus_comm_s', math.nan):.3f} s "
+                     f"per step: the reference adds **{mo['reference_over_library']:.1f}×** what the library adds")
+    gf = r.get("gflop_per_step")
+    if gf and "gflops" in r:
+        floor = {v: g / r["gflops"] for v, g in gf.items()}
+        lines.append("- the counted FLOPs at the matmul rate of this run would take: " + ", ".join(
+            f"{v} {floor[v]:.3f} s (measured {r['stats'][v]['median'] / floor[v]:.2f}× that)" for v in floor)
+            + " — below 1× where convolutions run faster than the 2048² matmul probe")
     return "\n".join(lines)
 
 
@@ -875,8 +900,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, help="JSON output (Markdown beside it, .md; PNG for --sweep)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--matmul-size", type=int, default=2048, help="n of the n×n float32 matmul throughput probe")
+    ap.add_argument("--render", type=Path, help="rewrite the Markdown (and derived numbers) of a result JSON")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.render:
+        result = json.loads(args.render.read_text())
+        for r in result.get("settings", []):
+            r["masking_overhead"] = masking_overhead(r["stats"])
+            r.setdefault("gflops", result["matmul_gflops_fp32"])
+        write_report(result, args.render)
+        if "sweep" in result:
+            plot_sweep(result["sweep"], args.render.with_suffix(".png"))
+        return result
 
     if args._child:
         print(json.dumps(_child_memory(json.loads(args._child))))
@@ -918,6 +953,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s = s.replace(num_masks=args.num_masks)
         r = run_setting(s, reps=args.reps, warmup=args.warmup, max_step_seconds=args.max_step_seconds,
                         memory=not args.no_memory, flops=not args.no_flops)
+        r["gflops"] = gflops
         result["settings"].append(r)
         print(setting_markdown(r))
     if args.profile:
