@@ -8,7 +8,6 @@ be set from a YAML file (``--config run.yaml``), a preset shipped in the package
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from infmasking import losses as L
 from infmasking.data.base import Batch
 from infmasking.models import MaskedFusionModel, build_model
-from infmasking.training.config import RunConfig, from_dict, to_dict
+from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
 
 
@@ -121,7 +121,3 @@ class SSLModule(pl.LightningModule):
         """Frozen fused features F(all) [B, d] of un-augmented inputs (for the probe)."""
         inputs = self.views.prepare(batch.inputs)
         return self.model.embed(inputs, batch.padding)
-
-
-def module_config(cfg: RunConfig) -> dict[str, Any]:
-    return to_dict(cfg)
