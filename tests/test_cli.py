@@ -40,6 +40,16 @@ def test_train_writes_run_folder(tiny_run):
     assert "train/loss_mask1" in csv and "train/mask_weight" in csv
 
 
+def test_probe_curve_starts_at_random_init(tmp_path):
+    out = tmp_path / "curve"
+    assert main(["train", *TINY, "--eval.probe_every", "1", "--out_dir", str(out)]) == 0
+    curve = json.loads((out / "probe_curve.json").read_text())
+    assert [row["epoch"] for row in curve] == [0, 1, 2]
+    assert [row["step"] for row in curve] == [0, 3, 6]
+    assert set(curve[0]) >= {"share", "unique1", "unique2", "synergy"}
+    assert (out / "probe_curve.png").exists()
+
+
 def test_finished_run_not_overwritten(tiny_run, capsys):
     assert main(["train", *TINY, "--out_dir", str(tiny_run)]) == 1
     assert "already holds a finished run" in capsys.readouterr().err
@@ -51,6 +61,19 @@ def test_evaluate_reproduces_report(tiny_run):
     b = json.loads((tiny_run / "evaluation.json").read_text())["results"]
     for task in a:
         assert a[task]["metrics"] == pytest.approx(b[task]["metrics"], abs=1e-9)
+
+
+def test_evaluate_class_weighted(tiny_run):
+    assert main(["evaluate", str(tiny_run), "--class_weight", "balanced", "--num_threads", "1"]) == 0
+    b = json.loads((tiny_run / "evaluation_balanced.json").read_text())
+    assert b["config"]["eval"]["class_weight"] == "balanced"
+    assert b["results"]["synergy"]["class_weight"] == "balanced"
+    assert json.loads((tiny_run / "report.json").read_text())["config"]["eval"]["class_weight"] is None
+
+
+def test_evaluate_rejects_unknown_class_weight(tiny_run):
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(tiny_run), "--class_weight", "heavy"])
 
 
 def test_resume_after_kill_ends_with_same_result(tmp_path):

@@ -165,3 +165,31 @@ def test_bad_build_arguments():
         build_model(["a", "b"], {"a": "audio", "b": "vector"}, {"a": (3,), "b": (3,)})
     with pytest.raises(ValueError, match="divisible"):
         build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=10, n_heads=4)
+
+
+@pytest.mark.parametrize("name,shape", [("convnet", (3, 3, 64, 64)), ("resnet18", (2, 3, 64, 64)),
+                                        ("alexnet", (2, 3, 224, 224))])
+def test_image_trunks_channels_last_equal_nchw(name, shape):
+    """The channels-last image trunks compute what the same weights compute in NCHW, forward
+    and gradient (float64), and hand back an ordinary [B, C, H, W] tensor."""
+    from infmasking.models.encoders import AlexNetFeatures, ConvNet, ResNet18
+
+    cls = {"convnet": ConvNet, "resnet18": ResNet18, "alexnet": AlexNetFeatures}[name]
+    kwargs = {"widths": (8, 8, 16, 16)} if name == "resnet18" else {}
+    torch.manual_seed(0)
+    trunk = cls(**kwargs).double()
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in trunk.parameters() if p.dim() == 4)
+    x = torch.rand(*shape, dtype=torch.float64)
+    y = trunk(x)
+    y.pow(2).sum().backward()
+    grads = {n: p.grad.clone() for n, p in trunk.named_parameters()}
+    ref = cls(**kwargs).double()
+    ref.load_state_dict(trunk.state_dict())
+    ref.net.to(memory_format=torch.contiguous_format)
+    assert all(p.is_contiguous() for p in ref.parameters())
+    y_ref = ref.net(x)  # plain NCHW computation
+    y_ref.pow(2).sum().backward()
+    assert y.shape == y_ref.shape
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    for n, p in ref.named_parameters():
+        torch.testing.assert_close(grads[n], p.grad, rtol=1e-9, atol=1e-9, msg=n)

@@ -8,6 +8,7 @@ be set from a YAML file (``--config run.yaml``), a preset shipped in the package
 from __future__ import annotations
 
 import sys
+from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -41,6 +42,9 @@ def build_parser() -> ArgumentParser:
     ev = ArgumentParser(description="Re-run the linear probes of a trained run.")
     ev.add_argument("run", type=str, help="run folder or checkpoint file")
     ev.add_argument("--out_dir", type=str, default=None, help="where to write evaluation.json (default: the run)")
+    ev.add_argument("--class_weight", type=Optional[Literal["balanced"]], default=None,
+                    help="'balanced': class-weighted probe, written to evaluation_balanced.json")
+    ev.add_argument("--num_threads", type=Optional[int], default=None, help="CPU threads for features and probes")
     sub.add_subcommand("evaluate", ev, help="re-run the probes of a run folder or checkpoint")
 
     rep = _run_parser("Run methods × seeds and write a comparison table (mean ± std, published numbers beside).")
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         elif cmd == "evaluate":
             from infmasking.training.run import evaluate
 
-            evaluate(args.run, args.out_dir)
+            evaluate(args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads)
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
 

@@ -128,17 +128,26 @@ def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict
 
 
 class ProbeEveryK(Callback):
-    """Probe every k epochs (rank 0) and append to ``probe_curve.json``."""
+    """Probe before training (epoch 0: the randomly initialised network, the floor every
+    learned number should be read against) and every k epochs after it (rank 0); rows are
+    appended to ``probe_curve.json``."""
 
     def __init__(self, data: MultimodalData, cfg: RunConfig, out: Path):
         self.data, self.cfg, self.path = data, cfg, out / "probe_curve.json"
+
+    def on_train_start(self, trainer, module) -> None:
+        if self.cfg.eval.probe_every and trainer.global_step == 0 and trainer.is_global_zero:
+            self._probe(trainer, module, epoch=0)
 
     def on_train_epoch_end(self, trainer, module) -> None:
         k = self.cfg.eval.probe_every
         if not k or (trainer.current_epoch + 1) % k or not trainer.is_global_zero:
             return
+        self._probe(trainer, module, epoch=trainer.current_epoch + 1)
+
+    def _probe(self, trainer, module, epoch: int) -> None:
         results = run_probes(module, self.data, self.cfg)
-        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step}
+        row = {"epoch": epoch, "step": trainer.global_step}
         row.update({t: 100 * r.published_value for t, r in results.items()})
         curve = json.loads(self.path.read_text()) if self.path.exists() else []
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
@@ -301,14 +310,27 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
     return module, cfg, ckpt
 
 
-def evaluate(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``."""
+def evaluate(path: str | Path, out_dir: str | Path | None = None, *, class_weight: str | None = None,
+             num_threads: int | None = None) -> dict[str, Any]:
+    """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
+
+    ``class_weight="balanced"`` re-probes with a class-weighted probe and writes
+    ``evaluation_balanced.json`` / ``.md`` instead, beside the run's own report.
+    """
+    if class_weight not in (None, "balanced"):
+        raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
     module, cfg, ckpt = load_module(path)
+    if class_weight is not None:
+        cfg.eval.class_weight = class_weight
+    if num_threads is not None:
+        cfg.trainer.num_threads = num_threads
+        torch.set_num_threads(num_threads)
     data = load_data(cfg)
     results = run_probes(module, data, cfg)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
     out.mkdir(parents=True, exist_ok=True)
-    report = write_report(out, cfg, data, results, name="evaluation", checkpoint=str(ckpt))
+    name = "evaluation" if cfg.eval.class_weight is None else f"evaluation_{cfg.eval.class_weight}"
+    report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt))
     print(report["markdown"])
     return report
 

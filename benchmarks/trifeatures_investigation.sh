@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Why the paper's R/U/S ordering does not appear in the 468-step CPU comparison
+# (benchmarks/results/trifeatures_cpu/). Three questions, answered with held-out numbers
+# read beside probe-test ones (no setting is chosen on probe-test):
+#   1. steps: 12 epochs (1 872 steps) per method, probed before training (random init) and
+#      every 3 epochs -> probe_curve.json / .png;
+#   2. augmentation: colour-preserving views (no hue jitter, no grayscale), 468 steps, since
+#      synergy depends on colour of image 2;
+#   3. probe imbalance: the finished runs re-probed with a class-weighted probe.
+# Two lanes run side by side, one thread each (the machine has 2 cores).
+# Results: benchmarks/results/trifeatures_investigation/ (collected by summarise_investigation.py).
+set -euo pipefail
+OUT=${OUT:-runs/trifeatures_investigation}
+COMMON=(--preset trifeatures --trainer.progress_bar false --trainer.num_threads 1)
+
+curve() {  # method
+  infmasking train "${COMMON[@]}" --method.name "$1" --optim.epochs 12 --eval.probe_every 3 \
+    --out_dir "$OUT/curve_$1" || true
+}
+colour() {  # method
+  infmasking train "${COMMON[@]}" --method.name "$1" --optim.epochs 3 --augment.hue 0 --augment.grayscale_p 0 \
+    --out_dir "$OUT/colour_$1" || true
+}
+reweigh() {  # run folder
+  [ -f "$1/evaluation_balanced.json" ] || infmasking evaluate "$1" --class_weight balanced --num_threads 1 || true
+}
+
+lane1() {
+  THREADS=1 bash benchmarks/reproduce_trifeatures.sh --methods '[cross]' --seeds '[2]' || true
+  curve infmasking
+  curve comm
+  colour infmasking
+  for r in runs/reproduce_trifeatures_cpu/*/seed0; do reweigh "$r"; done
+}
+lane2() {
+  THREADS=1 bash benchmarks/reproduce_trifeatures.sh --methods '[cross_self]' --seeds '[2]' || true
+  curve cross
+  curve cross_self
+  colour comm
+  for m in infmasking comm cross cross_self; do reweigh "$OUT/curve_$m"; done
+}
+mkdir -p "$OUT"
+lane1 > "$OUT/lane1.log" 2>&1 &
+lane2 > "$OUT/lane2.log" 2>&1 &
+wait
