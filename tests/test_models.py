@@ -193,3 +193,46 @@ def test_image_trunks_channels_last_equal_nchw(name, shape):
     torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
     for n, p in ref.named_parameters():
         torch.testing.assert_close(grads[n], p.grad, rtol=1e-9, atol=1e-9, msg=n)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_cls_only_last_block_equals_full_block(n_layers, with_bias):
+    """With CLS pooling the last block computes the CLS row only: same output and same
+    gradients (tokens and every parameter) as the full block, float64, with a key bias
+    holding padding (−inf) and collapsed-token (log c) entries."""
+    from infmasking.models.fusion import FusionTransformer
+
+    torch.manual_seed(0)
+    fast = FusionTransformer(16, n_layers, 4, pool="cls").double()
+    full = FusionTransformer(16, n_layers, 4, pool="cls", cls_only_last=False).double()
+    full.load_state_dict(fast.state_dict())
+    tokens = torch.randn(5, 9, 16, dtype=torch.float64)
+    bias = None
+    if with_bias:
+        bias = torch.zeros(5, 9, dtype=torch.float64)
+        bias[:, -1] = torch.log(torch.tensor([1.0, 2.0, 3.0, 7.0, 11.0], dtype=torch.float64))
+        bias[1, :2] = float("-inf")
+        bias[3, 4] = float("-inf")
+    outs, grads = [], []
+    for m in (fast, full):
+        t = tokens.clone().requires_grad_(True)
+        y = m(t, bias)
+        (y * torch.linspace(-1, 1, 16, dtype=torch.float64)).square().sum().backward()
+        outs.append(y)
+        grads.append([t.grad] + [p.grad for p in m.parameters()])
+    assert outs[0].shape == (5, 16)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-12, atol=1e-12)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_cls_only_last_block_skips_the_other_rows():
+    """The saving is real: the last block's MLP sees B rows, not B·(1 + L)."""
+    from infmasking.models.fusion import FusionTransformer
+
+    seen = []
+    m = FusionTransformer(16, 1, 4)
+    m.blocks[0].mlp.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[:2]))
+    m(torch.randn(3, 10, 16))
+    assert seen == [torch.Size([3, 1])]

@@ -33,15 +33,26 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.dropout = dropout
 
-    def forward(self, x: Tensor, key_bias: Tensor | None) -> Tensor:
-        """x: [B, L, d]; key_bias: [B, L] additive attention bias on keys (or None)."""
+    def forward(self, x: Tensor, key_bias: Tensor | None, n_queries: int | None = None) -> Tensor:
+        """x: [B, L, d]; key_bias: [B, L] additive attention bias on keys (or None).
+
+        ``n_queries``: compute only the first n output rows (every token still serves as key
+        and value) -> [B, n, d]; the rows are exactly those of the full block."""
         b, n, d = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, self.n_heads, d // self.n_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, d_h]
+        hd = d // self.n_heads
+        h = self.norm1(x)
+        if n_queries is None:
+            q, k, v = self.qkv(h).reshape(b, n, 3, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
+        else:  # the q rows of the qkv weight on the first n_queries tokens only
+            w_q, w_kv = self.qkv.weight.split([d, 2 * d])
+            b_q, b_kv = self.qkv.bias.split([d, 2 * d])
+            x = x[:, :n_queries]
+            q = F.linear(h[:, :n_queries], w_q, b_q).reshape(b, n_queries, self.n_heads, hd).transpose(1, 2)
+            k, v = F.linear(h, w_kv, b_kv).reshape(b, n, 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)
         mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
         drop = self.dropout if self.training else 0.0
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
-        x = x + self.proj(h.transpose(1, 2).reshape(b, n, d))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, H, n_q, d_h]
+        x = x + self.proj(a.transpose(1, 2).reshape(b, x.shape[1], d))
         return x + self.mlp(self.norm2(x))
 
 
@@ -52,14 +63,18 @@ class FusionTransformer(nn.Module):
         dim: token width d.  n_layers, n_heads: blocks and heads.
         pool: "cls" (the CLS token's output) or "mean" (mean over the non-CLS tokens,
             each weighted by its multiplicity exp(key_bias): padding 0, a collapsed token c).
+        cls_only_last: with CLS pooling, the last block computes the CLS row only (its
+            query, attention output, projection and MLP; all tokens stay keys and values).
+            Exact — the other rows of the last block are never read — and it removes most
+            of the last block's work (with one block, most of the fusion's).
     """
 
     def __init__(self, dim: int, n_layers: int = 1, n_heads: int = 8, *, pool: Literal["cls", "mean"] = "cls",
-                 mlp_ratio: float = 4.0, dropout: float = 0.0):
+                 mlp_ratio: float = 4.0, dropout: float = 0.0, cls_only_last: bool = True):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        self.dim, self.pool = dim, pool
+        self.dim, self.pool, self.cls_only_last = dim, pool, cls_only_last
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.trunc_normal_(self.cls, std=0.02)
         self.blocks = nn.ModuleList(Block(dim, n_heads, mlp_ratio, dropout) for _ in range(n_layers))
@@ -73,8 +88,10 @@ class FusionTransformer(nn.Module):
         bias = None
         if key_bias is not None:
             bias = torch.cat([key_bias.new_zeros(b, 1), key_bias], dim=1)  # [B, 1 + L]
-        for block in self.blocks:
-            x = block(x, bias)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            only_cls = i == last and self.pool == "cls" and self.cls_only_last
+            x = block(x, bias, n_queries=1 if only_cls else None)
         x = self.norm(x)
         if self.pool == "cls":
             return x[:, 0]
