@@ -46,7 +46,7 @@ def test_probe_curve_starts_at_random_init(tmp_path):
     curve = json.loads((out / "probe_curve.json").read_text())
     assert [row["epoch"] for row in curve] == [0, 1, 2]
     assert [row["step"] for row in curve] == [0, 3, 6]
-    assert set(curve[0]) >= {"share", "unique1", "unique2", "synergy"}
+    assert set(curve[0]) >= {"share", "unique1", "unique2", "synergy", "synergy_auroc"}
     assert (out / "probe_curve.png").exists()
 
 

@@ -149,6 +149,7 @@ class ProbeEveryK(Callback):
         results = run_probes(module, self.data, self.cfg)
         row = {"epoch": epoch, "step": trainer.global_step}
         row.update({t: 100 * r.published_value for t, r in results.items()})
+        row.update({f"{t}_auroc": 100 * r.metrics["auroc"] for t, r in results.items() if "auroc" in r.metrics})
         curve = json.loads(self.path.read_text()) if self.path.exists() else []
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
         self.path.write_text(json.dumps(curve, indent=1))
@@ -379,5 +380,10 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
             plots.plot_training_curves(out / "metrics.csv", out / "training_curves.png")
         curve = out / "probe_curve.json"
         if curve.exists():
-            plots.plot_metric_vs_epoch(json.loads(curve.read_text()), out / "probe_curve.png")
+            rows = json.loads(curve.read_text())
+            keys = [k for k in rows[-1] if k not in ("epoch", "step")]
+            chance = ({"share": 10.0, "unique1": 10.0, "unique2": 10.0, "synergy": 50.0, "synergy_auroc": 50.0}
+                      if data.name == "trifeatures" else None)
+            plots.plot_metric_vs_epoch(rows, out / "probe_curve.png", keys=keys, chance=chance, ylabel="probe-test score (%)",
+                                       title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)")
     return report
