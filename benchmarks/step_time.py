@@ -882,6 +882,50 @@ def sweep_markdown(sw: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# =========================================================================== summary
+
+TARGETS = {  # preset -> (ratio, threshold, target text)
+    "cpu64": ("reference/library", 2.3, "two modalities, T = 6: (a)/(b) ≥ 2.3"),
+    "trifeatures224": ("reference/library", 2.3, "two modalities, T = 6: (a)/(b) ≥ 2.3"),
+    "tokens": ("reference/library", 2.3, "two modalities, T = 6: (a)/(b) ≥ 2.3"),
+    "three": ("reference/library", 3.0, "three modalities: (a)/(b) ≥ 3"),
+    "tokens3": ("reference/library", 3.0, "three modalities: (a)/(b) ≥ 3"),
+}
+
+
+def summary_markdown(results: list[dict[str, Any]]) -> str:
+    """One table over committed step-time results (their JSON), and the targets read off it."""
+    rows, checks = [], []
+    for res in results:
+        for r in res.get("settings", []):
+            name, st, ra = r["setting"]["name"], r["stats"], r["ratios"]
+            mem = " / ".join(_mb(r["memory"][v]["peak_increase_bytes"]) if r.get("memory", {}).get(v) else "—"
+                             for v in VARIANTS)
+            rows.append(f"| `{name}` | {r['setting']['batch']} | " + " | ".join(f"{st[v]['median']:.3f}" for v in VARIANTS)
+                        + f" | **{ra['reference/library']['median_paired']:.2f}** | {ra['library_full/library']['median_paired']:.2f}"
+                        f" | **{ra['library/comm']['median_paired']:.2f}** | {ra['reference/comm']['median_paired']:.2f} | {mem}"
+                        f" | {res['loadavg_at_start'][0]:.1f}–{res['loadavg_at_end'][0]:.1f} |")
+            if name in TARGETS:
+                key, thr, text = TARGETS[name]
+                v = ra[key]["median_paired"]
+                checks.append(f"| {text} | `{name}` | {v:.2f} | {'**yes**' if v >= thr else '**no**'} |")
+            if name == "cpu64":
+                v = ra["library/comm"]["median_paired"]
+                checks.append(f"| InfMasking ≤ 2× CoMM at the CPU Trifeatures setting | `cpu64` | {v:.2f} | "
+                              f"{'**yes**' if v <= 2 else '**no**'} |")
+    cmds = sorted({res["command"] for res in results})
+    lines = ["# Step time — all presets", "",
+             "Written by `python benchmarks/step_time.py --summary benchmarks/results/step_time_*.json` from the "
+             "committed results, which were measured by:", ""] + [f"- `{c}`" for c in cmds] + [
+             "", "Medians of interleaved full training steps in seconds; ratios are medians of the per-round ratios.",
+             "(a) reference structure, (b) library, (b') library with its exact fusion savings off, (c) CoMM.", "",
+             "| preset | B | (a) | (b) | (b') | (c) | **(a)/(b)** | (b')/(b) | **(b)/(c)** | (a)/(c) | "
+             "peak RSS increase MiB (a / b / b' / c) | load 1-min (start–end) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+             "| target | preset | measured | met? |", "|---|---|---|---|", *checks]
+    return "\n".join(lines) + "\n"
+
+
 # =========================================================================== CLI
 
 
@@ -904,8 +948,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--matmul-size", type=int, default=2048, help="n of the n×n float32 matmul throughput probe")
     ap.add_argument("--render", type=Path, help="rewrite the Markdown (and derived numbers) of a result JSON")
+    ap.add_argument("--summary", type=Path, nargs="+", help="tabulate result JSONs into step_time_summary.md beside them")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.summary:
+        results = [json.loads(p.read_text()) for p in args.summary]
+        out = args.summary[0].parent / "step_time_summary.md"
+        out.write_text(summary_markdown(results))
+        print(out.read_text())
+        return {"summary": str(out)}
     if args.render:
         result = json.loads(args.render.read_text())
         for r in result.get("settings", []):

@@ -131,3 +131,20 @@ def test_loss_memory_growth_fit():
     quad = lm.fit_growth(ps, [5.0 * p * p for p in ps])
     assert lin["linear_r2"] > 0.999 and lin["linear_bytes_per_p"] == pytest.approx(3e3)
     assert quad["loglog_slope"] == pytest.approx(2.0)
+
+
+def test_summary_reads_targets_off_the_results():
+    def result(name, ab, bc):
+        stats = {v: {"median": 1.0} for v in st.VARIANTS}
+        ratios = {k: {"median_paired": 1.0, "of_medians": 1.0} for k in
+                  ("reference/library", "library/comm", "library_full/library", "reference/comm")}
+        ratios["reference/library"]["median_paired"] = ab
+        ratios["library/comm"]["median_paired"] = bc
+        return {"command": f"python benchmarks/step_time.py --preset {name}", "loadavg_at_start": [1.0],
+                "loadavg_at_end": [2.0], "settings": [{"setting": {"name": name, "batch": 64}, "stats": stats,
+                                                       "ratios": ratios, "memory": {}}]}
+
+    md = st.summary_markdown([result("cpu64", 2.5, 2.1), result("three", 2.9, 1.2)])
+    assert "| two modalities, T = 6: (a)/(b) ≥ 2.3 | `cpu64` | 2.50 | **yes** |" in md
+    assert "| InfMasking ≤ 2× CoMM at the CPU Trifeatures setting | `cpu64` | 2.10 | **no** |" in md
+    assert "| three modalities: (a)/(b) ≥ 3 | `three` | 2.90 | **no** |" in md
