@@ -130,3 +130,33 @@ def test_corrupt_checkpoint_names_file(tmp_path, capsys):
     torch.save({"state_dict": {}}, other)
     assert main(["evaluate", str(other)]) == 1
     assert "not an infmasking checkpoint" in capsys.readouterr().err
+
+
+def test_reproduce_published_protocol(tmp_path, capsys):
+    """reproduce trains a biased and an unbiased run per method × seed, reads R/U from the
+    unbiased one and S from the biased one, reuses finished runs, and lists missing ones."""
+    out = tmp_path / "rep"
+    args = ["reproduce", "trifeatures", *TINY, "--optim.epochs", "1", "--out_dir", str(out), "--seeds", "[0]"]
+    assert main([*args, "--methods", "[comm, cross]"]) == 0
+    for m in ("comm", "cross"):
+        assert (out / m / "seed0" / "report.json").exists() and (out / m / "seed0_unbiased" / "report.json").exists()
+        assert json.loads((out / m / "seed0_unbiased" / "config.yaml").read_text().split("biased: ")[1].split("\n")[0]) is False
+    comp = json.loads((out / "comparison.json").read_text())
+    assert comp["ru_unbiased"] is True and set(comp["runs"]) == {"comm", "cross"}
+    for m in ("comm", "cross"):
+        row = comp["runs"][m][0]
+        unb = json.loads((out / m / "seed0_unbiased" / "report.json").read_text())
+        bia = json.loads((out / m / "seed0" / "report.json").read_text())
+        assert row["redundancy"] == unb["rus"]["redundancy"] and row["uniqueness"] == unb["rus"]["uniqueness"]
+        assert row["synergy"] == bia["rus"]["synergy"]
+    assert (out / "comparison.md").exists() and (out / "comparison.png").exists()
+    capsys.readouterr()
+    # a second call trains nothing; a method without runs is listed as missing
+    assert main([*args, "--methods", "[comm, cmc]", "--only_finished", "true"]) == 0
+    text = capsys.readouterr().out
+    assert "finished run reused" in text and "cmc seed 0 (biased)" in (out / "comparison.md").read_text()
+
+
+def test_reproduce_rejects_unknown_method(tmp_path, capsys):
+    assert main(["reproduce", "trifeatures", *TINY, "--out_dir", str(tmp_path), "--methods", "[infmask]"]) == 1
+    assert "unknown methods ['infmask']" in capsys.readouterr().err

@@ -53,6 +53,9 @@ def build_parser() -> ArgumentParser:
     rep.add_argument("--seeds", type=list[int], default=[0, 1, 2])
     rep.add_argument("--only_finished", type=bool, default=False,
                      help="train nothing: tabulate the finished runs, list the missing ones")
+    rep.add_argument("--ru_unbiased", type=bool, default=True,
+                     help="redundancy / uniqueness from runs on the unbiased pairs (published protocol); "
+                          "false: everything from the biased runs (half the runs)")
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
     return parser
 
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             if bad:
                 raise ValueError(f"unknown methods {bad}; valid: {list(METHODS)}")
             reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds,
-                      only_finished=args.only_finished)
+                      only_finished=args.only_finished, ru_unbiased=args.ru_unbiased)
     except (RunError, ValueError, FileNotFoundError) as e:
         print(f"infmasking {cmd}: error: {e}", file=sys.stderr)
         return 1

@@ -367,6 +367,10 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
         pub = PUBLISHED_TRIFEATURES.get(cfg.method.name)
         if pub:
             md.append(f"| published (224 px, 100 epochs) | {pub['redundancy']} | {pub['uniqueness']} | {pub['synergy']} | — |")
+        md += ["", f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. The published protocol reads "
+               "redundancy and uniqueness from a run on the unbiased pairs (`--data.biased false`) and synergy from a "
+               "run on the biased pairs; on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
+               "overstated there. `infmasking reproduce trifeatures` runs both."]
         plots.plot_rus_bars({cfg.method.name: rus}, out / f"{name}_rus.png" if name != "report" else out / "probe.png",
                             published={cfg.method.name: pub} if pub else None, chance=CHANCE_TRIFEATURES)
     for k in ("train_seconds", "steps"):
