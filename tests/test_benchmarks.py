@@ -148,3 +148,30 @@ def test_summary_reads_targets_off_the_results():
     assert "| two modalities, T = 6: (a)/(b) ≥ 2.3 | `cpu64` | 2.50 | **yes** |" in md
     assert "| InfMasking ≤ 2× CoMM at the CPU Trifeatures setting | `cpu64` | 2.10 | **no** |" in md
     assert "| three modalities: (a)/(b) ≥ 3 | `three` | 2.90 | **no** |" in md
+
+
+def test_trifeatures_investigation_tables(tmp_path):
+    inv = _load("trifeatures_investigation")
+
+    def report(share, syn, auroc, steps=30):
+        task = lambda v: {"metrics": {"balanced_accuracy": v, "auroc": auroc}, "val_scores": [[1.0, v + 0.01]]}  # noqa: E731
+        return {"results": {"share": task(share), "unique1": task(0.2), "unique2": task(0.2), "synergy": task(syn)},
+                "steps": steps}
+
+    runs, rep, out = tmp_path / "runs", tmp_path / "rep", tmp_path / "out"
+    (runs / "curve_cross").mkdir(parents=True)
+    (runs / "curve_cross" / "probe_curve.json").write_text(json.dumps(
+        [{"epoch": 0, "step": 0, "share": 30.0, "unique1": 27.0, "unique2": 28.0, "synergy": 50.0, "synergy_auroc": 47.0},
+         {"epoch": 3, "step": 30, "share": 52.0, "unique1": 46.0, "unique2": 29.0, "synergy": 55.0, "synergy_auroc": 76.0}]))
+    (runs / "curve_cross" / "report.json").write_text(json.dumps(report(0.52, 0.55, 0.76)))
+    (runs / "colour_comm").mkdir()
+    (runs / "colour_comm" / "report.json").write_text(json.dumps(report(0.4, 0.6, 0.7)))
+    (rep / "comm" / "seed0").mkdir(parents=True)
+    (rep / "comm" / "seed0" / "report.json").write_text(json.dumps(report(0.45, 0.5, 0.6)))
+    (rep / "comm" / "seed0" / "evaluation_balanced.json").write_text(json.dumps(report(0.45, 0.58, 0.61)))
+    assert inv.main(["--runs", str(runs), "--reproduce", str(rep), "--out", str(out)]) == 0
+    md = (out / "investigation.md").read_text()
+    assert "| cross | 3 | 30 | 52.0 | 46.0 | 55.0 | 76.0 |" in md
+    assert "| comm | colour-preserving | 40.0 | 20.0 | 61.0 / 60.0 | 70.0 |" in md
+    assert "| 30 | 50.0 | 59.0 / 58.0 | 60.0 / 61.0 |" in md
+    assert (out / "curves.png").exists() and (out / "runs" / "curve_cross" / "probe_curve.json").exists()
