@@ -2,11 +2,12 @@
 # Why the paper's R/U/S ordering does not appear in the 468-step CPU comparison
 # (benchmarks/results/trifeatures_cpu/). Three questions, answered with held-out numbers
 # read beside probe-test ones (no setting is chosen on probe-test):
-#   1. steps: 12 epochs (1 872 steps) per method, probed before training (random init) and
-#      every 3 epochs -> probe_curve.json / .png;
+#   1. steps: 12 epochs (1 872 steps) of InfMasking and of Cross, probed before training
+#      (random init) and every 3 epochs -> probe_curve.json / .png;
 #   2. augmentation: colour-preserving views (no hue jitter, no grayscale), 468 steps, since
 #      synergy depends on colour of image 2;
-#   3. probe imbalance: the finished runs re-probed with a class-weighted probe.
+#   3. probe imbalance: seed-0 runs of the comparison (benchmarks/reproduce_trifeatures.sh,
+#      run first) and the curves re-probed with a class-weighted probe.
 # Two lanes run side by side, one thread each (the machine has 2 cores).
 # Results: benchmarks/results/trifeatures_investigation/ (collected by summarise_investigation.py).
 set -euo pipefail
@@ -26,18 +27,14 @@ reweigh() {  # run folder
 }
 
 lane1() {
-  THREADS=1 bash benchmarks/reproduce_trifeatures.sh --methods '[cross]' --seeds '[2]' || true
   curve infmasking
-  curve comm
   colour infmasking
-  for r in runs/reproduce_trifeatures_cpu/*/seed0; do reweigh "$r"; done
+  for r in runs/reproduce_trifeatures_cpu/{infmasking,comm}/seed0 "$OUT/curve_infmasking"; do reweigh "$r"; done
 }
 lane2() {
-  THREADS=1 bash benchmarks/reproduce_trifeatures.sh --methods '[cross_self]' --seeds '[2]' || true
   curve cross
-  curve cross_self
   colour comm
-  for m in infmasking comm cross cross_self; do reweigh "$OUT/curve_$m"; done
+  for r in runs/reproduce_trifeatures_cpu/{cross,cross_self}/seed0 "$OUT/curve_cross"; do reweigh "$r"; done
 }
 mkdir -p "$OUT"
 lane1 > "$OUT/lane1.log" 2>&1 &
