@@ -9,7 +9,7 @@
 #   3. probe imbalance: seed-0 runs of the comparison (benchmarks/reproduce_trifeatures.sh,
 #      run first) and the curves re-probed with a class-weighted probe.
 # Two lanes run side by side, one thread each (the machine has 2 cores).
-# Results: benchmarks/results/trifeatures_investigation/ (collected by summarise_investigation.py).
+# Results: benchmarks/results/trifeatures_investigation/ (tabulated by benchmarks/trifeatures_investigation.py).
 set -euo pipefail
 OUT=${OUT:-runs/trifeatures_investigation}
 COMMON=(--preset trifeatures --trainer.progress_bar false --trainer.num_threads 1)
