@@ -160,3 +160,19 @@ def test_reproduce_published_protocol(tmp_path, capsys):
 def test_reproduce_rejects_unknown_method(tmp_path, capsys):
     assert main(["reproduce", "trifeatures", *TINY, "--out_dir", str(tmp_path), "--methods", "[infmask]"]) == 1
     assert "unknown methods ['infmask']" in capsys.readouterr().err
+
+
+def test_train_seconds_survive_a_resume():
+    """The fit time stored in a checkpoint is added to the resumed process's time."""
+    from infmasking.training.config import RunConfig, to_dict
+    from infmasking.training.module import SSLModule
+
+    cfg = to_dict(RunConfig())
+    m = SSLModule(cfg, ["image1", "image2"], {"image1": "image", "image2": "image"},
+                  {"image1": [3, 64, 64], "image2": [3, 64, 64]})
+    m.on_load_checkpoint({"infmasking_train_seconds": 100.0})
+    m.on_fit_start()
+    assert 100.0 <= m.train_seconds() < 110.0
+    ckpt = {}
+    m.on_save_checkpoint(ckpt)
+    assert 100.0 <= ckpt["infmasking_train_seconds"] < 110.0

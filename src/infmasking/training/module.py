@@ -8,6 +8,7 @@ that is a pure function of (seed, step, rank) so that a resumed run repeats the 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import lightning as pl
@@ -42,6 +43,8 @@ class SSLModule(pl.LightningModule):
             vector_tokens=mc.vector_tokens, encoders=mc.encoders, collapse_masked=mc.collapse_masked,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
+        self.seconds_before = 0.0  # training time of the processes before a resume (from the checkpoint)
+        self._fit_started = time.monotonic()
         meth = self.cfg.method
         if meth.name == "cross" and len(modalities) != 2:
             raise ValueError(f"method 'cross' is for 2 modalities, got {len(modalities)}: use 'cmc'")
@@ -54,6 +57,21 @@ class SSLModule(pl.LightningModule):
                 raise ValueError(
                     f"method.weights has {len(meth.weights)} entries but {meth.name} on {m} modalities has "
                     f"{terms[meth.name]} loss terms; give {terms[meth.name]} numbers or --method.weights null")
+
+    # ------------------------------------------------------------------ wall time across resumes
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.monotonic()
+
+    def train_seconds(self) -> float:
+        """Seconds spent in ``fit`` by this run, summed over the processes of a resumed run."""
+        return self.seconds_before + time.monotonic() - self._fit_started
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["infmasking_train_seconds"] = self.train_seconds()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.seconds_before = float(checkpoint.get("infmasking_train_seconds", 0.0))
 
     # ------------------------------------------------------------------ schedule
 

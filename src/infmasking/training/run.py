@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -239,7 +238,6 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    start = time.time()
     data = load_data(cfg)
     module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
     callbacks = [ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else []
@@ -254,7 +252,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
         _merge_metrics(out / "metrics.csv", old_metrics)
     if not trainer.is_global_zero:
         return None
-    train_seconds = time.time() - start
+    train_seconds = module.train_seconds()  # fit time, summed over the processes of a resumed run
     results = run_probes(module, data, cfg)
     report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
     print(report["markdown"])
