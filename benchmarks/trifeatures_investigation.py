@@ -54,8 +54,9 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
         if f.exists():
             curves[m] = json.loads(f.read_text())
     lines = ["## 1. Longer training: linear probe every 3 epochs (156 steps per epoch)", "",
-             "Probe-test balanced accuracy (%) of share (redundancy), unique1 (uniqueness), synergy, and the "
-             "synergy AUROC; epoch 0 is the randomly initialised network.", "",
+             "One run per method on the **biased** pairs, 12 epochs, seed 0. Probe-test balanced accuracy (%) of "
+             "share (redundancy), unique1 (uniqueness — overstated on the biased pairs, where texture₁ is shared "
+             "with colour₂), synergy, and the synergy AUROC; epoch 0 is the randomly initialised network.", "",
              "| method | epoch | step | redundancy | uniqueness | synergy | synergy AUROC |", "|---|---|---|---|---|---|---|"]
     for m, rows in curves.items():
         for r in rows:
