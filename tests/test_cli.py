@@ -176,3 +176,14 @@ def test_train_seconds_survive_a_resume():
     ckpt = {}
     m.on_save_checkpoint(ckpt)
     assert 100.0 <= ckpt["infmasking_train_seconds"] < 110.0
+
+
+def test_checkpoints_replace_stale_files(tmp_path):
+    """A stale last.ckpt in the folder (e.g. written late by a killed process) is replaced by
+    the run's own, never kept beside a last-v1.ckpt that `evaluate` would not read."""
+    from infmasking.training.config import RunConfig
+    from infmasking.training.run import make_trainer
+
+    trainer = make_trainer(RunConfig(), tmp_path, [])
+    ckpt = trainer.checkpoint_callback
+    assert ckpt.save_last and not ckpt._enable_version_counter  # noqa: SLF001

@@ -215,8 +215,11 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
     t = cfg.trainer
+    # enable_version_counter=False: this run's checkpoints always replace files of the same name
+    # (Lightning would otherwise write last-v1.ckpt beside a stale last.ckpt left by a killed
+    # process, and `evaluate RUN` would read the stale one).
     ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=1, every_n_epochs=1,
-                           save_on_train_epoch_end=True)
+                           save_on_train_epoch_end=True, enable_version_counter=False)
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
     crash = os.environ.get("INFMASKING_CRASH_AFTER_EPOCH")
     if crash:
