@@ -2,7 +2,7 @@
 # Why the paper's R/U/S ordering does not appear in the 468-step CPU comparison
 # (benchmarks/results/trifeatures_cpu/). Three questions, answered with held-out numbers
 # read beside probe-test ones (no setting is chosen on probe-test):
-#   1. steps: 12 epochs (1 872 steps) of InfMasking and of Cross, probed before training
+#   1. steps: 12 epochs (1 872 steps) per method on the biased pairs, probed before training
 #      (random init) and every 3 epochs -> probe_curve.json / .png;
 #   2. augmentation: colour-preserving views (no hue jitter, no grayscale), 468 steps, since
 #      synergy depends on colour of image 2;
@@ -29,12 +29,14 @@ reweigh() {  # run folder
 lane1() {
   curve infmasking
   colour infmasking
-  for r in runs/reproduce_trifeatures_cpu/{infmasking,comm}/seed0 "$OUT/curve_infmasking"; do reweigh "$r"; done
+  curve comm
+  for r in runs/reproduce_trifeatures_cpu/{infmasking,comm}/seed0 "$OUT"/curve_{infmasking,comm}; do reweigh "$r"; done
 }
 lane2() {
   curve cross
   colour comm
-  for r in runs/reproduce_trifeatures_cpu/{cross,cross_self}/seed0 "$OUT/curve_cross"; do reweigh "$r"; done
+  curve cross_self
+  for r in runs/reproduce_trifeatures_cpu/{cross,cross_self}/seed0 "$OUT"/curve_{cross,cross_self}; do reweigh "$r"; done
 }
 mkdir -p "$OUT"
 lane1 > "$OUT/lane1.log" 2>&1 &
