@@ -35,7 +35,7 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subcommands(dest="command")
 
     train = _run_parser("Train a method on a dataset, probe the frozen features and write a run folder. "
-                        "With no arguments: InfMasking on the biased Trifeatures set at 64 px (≈10 min on 2 cores).")
+                        "With no arguments: InfMasking on the biased Trifeatures set at 64 px (≈5 min on 2 CPU cores).")
     train.add_argument("--overwrite", type=bool, default=False, help="replace a finished run in out_dir")
     sub.add_subcommand("train", train, help="train and report")
 
