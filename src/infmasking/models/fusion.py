@@ -39,20 +39,16 @@ class Block(nn.Module):
         ``n_queries``: compute only the first n output rows (every token still serves as key
         and value) -> [B, n, d]; the rows are exactly those of the full block."""
         b, n, d = x.shape
-        hd = d // self.n_heads
+        nq, hd = n if n_queries is None else n_queries, d // self.n_heads
         h = self.norm1(x)
-        if n_queries is None:
-            q, k, v = self.qkv(h).reshape(b, n, 3, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
-        else:  # the q rows of the qkv weight on the first n_queries tokens only
-            w_q, w_kv = self.qkv.weight.split([d, 2 * d])
-            b_q, b_kv = self.qkv.bias.split([d, 2 * d])
-            x = x[:, :n_queries]
-            q = F.linear(h[:, :n_queries], w_q, b_q).reshape(b, n_queries, self.n_heads, hd).transpose(1, 2)
-            k, v = F.linear(h, w_kv, b_kv).reshape(b, n, 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)
+        w_q, w_kv = self.qkv.weight.split([d, 2 * d])  # rows: queries, then keys and values
+        b_q, b_kv = self.qkv.bias.split([d, 2 * d])
+        q = F.linear(h[:, :nq], w_q, b_q).reshape(b, nq, self.n_heads, hd).transpose(1, 2)  # [B, H, n_q, d_h]
+        k, v = F.linear(h, w_kv, b_kv).reshape(b, n, 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
         mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
         drop = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, H, n_q, d_h]
-        x = x + self.proj(a.transpose(1, 2).reshape(b, x.shape[1], d))
+        x = x[:, :nq] + self.proj(a.transpose(1, 2).reshape(b, nq, d))
         return x + self.mlp(self.norm2(x))
 
 

@@ -233,13 +233,18 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     )
 
 
+def _set_threads(cfg: RunConfig) -> None:
+    """torch's CPU threads from ``trainer.num_threads`` (None: torch's default)."""
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+
+
 def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     """Train, probe and write the run folder. Returns the report (None on ranks > 0)."""
     out = Path(cfg.out_dir)
     resume = _check_out_dir(cfg, out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
+    _set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = load_data(cfg)
     module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
@@ -326,7 +331,7 @@ def evaluate(path: str | Path, out_dir: str | Path | None = None, *, class_weigh
         cfg.eval.class_weight = class_weight
     if num_threads is not None:
         cfg.trainer.num_threads = num_threads
-        torch.set_num_threads(num_threads)
+    _set_threads(cfg)
     data = load_data(cfg)
     results = run_probes(module, data, cfg)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
@@ -387,8 +392,10 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
         if curve.exists():
             rows = json.loads(curve.read_text())
             keys = [k for k in rows[-1] if k not in ("epoch", "step")]
-            chance = ({"share": 10.0, "unique1": 10.0, "unique2": 10.0, "synergy": 50.0, "synergy_auroc": 50.0}
-                      if data.name == "trifeatures" else None)
+            chance = None
+            if data.name == "trifeatures":
+                chance = {task: CHANCE_TRIFEATURES[name] for task, name in RUS.items()}
+                chance.update(unique2=chance["unique1"], synergy_auroc=chance["synergy"])
             plots.plot_metric_vs_epoch(rows, out / "probe_curve.png", keys=keys, chance=chance, ylabel="probe-test score (%)",
                                        title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)")
     return report
