@@ -144,7 +144,7 @@ def test_reproduce_published_protocol(tmp_path, capsys):
     comp = json.loads((out / "comparison.json").read_text())
     assert comp["ru_unbiased"] is True and set(comp["runs"]) == {"comm", "cross"}
     for m in ("comm", "cross"):
-        row = comp["runs"][m][0]
+        row = comp["runs"][m][0]["last"]
         unb = json.loads((out / m / "seed0_unbiased" / "report.json").read_text())
         bia = json.loads((out / m / "seed0" / "report.json").read_text())
         assert row["redundancy"] == unb["rus"]["redundancy"] and row["uniqueness"] == unb["rus"]["uniqueness"]

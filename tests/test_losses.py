@@ -225,8 +225,11 @@ def test_views_are_symmetric():
 def test_mask_weight_schedule():
     assert L.mask_weight(0, 4, 2.0) == 0.5
     assert L.mask_weight(3, 4, 2.0) == 2.0
+    # a longer horizon: the first epochs of a 100-epoch ramp; past the horizon λ stays at its cap
+    assert L.mask_weight(2, 100, 1.0) == pytest.approx(0.03)
+    assert L.mask_weight(7, 4, 2.0) == 2.0
     with pytest.raises(ValueError, match="epoch"):
-        L.mask_weight(4, 4, 1.0)
+        L.mask_weight(-1, 4, 1.0)
     with pytest.raises(ValueError, match="max_epochs"):
         L.mask_weight(0, 0, 1.0)
 

@@ -7,14 +7,14 @@ from infmasking.models import build_model, num_kept, random_masking
 from infmasking.models.masking import MaskingOutput
 
 
-def _model(collapse=True, pool="cls", dtype=torch.float64):
+def _model(collapse=True, pool="cls", dtype=torch.float64, activation="quick_gelu", init="reference"):
     torch.manual_seed(0)
     m = build_model(
         ["img", "seq", "vec"], {"img": "image", "seq": "sequence", "vec": "vector"},
         {"img": (3, 32, 32), "seq": (7, 5), "vec": (4,)},
         dim=16, n_layers=2, n_heads=2, pool=pool, head_hidden=8, proj_dim=6, vector_tokens=3,
         encoders={"img": {"name": "convnet", "widths": (4, 8, 8)}, "seq": {"name": "identity"}},
-        collapse_masked=collapse,
+        collapse_masked=collapse, activation=activation, init=init,
     )
     return m.to(dtype).eval()
 
@@ -116,9 +116,13 @@ def test_batched_masked_pass_equals_separate_passes(pad):
 @pytest.mark.parametrize("pad", [False, True])
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 @pytest.mark.parametrize("ratio", [0.5, 0.7, 0.0])
-def test_collapsed_mask_tokens_equal_full_masked_pass(pad, pool, ratio):
-    """One log-count token per modality == all its masked positions: forward and gradient."""
-    full, collapsed = _model(collapse=False, pool=pool), _model(collapse=True, pool=pool)
+@pytest.mark.parametrize("options", [("quick_gelu", "reference"), ("gelu", "xavier")])
+def test_collapsed_mask_tokens_equal_full_masked_pass(pad, pool, ratio, options):
+    """One log-count token per modality == all its masked positions: forward and gradient,
+    under the published and the library's activation / initialisation."""
+    act, init = options
+    full = _model(collapse=False, pool=pool, activation=act, init=init)
+    collapsed = _model(collapse=True, pool=pool, activation=act, init=init)
     collapsed.load_state_dict(full.state_dict())
     x, padding = _batch(pad=pad)
     masks = full.draw_masks(full.tokenize(x, padding), 3, ratio, torch.Generator().manual_seed(3))
@@ -197,15 +201,17 @@ def test_image_trunks_channels_last_equal_nchw(name, shape):
 
 @pytest.mark.parametrize("n_layers", [1, 2])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_cls_only_last_block_equals_full_block(n_layers, with_bias):
+@pytest.mark.parametrize("options", [("quick_gelu", "reference"), ("gelu", "xavier")])
+def test_cls_only_last_block_equals_full_block(n_layers, with_bias, options):
     """With CLS pooling the last block computes the CLS row only: same output and same
     gradients (tokens and every parameter) as the full block, float64, with a key bias
     holding padding (−inf) and collapsed-token (log c) entries."""
     from infmasking.models.fusion import FusionTransformer
 
     torch.manual_seed(0)
-    fast = FusionTransformer(16, n_layers, 4, pool="cls").double()
-    full = FusionTransformer(16, n_layers, 4, pool="cls", cls_only_last=False).double()
+    act, init = options
+    fast = FusionTransformer(16, n_layers, 4, pool="cls", activation=act, init=init).double()
+    full = FusionTransformer(16, n_layers, 4, pool="cls", cls_only_last=False, activation=act, init=init).double()
     full.load_state_dict(fast.state_dict())
     tokens = torch.randn(5, 9, 16, dtype=torch.float64)
     bias = None

@@ -48,7 +48,7 @@ def build_parser() -> ArgumentParser:
     sub.add_subcommand("evaluate", ev, help="re-run the probes of a run folder or checkpoint")
 
     rep = _run_parser("Run methods × seeds and write a comparison table (mean ± std, published numbers beside).")
-    rep.add_argument("benchmark", type=str, help="trifeatures")
+    rep.add_argument("benchmark", type=str, help="trifeatures | trifeatures_tokens")
     rep.add_argument("--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"])
     rep.add_argument("--seeds", type=list[int], default=[0, 1, 2])
     rep.add_argument("--only_finished", type=bool, default=False,

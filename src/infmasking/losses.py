@@ -313,12 +313,14 @@ def cross_self_loss(
 
 
 def mask_weight(epoch: int, max_epochs: int, mask_lambda: float) -> float:
-    """The λ schedule: λ_e = mask_lambda · (e + 1) / E for 0-based epoch e of E epochs."""
+    """The λ schedule: λ_e = mask_lambda · min(1, (e + 1) / E) for 0-based epoch e and a ramp
+    of E epochs (the run's epochs as published, or a longer horizon: then a short run is
+    exactly the start of the long schedule; past E, λ stays at mask_lambda)."""
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
-    if not 0 <= epoch < max_epochs:
-        raise ValueError(f"epoch must be in [0, max_epochs={max_epochs}), got {epoch}")
-    return mask_lambda * (epoch + 1) / max_epochs
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    return mask_lambda * min(1.0, (epoch + 1) / max_epochs)
 
 
 def check_finite(out: LossOutput) -> None:

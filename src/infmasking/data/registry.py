@@ -8,11 +8,22 @@ from typing import Any, Callable
 from infmasking.data.base import MultimodalData, Split
 
 
-def _trifeatures(path, *, image_size, biased, max_pairs, cache_dir, seed, **options):
+def _trifeatures(path, *, image_size, biased, max_pairs, cache_dir, seed, self_pairs, **options):
     from infmasking.data.trifeatures import load_trifeatures
 
     return load_trifeatures(image_size=image_size, biased=biased, seed=seed, max_pairs=max_pairs,
-                            cache_dir=cache_dir, **options)
+                            cache_dir=cache_dir, self_pairs=self_pairs, **options)
+
+
+def _trifeatures_tokens(path, *, biased, max_pairs, seed, self_pairs, **options):
+    from infmasking.data.trifeatures_tokens import load_trifeatures_tokens
+
+    try:
+        return load_trifeatures_tokens(biased=biased, seed=seed, max_pairs=max_pairs, self_pairs=self_pairs,
+                                       **options)
+    except TypeError as e:
+        raise ValueError(f"data.options: {e}; valid: n_tokens, width, spread, noise, nuisance, "
+                         "probe_pairs") from None
 
 
 def _loaders() -> dict[str, Callable[..., MultimodalData]]:
@@ -39,18 +50,21 @@ def _loaders() -> dict[str, Callable[..., MultimodalData]]:
     }
 
 
-DATASETS = ("trifeatures", "mosi", "mosei", "ur_funny", "mustard", "mimic", "vision_touch", "mmimdb", "npz")
+DATASETS = ("trifeatures", "trifeatures_tokens", "mosi", "mosei", "ur_funny", "mustard", "mimic", "vision_touch", "mmimdb", "npz")
 AFFECT = ("mosi", "mosei", "ur_funny", "mustard")
 
 
 def load_dataset(name: str, path: str | None = None, *, modalities: list[str] | None = None, seed: int = 0,
                  image_size: int = 64, biased: bool = True, max_pairs: int = 10_000, cache_dir: str | None = None,
-                 options: dict[str, Any] | None = None) -> MultimodalData:
+                 self_pairs: bool = True, options: dict[str, Any] | None = None) -> MultimodalData:
     """Load dataset ``name`` (see :data:`DATASETS`) and keep only ``modalities`` if given."""
     options = dict(options or {})
     if name == "trifeatures":
         data = _trifeatures(path, image_size=image_size, biased=biased, max_pairs=max_pairs,
-                            cache_dir=cache_dir, seed=seed, **options)
+                            cache_dir=cache_dir, seed=seed, self_pairs=self_pairs, **options)
+    elif name == "trifeatures_tokens":
+        data = _trifeatures_tokens(path, biased=biased, max_pairs=max_pairs, seed=seed, self_pairs=self_pairs,
+                                   **options)
     else:
         loaders = _loaders()
         if name not in loaders:

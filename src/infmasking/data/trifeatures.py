@@ -11,9 +11,11 @@ Pipeline (:func:`load_trifeatures`)::
 
     1000 (shape, texture, color) triples --seeded 80/20 split--> 800 train / 200 test triples
     render 3 images per train triple + 1 per test triple      -> uint8 bank [2600, 3, S, S]
-    same-shape pairs (i != j) of train images                 -> train (biased / unbiased),
+    same-shape pairs (i, j) of train images                   -> train (biased / unbiased),
                                                                  probe_train
-    all same-shape pairs (i != j) of test images              -> probe_test
+    all same-shape pairs (i, j) of test images                -> probe_test
+
+(i = j included, as published; ``self_pairs=False`` excludes it.)
 
 Each :class:`~infmasking.data.base.Split` references the bank through its ``index`` argument
 (``inputs = {"image1": bank, "image2": bank}``), so pairs are never materialised.
@@ -60,6 +62,7 @@ __all__ = [
     "draw_textures",
     "get_preset",
     "load_trifeatures",
+    "pair_dataset",
     "make_image_bank",
     "pair_targets",
     "render_images",
@@ -512,17 +515,21 @@ def split_combinations(seed: int) -> tuple[Tensor, Tensor]:
     return triples(train), triples(test)
 
 
-def same_shape_pairs(shape: Tensor, rows: Tensor) -> Tensor:
-    """All ordered pairs (i, j), i != j, of ``rows`` whose images have the same shape.
+def same_shape_pairs(shape: Tensor, rows: Tensor, self_pairs: bool = True) -> Tensor:
+    """All ordered pairs (i, j) of ``rows`` whose images have the same shape.
 
     Args:
         shape: int64 [N] shape of every image of the bank.
         rows: int64 [M] candidate bank rows.
+        self_pairs: include each image paired with itself (i = j), as the published pair set
+            does; False keeps only i != j.
     Returns:
         int64 [P, 2] bank rows (i, j), in row-major order of (i, j).
     """
     s = shape[rows]
-    same = (s[:, None] == s[None, :]) & ~torch.eye(len(rows), dtype=torch.bool)  # [M, M]
+    same = s[:, None] == s[None, :]  # [M, M]
+    if not self_pairs:
+        same &= ~torch.eye(len(rows), dtype=torch.bool)
     a, b = torch.nonzero(same, as_tuple=True)
     return torch.stack([rows[a], rows[b]], dim=1)
 
@@ -614,6 +621,7 @@ def load_trifeatures(
     seed: int = 0,
     max_pairs: int = 10_000,
     probe_pairs: int = 10_000,
+    self_pairs: bool = True,
     cache_dir: str | os.PathLike | None = None,
 ) -> MultimodalData:
     """The bimodal Trifeatures dataset (modalities ``image1``, ``image2``).
@@ -626,6 +634,8 @@ def load_trifeatures(
             pairs never depend on it (:func:`correlated_pairs`).
         max_pairs: at most this many training pairs, subsampled without replacement.
         probe_pairs: number of unbiased probe-train pairs (10 000 in the protocol).
+        self_pairs: the same-shape pair sets include each image paired with itself (as
+            published); False excludes i = j.
         cache_dir: cache the rendered image bank there (see :func:`make_image_bank`).
 
     Returns:
@@ -640,17 +650,47 @@ def load_trifeatures(
         (torch.Size([8, 3, 64, 64]), torch.Size([8]))
     """
     preset = get_preset(image_size)
-    for name, value in (("max_pairs", max_pairs), ("probe_pairs", probe_pairs)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(biased, bool):
-        # bad input of any kind -> ValueError naming the argument (project convention)
-        raise ValueError(f"biased must be a bool, got {biased!r}")  # noqa: TRY004
     bank = make_image_bank(image_size, seed, cache_dir)
+    data = pair_dataset("trifeatures", bank, bank.images, "image", biased=biased, seed=seed,
+                        max_pairs=max_pairs, probe_pairs=probe_pairs, self_pairs=self_pairs)
+    data.info["preset"] = preset
+    return data
 
+
+def pair_dataset(
+    name: str,
+    bank: ImageBank,
+    items: Tensor,
+    kind: str,
+    *,
+    biased: bool,
+    seed: int,
+    max_pairs: int,
+    probe_pairs: int,
+    self_pairs: bool,
+) -> MultimodalData:
+    """The Trifeatures pairs and tasks over a bank of items (images or token sequences).
+
+    Args:
+        name: dataset name.  bank: labels of each item (``shape`` / ``texture`` / ``color`` /
+            ``is_train`` [N]).  items: [N, ...] the item of each bank row (shared by both
+            modalities through the splits' ``index``).  kind: the modality kind of an item.
+        biased, seed, max_pairs, probe_pairs, self_pairs: as in :func:`load_trifeatures`.
+
+    Pairs: same-shape pairs of train items -> train (biased: only pairs whose
+    (texture₁, colour₂) is correlated; else all), probe_train (unbiased, ``probe_pairs``);
+    all same-shape pairs of test items -> probe_test.
+    """
+    for arg, value in (("max_pairs", max_pairs), ("probe_pairs", probe_pairs)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{arg} must be a positive int, got {value!r}")
+    for arg, value in (("biased", biased), ("self_pairs", self_pairs)):
+        if not isinstance(value, bool):
+            # bad input of any kind -> ValueError naming the argument (project convention)
+            raise ValueError(f"{arg} must be a bool, got {value!r}")  # noqa: TRY004
     train_rows = torch.nonzero(bank.is_train).flatten()
     test_rows = torch.nonzero(~bank.is_train).flatten()
-    train_pairs = same_shape_pairs(bank.shape, train_rows)  # ≈ 573k pairs
+    train_pairs = same_shape_pairs(bank.shape, train_rows, self_pairs)  # ≈ 576k pairs
     if biased:
         keep = synergy_labels(bank.texture[train_pairs[:, 0]], bank.color[train_pairs[:, 1]])
         candidates = train_pairs[keep.bool()]
@@ -658,19 +698,21 @@ def load_trifeatures(
         candidates = train_pairs
     train = _subsample(candidates, max_pairs, np.random.default_rng([seed, 3]))
     probe_train = _subsample(train_pairs, probe_pairs, np.random.default_rng([seed, 4]))
-    probe_test = same_shape_pairs(bank.shape, test_rows)
+    probe_test = same_shape_pairs(bank.shape, test_rows, self_pairs)
 
     def split(pairs: Tensor) -> Split:
         return Split(
-            inputs={"image1": bank.images, "image2": bank.images},
+            inputs={"image1": items, "image2": items} if kind == "image" else {"x1": items, "x2": items},
             targets=pair_targets(bank, pairs),
-            index={"image1": pairs[:, 0].contiguous(), "image2": pairs[:, 1].contiguous()},
+            index=dict(zip(("image1", "image2") if kind == "image" else ("x1", "x2"),
+                           (pairs[:, 0].contiguous(), pairs[:, 1].contiguous()))),
         )
 
+    mods = ["image1", "image2"] if kind == "image" else ["x1", "x2"]
     return MultimodalData(
-        name="trifeatures",
-        modalities=["image1", "image2"],
-        kinds={"image1": "image", "image2": "image"},
+        name=name,
+        modalities=mods,
+        kinds={m: kind for m in mods},
         tasks=list(TASKS),
         train=split(train),
         probe_train=split(probe_train),
@@ -678,7 +720,7 @@ def load_trifeatures(
         info={
             "biased": biased,
             "seed": seed,
-            "preset": preset,
+            "self_pairs": self_pairs,
             "correlated_pairs": correlated_pairs(),
             "image_shape": bank.shape,
             "image_texture": bank.texture,

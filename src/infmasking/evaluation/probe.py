@@ -25,7 +25,9 @@ regression      ridge                                   ``mse``, ``r2``         
 ==============  ======================================  ============================  ==========
 
 The selection criterion on the held-out part is balanced accuracy (ties broken by the lower
-log-loss), weighted F1, and MSE respectively.
+log-loss) for multi-class tasks, AUROC for binary tasks (with few positives, an unweighted
+probe predicts the majority class at every C, so balanced accuracy is exactly 0.5 for all
+candidates and cannot choose; AUROC ranks the candidates' scores), weighted F1, and MSE.
 
 Example::
 
@@ -91,6 +93,8 @@ class ProbeResult:
         hparam: the chosen value, selected on the held-out part of the training features.
         selection_metric: the criterion used on the held-out part.
         val_scores: ``[[value, held-out score], ...]`` for every value tried.
+        val_score: the held-out score of the chosen value (a validation number that never
+            reads the test split; used to choose an epoch, ``eval.select best_valid``).
         n_train, n_test: numbers of training / test samples.
         converged: whether every solver call of the final refit converged.
         class_weight: the class weighting of a logistic probe (``None`` = unweighted).
@@ -108,6 +112,7 @@ class ProbeResult:
     n_train: int
     n_test: int
     converged: bool = True
+    val_score: float = math.nan
     class_weight: str | dict | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -243,6 +248,7 @@ def fit_probe(
         selection_metric=probe.selection_metric,
         # keep only the primary criterion (the tie-breaker is an implementation detail)
         val_scores=[[v[0], v[1] * probe.score_sign] for v in val_scores],
+        val_score=val_scores[best][1] * probe.score_sign,
         n_train=len(x_train),
         n_test=len(x_test),
         converged=probe.converged,
@@ -372,6 +378,11 @@ class _LogisticProbe(_Probe):
         # classes seen only in the held-out part count as wrong predictions for log-loss
         known = np.isin(y, self.model.classes_)
         nll = log_loss(y[known], proba[known], labels=self.model.classes_) if known.any() else 0.0
+        if len(self.model.classes_) == 2:
+            self.selection_metric = "auroc"
+            positive = y == self.model.classes_[1]
+            auroc = roc_auc_score(positive, proba[:, 1]) if 0 < positive.sum() < len(y) else 0.5
+            return float(auroc), float(bal), -float(nll)
         return float(bal), -float(nll)
 
     def metrics(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

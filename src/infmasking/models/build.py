@@ -58,10 +58,13 @@ def build_model(
     vector_tokens: int = 1,
     encoders: dict[str, dict[str, Any] | str] | None = None,
     collapse_masked: bool = True,
+    activation: str = "quick_gelu",
+    init: str = "reference",
 ) -> MaskedFusionModel:
     """Encoders chosen from each modality's kind and shape (overridable per modality with
     ``encoders={modality: {"name": ..., **options}}``), adapters to width ``dim``, a fusion
-    transformer of ``n_layers`` blocks and a projection head to ``proj_dim``."""
+    transformer of ``n_layers`` blocks and a projection head to ``proj_dim``. ``activation``
+    (``quick_gelu`` | ``gelu``) and ``init`` (``reference`` | ``xavier``) are the fusion's."""
     encoders = dict(encoders or {})
     unknown = set(encoders) - set(modalities)
     if unknown:
@@ -74,6 +77,6 @@ def build_model(
         adapters[m] = {"map": MapTokens, "sequence": SequenceTokens}.get(kind, None)
         adapters[m] = adapters[m](c, dim) if adapters[m] else VectorTokens(c, dim, vector_tokens)
         encs[m] = enc
-    fusion = FusionTransformer(dim, n_layers, n_heads, pool=pool)
+    fusion = FusionTransformer(dim, n_layers, n_heads, pool=pool, activation=activation, init=init)
     return MaskedFusionModel(modalities, encs, adapters, fusion, ProjectionHead(dim, head_hidden, proj_dim),
-                             collapse_masked=collapse_masked)
+                             collapse_masked=collapse_masked, init=init)

@@ -17,10 +17,31 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+Activation = Literal["quick_gelu", "gelu"]
+Init = Literal["reference", "xavier"]
+
+
+class QuickGELU(nn.Module):
+    """x · sigmoid(1.702 x): the fusion-MLP activation of the published code."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def make_activation(name: str) -> nn.Module:
+    """``quick_gelu`` (published) or ``gelu`` (exact erf GELU)."""
+    if name == "quick_gelu":
+        return QuickGELU()
+    if name == "gelu":
+        return nn.GELU()
+    raise ValueError(f"model.activation must be 'quick_gelu' or 'gelu', got {name!r}")
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (MLP ratio 4)."""
 
-    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 activation: Activation = "quick_gelu"):
         super().__init__()
         if dim % n_heads:
             raise ValueError(f"fusion width d={dim} must be divisible by n_heads={n_heads}")
@@ -30,7 +51,7 @@ class Block(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), make_activation(activation), nn.Linear(hidden, dim))
         self.dropout = dropout
 
     def forward(self, x: Tensor, key_bias: Tensor | None, n_queries: int | None = None) -> Tensor:
@@ -63,19 +84,28 @@ class FusionTransformer(nn.Module):
             query, attention output, projection and MLP; all tokens stay keys and values).
             Exact — the other rows of the last block are never read — and it removes most
             of the last block's work (with one block, most of the fusion's).
+        activation: fusion-MLP activation, ``quick_gelu`` (published) or ``gelu``.
+        init: ``reference`` (the published initialisation, :func:`reference_init`) or
+            ``xavier`` (Xavier-uniform linear weights, zero biases, CLS ~ N(0, 0.02²)).
     """
 
     def __init__(self, dim: int, n_layers: int = 1, n_heads: int = 8, *, pool: Literal["cls", "mean"] = "cls",
-                 mlp_ratio: float = 4.0, dropout: float = 0.0, cls_only_last: bool = True):
+                 mlp_ratio: float = 4.0, dropout: float = 0.0, cls_only_last: bool = True,
+                 activation: Activation = "quick_gelu", init: Init = "reference"):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         self.dim, self.pool, self.cls_only_last = dim, pool, cls_only_last
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        nn.init.trunc_normal_(self.cls, std=0.02)
-        self.blocks = nn.ModuleList(Block(dim, n_heads, mlp_ratio, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(dim, n_heads, mlp_ratio, dropout, activation) for _ in range(n_layers))
         self.norm = nn.LayerNorm(dim)
-        self.apply(_init_weights)
+        if init == "reference":
+            reference_init(self)
+        elif init == "xavier":
+            nn.init.trunc_normal_(self.cls, std=0.02)
+            self.apply(_init_weights)
+        else:
+            raise ValueError(f"model.init must be 'reference' or 'xavier', got {init!r}")
 
     def forward(self, tokens: Tensor, key_bias: Tensor | None = None) -> Tensor:
         """tokens: [B, L, d]; key_bias: [B, L] (0 / −inf / log c) or None -> [B, d]."""
@@ -93,6 +123,28 @@ class FusionTransformer(nn.Module):
             return x[:, 0]
         w = torch.ones(b, x.shape[1] - 1, device=x.device, dtype=x.dtype) if key_bias is None else key_bias.exp()
         return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def reference_init(fusion: "FusionTransformer") -> None:
+    """The published initialisation of the fusion transformer (width d, n blocks):
+    CLS ~ N(0, 1); per block the attention in-projection ~ N(0, d^-1/2), the attention output
+    projection and the MLP's second layer ~ N(0, d^-1/2 · (2n)^-1/2), the MLP's first layer
+    ~ N(0, (2d)^-1/2) (all standard deviations); attention biases 0; MLP biases keep PyTorch's
+    default Linear init; LayerNorms 1 / 0."""
+    d, n = fusion.dim, len(fusion.blocks)
+    nn.init.normal_(fusion.cls, std=1.0)
+    attn_std, proj_std, fc_std = d**-0.5, d**-0.5 * (2 * n) ** -0.5, (2 * d) ** -0.5
+    for block in fusion.blocks:
+        nn.init.normal_(block.qkv.weight, std=attn_std)
+        nn.init.zeros_(block.qkv.bias)
+        nn.init.normal_(block.proj.weight, std=proj_std)
+        nn.init.zeros_(block.proj.bias)
+        nn.init.normal_(block.mlp[0].weight, std=fc_std)
+        nn.init.normal_(block.mlp[2].weight, std=proj_std)
+    for m in fusion.modules():
+        if isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def _init_weights(m: nn.Module) -> None:

@@ -55,10 +55,13 @@ class MaskedFusionModel(nn.Module):
         head: projection head [N, d] -> [N, p] (applied separately to each group of B rows,
             so batch-norm statistics are those of one view, as published).
         collapse_masked: represent each modality's masked positions by one log-count token.
+        init: ``reference`` — mask token ~ N(0, 0.02²) truncated at ±0.02, as published;
+            ``xavier`` — truncated at ±2 (the library's earlier choice).
     """
 
     def __init__(self, modalities: Sequence[str], encoders: dict[str, nn.Module], adapters: dict[str, nn.Module],
-                 fusion: FusionTransformer, head: nn.Module, *, collapse_masked: bool = True):
+                 fusion: FusionTransformer, head: nn.Module, *, collapse_masked: bool = True,
+                 init: str = "reference"):
         super().__init__()
         self.modalities = list(modalities)
         for name, mods in (("encoders", encoders), ("adapters", adapters)):
@@ -69,7 +72,8 @@ class MaskedFusionModel(nn.Module):
         self.fusion = fusion
         self.head = head
         self.mask_token = nn.Parameter(torch.zeros(fusion.dim))
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        cut = 0.02 if init == "reference" else 2.0
+        nn.init.trunc_normal_(self.mask_token, std=0.02, a=-cut, b=cut)
         self.collapse_masked = collapse_masked
 
     # ------------------------------------------------------------------ tokens

@@ -20,7 +20,7 @@ class DataConfig:
     """Which dataset and how to load it."""
 
     name: str = "trifeatures"
-    """trifeatures | mosi | ur_funny | mustard | mosei | mimic | vision_touch | mmimdb | npz"""
+    """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch | mmimdb | npz"""
     path: Optional[str] = None
     """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
     modalities: Optional[list[str]] = None
@@ -29,6 +29,9 @@ class DataConfig:
     """Trifeatures resolution: 64 (CPU) or 224 (published)."""
     biased: bool = True
     """Trifeatures: train on the biased (synergy) set; False = unbiased pairs."""
+    self_pairs: bool = True
+    """Trifeatures: the same-shape pair sets include each image paired with itself (i = j),
+    as published; False excludes it."""
     max_pairs: int = 10_000
     seed: int = 0
     """Seed of generated data (Trifeatures rendering, splits, pair subsampling); the run's own
@@ -53,6 +56,10 @@ class ModelConfig:
     """Per-modality encoder override, e.g. {image1: {name: convnet, widths: [16, 32, 64, 128]}}."""
     collapse_masked: bool = True
     """Represent masked positions by one log-count token (exact, cheaper)."""
+    activation: Literal["quick_gelu", "gelu"] = "quick_gelu"
+    """Fusion-MLP activation: quick_gelu = x·sigmoid(1.702x) (published) | gelu."""
+    init: Literal["reference", "xavier"] = "reference"
+    """Fusion initialisation: reference (published, docs/OPTIONS.md) | xavier."""
 
 
 @dataclass
@@ -64,6 +71,10 @@ class MethodConfig:
     mask_ratio: float = 0.7
     num_masks: int = 6
     mask_lambda: float = 1.0
+    lambda_epochs: Optional[int] = None
+    """Horizon of the λ ramp: λ_e = mask_lambda·min(1, (e+1)/lambda_epochs). None = the run's
+    epochs (published). ``--optim.epochs 3 --method.lambda_epochs 100`` is exactly the first
+    3 epochs of a 100-epoch schedule."""
     weights: Optional[list[float]] = None
     cross: bool = False
 
@@ -79,6 +90,9 @@ class AugmentConfig:
     grayscale_p: float = 0.2
     sequence: str = "drop+noise"
     """Sequence/vector augmentations joined by '+', or 'none'."""
+    normalize: Literal["imagenet", "none"] = "imagenet"
+    """Images after augmentation (training views and probe features): imagenet = per-channel
+    ImageNet mean / std, as published | none."""
     vector: Optional[str] = None
     """Augmentations of vector modalities ('noise', 'drop', 'none', ...); None = ``sequence``.
     MultiBench runs use 'noise' on vectors (static MIMIC features, V&T proprioception)."""
@@ -90,6 +104,10 @@ class OptimConfig:
     weight_decay: float = 1e-4
     batch_size: int = 64
     epochs: int = 6
+    decay_groups: Literal["published", "library"] = "published"
+    """Which parameters get weight decay. published: every parameter with >= 2 dimensions
+    plus the CLS and mask tokens (biases and norm parameters not); library: also spare the
+    CLS / mask tokens and learned position parameters."""
 
 
 @dataclass
@@ -117,6 +135,13 @@ class EvalConfig:
     class_weight: Optional[str] = None
     """None or 'balanced' (a class-weighted probe)."""
     batch_size: int = 256
+    select: Literal["last", "best_valid"] = "last"
+    """Which epoch the report's headline numbers come from: the last one, or the one with the
+    best mean score on the held-out part of probe-train (needs ``probe_every`` >= 1). Never
+    the test split; the published test-selected number is shown beside, labelled."""
+    probe_augment: bool = True
+    """Images: probe features of a random resized crop (scale 0.5–1) of each image, train and
+    test alike, as published; False = clean images."""
 
 
 @dataclass

@@ -41,6 +41,7 @@ class SSLModule(pl.LightningModule):
             modalities, kinds, {m: tuple(s) for m, s in shapes.items()}, dim=mc.dim, n_layers=mc.n_layers,
             n_heads=mc.n_heads, pool=mc.pool, head_hidden=mc.head_hidden, proj_dim=mc.proj_dim,
             vector_tokens=mc.vector_tokens, encoders=mc.encoders, collapse_masked=mc.collapse_masked,
+            activation=mc.activation, init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
         self.seconds_before = 0.0  # training time of the processes before a resume (from the checkpoint)
@@ -75,12 +76,16 @@ class SSLModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ schedule
 
+    def lambda_horizon(self) -> int:
+        """Epochs of the λ ramp: ``method.lambda_epochs``, or the run's ``optim.epochs``."""
+        horizon = self.cfg.method.lambda_epochs or self.cfg.optim.epochs
+        if horizon < 1:
+            raise ValueError(f"the λ schedule needs optim.epochs >= 1 or method.lambda_epochs >= 1, got {horizon}")
+        return horizon
+
     def mask_weight(self) -> float:
-        """λ_e from the trainer's progress (0-based epoch of ``max_epochs``)."""
-        max_epochs = self.trainer.max_epochs
-        if max_epochs is None or max_epochs < 1:
-            raise ValueError("the λ schedule needs the trainer's max_epochs")
-        return L.mask_weight(self.current_epoch, max_epochs, self.cfg.method.mask_lambda)
+        """λ_e from the trainer's progress (0-based epoch e) and the ramp's horizon."""
+        return L.mask_weight(self.current_epoch, self.lambda_horizon(), self.cfg.method.mask_lambda)
 
     def _generator(self) -> torch.Generator:
         """Randomness of this step: a function of (seed, global step, rank) only."""
@@ -120,13 +125,28 @@ class SSLModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizer
 
-    def configure_optimizers(self):
+    def decay_groups(self) -> tuple[list[str], list[str]]:
+        """Names of the parameters with and without weight decay (``optim.decay_groups``)."""
         decay, no_decay = [], []
+        published = self.cfg.optim.decay_groups == "published"
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            # biases, norm weights, CLS / mask tokens and position parameters: no weight decay
-            (no_decay if p.ndim <= 1 or name.endswith((".cls", "mask_token", ".pos")) else decay).append(p)
+            token = name.endswith((".cls", "mask_token"))
+            if published:
+                # >= 2-D weights and the CLS / mask tokens; biases and norm parameters not
+                keep = p.ndim >= 2 or token
+            else:
+                # also spare the CLS / mask tokens and learned position parameters
+                keep = p.ndim >= 2 and not token and not name.endswith(".pos")
+            (decay if keep else no_decay).append(name)
+        return decay, no_decay
+
+    def configure_optimizers(self):
+        if self.cfg.optim.decay_groups not in ("published", "library"):
+            raise ValueError(f"optim.decay_groups must be 'published' or 'library', got {self.cfg.optim.decay_groups!r}")
+        params = dict(self.named_parameters())
+        decay, no_decay = ([params[n] for n in names] for names in self.decay_groups())
         oc = self.cfg.optim
         return torch.optim.AdamW(
             [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr
@@ -135,7 +155,9 @@ class SSLModule(pl.LightningModule):
     # ------------------------------------------------------------------ features
 
     @torch.no_grad()
-    def features(self, batch: Batch) -> Tensor:
-        """Frozen fused features F(all) [B, d] of un-augmented inputs (for the probe)."""
-        inputs = self.views.prepare(batch.inputs)
+    def features(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Frozen fused features F(all) [B, d] for the probe: inputs normalised as in training
+        and, with ``eval.probe_augment``, a random resized crop (0.5–1) of each image drawn
+        from ``generator`` (as published); otherwise un-augmented."""
+        inputs = self.views.probe_inputs(batch.inputs, crop=self.cfg.eval.probe_augment, generator=generator)
         return self.model.embed(inputs, batch.padding)

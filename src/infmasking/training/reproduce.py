@@ -1,30 +1,41 @@
-"""``infmasking reproduce trifeatures``: methods × seeds, then one comparison table and plot.
+"""``infmasking reproduce trifeatures | trifeatures_tokens``: methods × seeds -> one comparison.
 
 The published protocol trains two models per method and seed: one on the **unbiased** pairs,
-whose probes give redundancy (share) and uniqueness (unique1), and one on the **biased**
-(synergy) pairs, whose probe gives synergy. On the biased set texture₁ determines colour₂,
-so texture₁ is information the two images *share* there: a model trained on it is not a
-measure of uniqueness (Cross learns texture₁ from it). ``ru_unbiased=False`` reads all three
-from the biased run instead (one run per method and seed, not the published protocol).
+whose probes give redundancy (share) and uniqueness (unique1, unique2), and one on the
+**biased** (synergy) pairs, whose probe gives synergy. On the biased set texture₁ determines
+colour₂, so texture₁ is information the two items *share* there: a model trained on it is not
+a measure of uniqueness. ``ru_unbiased=False`` reads all three from the biased run instead
+(one run per method and seed, not the published protocol).
 
 Every run is an ordinary run folder — ``<out_dir>/<method>/seed<k>`` (biased) and
 ``<out_dir>/<method>/seed<k>_unbiased`` — a finished one is reused, an interrupted one
 resumes, so the whole comparison can be re-launched after a crash.
+
+Baselines beside the methods: with probe curves (``eval.probe_every`` >= 1) the *randomly
+initialised network* (the epoch-0 probe of the first method's runs, same seed); on
+``trifeatures_tokens`` the *raw-input probe* (a linear probe on the two flattened token
+sequences, per seed). Statistics: mean and 95 % Student-t confidence interval over seeds,
+and the paired per-seed difference InfMasking − CoMM with its interval and paired t-test.
+Numbers at the ``last`` epoch and at the ``best_valid`` epoch (chosen on the held-out part of
+probe-train); never chosen on test.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from infmasking.evaluation import plots
+from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.training.config import RunConfig
 from infmasking.training.run import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, train
 
-BENCHMARKS = ("trifeatures",)
+BENCHMARKS = ("trifeatures", "trifeatures_tokens")
+KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]
 
 
 def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: list[int],
@@ -33,8 +44,9 @@ def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: lis
     list the missing ones), then write comparison.{md,json,png} in ``base.out_dir``."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid: {list(BENCHMARKS)}")
-    if base.data.name != "trifeatures":
-        raise ValueError(f"reproduce trifeatures needs data.name=trifeatures, got {base.data.name!r}")
+    if base.data.name != benchmark:
+        raise ValueError(f"reproduce {benchmark} needs data.name={benchmark} (e.g. --preset {benchmark}), "
+                         f"got {base.data.name!r}")
     if not seeds or not methods:
         raise ValueError("reproduce needs at least one method and one seed")
     root = Path(base.out_dir)
@@ -52,29 +64,61 @@ def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: lis
                 label = f"{method} seed {seed} ({'biased' if biased else 'unbiased'})"
                 if (out / "report.json").exists():
                     reports[biased] = json.loads((out / "report.json").read_text())
+                    reports[biased]["_folder"] = str(out)
                     print(f"{label}: finished run reused ({out})")
                 elif only_finished:
                     missing.append(label)
                 else:
                     print(f"== {label} -> {out}")
                     reports[biased] = train(cfg)
+                    reports[biased]["_folder"] = str(out)
             if len(reports) == len(kinds):
                 runs.setdefault(method, []).append(_summary(reports[True], reports.get(False)))
     if not runs:
         raise ValueError(f"no finished run under {root}")
-    return write_comparison(root, runs, seeds, missing, ru_unbiased=ru_unbiased)
+    baselines = {}
+    first = runs[methods[0]] if methods[0] in runs else next(iter(runs.values()))
+    random_rows = [r["random_init"] for r in first if r.get("random_init")]
+    if random_rows:
+        baselines["randomly initialised network"] = random_rows
+    if benchmark == "trifeatures_tokens":
+        baselines["raw-input probe"] = [raw_input_probe(base, s, root) for s in sorted({r["seed"] for r in first})]
+    return write_comparison(root, runs, seeds, missing, ru_unbiased=ru_unbiased, baselines=baselines,
+                            benchmark=benchmark)
+
+
+def _curve(folder: str | None) -> list[dict]:
+    path = Path(folder or "") / "probe_curve.json"
+    return json.loads(path.read_text()) if folder and path.exists() else []
+
+
+def _row_from(results_or_row: dict, ru_row: dict) -> dict:
+    return {"redundancy": ru_row["redundancy"], "uniqueness": ru_row["uniqueness"], "unique2": ru_row["unique2"],
+            "synergy": results_or_row["synergy"], "synergy_auroc": results_or_row["synergy_auroc"]}
 
 
 def _summary(biased: dict, unbiased: dict | None = None) -> dict:
     """One method × seed: synergy from the biased run; redundancy / uniqueness / unique2 from
-    the unbiased run when given, else from the biased run."""
+    the unbiased run when given, else from the biased run. ``last`` always; ``best_valid``
+    and the published test-selected numbers when the runs have probe curves; the epoch-0
+    (random initialisation) numbers likewise."""
     ru = unbiased or biased
-    row = {"redundancy": ru["rus"]["redundancy"], "uniqueness": ru["rus"]["uniqueness"],
-           "unique2": 100 * ru["results"]["unique2"]["metrics"]["balanced_accuracy"],
-           "synergy": biased["rus"]["synergy"]}
-    res = biased["results"]
-    row["synergy_auroc"] = 100 * res["synergy"]["metrics"]["auroc"]
-    row["synergy_acc"] = 100 * res["synergy"]["metrics"]["accuracy"]
+
+    def last(rep: dict) -> dict:
+        res = rep["results"]
+        return {"redundancy": rep["rus"]["redundancy"], "uniqueness": rep["rus"]["uniqueness"],
+                "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"], "synergy": rep["rus"]["synergy"],
+                "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"]}
+
+    row = {"last": _row_from(last(biased), last(ru))}
+    if "rus_by" in biased and "rus_by" in ru:
+        row["best_valid"] = _row_from(biased["rus_by"]["valid"], ru["rus_by"]["valid"])
+        row["test_selected"] = _row_from(biased["rus_by"]["test"], ru["rus_by"]["test"])
+    c_b, c_u = _curve(biased.get("_folder")), _curve(ru.get("_folder"))
+    if c_b and c_u and c_b[0]["epoch"] == 0 and c_u[0]["epoch"] == 0:
+        b0, u0 = c_b[0], c_u[0]
+        row["random_init"] = {"redundancy": u0["share"], "uniqueness": u0["unique1"], "unique2": u0["unique2"],
+                              "synergy": b0["synergy"], "synergy_auroc": b0["synergy_auroc"], "seed": biased["config"]["seed"]}
     row["ru_from"] = "unbiased" if unbiased else "biased"
     row["train_seconds"] = biased.get("train_seconds", float("nan")) + (unbiased or {}).get("train_seconds", 0.0)
     row["steps"] = biased.get("steps")
@@ -82,39 +126,94 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
     return row
 
 
+def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
+    """Linear probes on the raw inputs of ``trifeatures_tokens`` (R / U from the unbiased data's
+    probe sets, which are those of the biased data too), cached in ``root/raw_input``."""
+    from infmasking.data.trifeatures_tokens import raw_features
+    from infmasking.evaluation.probe import probe_all
+    from infmasking.training.run import load_data
+
+    path = root / "raw_input" / f"seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    data = load_data(base)  # the dataset of every run (data.seed); the seed drives the probe's held-out split
+    ytr = {t: y.numpy() for t, y in data.probe_train.targets.items()}
+    yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
+    res = probe_all(data.tasks, raw_features(data, "probe_train"), ytr, raw_features(data, "probe_test"), yte,
+                    seed=seed, class_weight=base.eval.class_weight)
+    row = {"redundancy": 100 * res["share"].published_value, "uniqueness": 100 * res["unique1"].published_value,
+           "unique2": 100 * res["unique2"].published_value, "synergy": 100 * res["synergy"].published_value,
+           "synergy_auroc": 100 * res["synergy"].metrics["auroc"], "seed": seed}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def _fmt(m: float, h: float) -> str:
+    return f"{m:.1f}" if math.isnan(h) else f"{m:.1f} ± {h:.1f}"
+
+
 def write_comparison(root: Path, runs: dict[str, list[dict]], seeds: list[int], missing: list[str] = (),
-                     *, ru_unbiased: bool = True) -> dict:
-    keys = ["redundancy", "uniqueness", "synergy", "synergy_auroc", "unique2"]
-    table, stats = [], {}
-    for method, rows in runs.items():
-        stats[method] = {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows]))) for k in keys}
-        pub = PUBLISHED_TRIFEATURES.get(method, {})
-        entry = {"method": method, "seeds": ", ".join(str(r["seed"]) for r in rows), "steps": rows[0]["steps"]}
-        for k in keys:
-            m, s = stats[method][k]
-            entry[k] = f"{m:.1f} ± {s:.1f}"
-        for k in ("redundancy", "uniqueness", "synergy"):
-            entry[f"published {k}"] = pub.get(k, "—")
-        table.append(entry)
-    columns = ["method", "seeds", "steps", "redundancy", "uniqueness", "synergy", "synergy_auroc", "unique2",
-               "published redundancy", "published uniqueness", "published synergy"]
-    md = ["# Trifeatures: redundancy / uniqueness / synergy", "",
-          "Balanced accuracy (%) of a linear probe on frozen fused features, last epoch, mean ± std over the "
-          "seeds listed. " + ("Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, "
-                              "synergy from runs on the biased pairs (the published protocol). " if ru_unbiased else
-                              "All three from runs on the biased pairs (not the published protocol: there texture₁ "
-                              "is shared with colour₂, so uniqueness is not unique). ") +
-          "synergy_auroc: AUROC of the synergy probe (≈ 10 % positives, so balanced accuracy "
-          "reads 50 when the signal is weak). Chance: 10 / 10 / 50. Published numbers: 224 px, 100 epochs, "
-          "best epoch.", "",
-          plots.write_markdown_table(table, columns)]
+                     *, ru_unbiased: bool = True, baselines: dict[str, list[dict]] | None = None,
+                     benchmark: str = "trifeatures") -> dict:
+    baselines = baselines or {}
+    selections = [s for s in ("last", "best_valid", "test_selected") if all(s in r for rows in runs.values() for r in rows)]
+    stats: dict[str, dict] = {}
+    md = [f"# {benchmark}: redundancy / uniqueness / synergy", "",
+          "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of the 95 % "
+          "Student-t confidence interval over the seeds listed (no interval with one seed). " +
+          ("Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, synergy from runs on the "
+           "biased pairs (the published protocol). " if ru_unbiased else
+           "All three from runs on the biased pairs (not the published protocol: there texture₁ is shared with "
+           "colour₂, so uniqueness is not unique). ") +
+          "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy reads 50 when the "
+          "signal is weak). Chance: 10 / 10 / 50."]
+    if benchmark == "trifeatures":
+        md[-1] += " Published numbers: 224 px, 100 epochs, epoch chosen on test."
+    for sel in selections:
+        label = {"last": "last epoch", "best_valid": "epoch chosen on the held-out part of probe-train (best_valid)",
+                 "test_selected": "as published: epoch chosen on **test** (optimistic; shown to measure the inflation)"}[sel]
+        table = []
+        for method, rows in runs.items():
+            st = {k: mean_ci([r[sel][k] for r in rows]) for k in KEYS}
+            stats.setdefault(method, {})[sel] = st
+            entry = {"method": method, "seeds": len(rows), "steps": rows[0]["steps"]}
+            entry.update({k: _fmt(*st[k]) for k in KEYS})
+            if benchmark == "trifeatures":
+                pub = PUBLISHED_TRIFEATURES.get(method, {})
+                entry["published R / U / S"] = " / ".join(str(pub.get(k, "—")) for k in ("redundancy", "uniqueness", "synergy"))
+            table.append(entry)
+        if sel == "last":
+            for name, rows in baselines.items():
+                st = {k: mean_ci([r[k] for r in rows]) for k in KEYS}
+                stats[name] = {"last": st}
+                table.append({"method": f"*{name}*", "seeds": len(rows), "steps": 0, **{k: _fmt(*st[k]) for k in KEYS}})
+        columns = ["method", "seeds", "steps", *KEYS] + (["published R / U / S"] if benchmark == "trifeatures" else [])
+        md += ["", f"## {label}", "", plots.write_markdown_table(table, columns)]
+    diffs = {}
+    if "infmasking" in runs and "comm" in runs:
+        a = {r["seed"]: r for r in runs["infmasking"]}
+        b = {r["seed"]: r for r in runs["comm"]}
+        common = sorted(set(a) & set(b))
+        if len(common) >= 2:
+            md += ["", "## Paired difference InfMasking − CoMM (same seeds)", "",
+                   f"Per-seed differences over seeds {common}: mean ± 95 % CI half-width, paired t-test p.", "",
+                   "| selection | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
+            for sel in selections:
+                d = {k: paired_difference([a[s][sel][k] for s in common], [b[s][sel][k] for s in common]) for k in KEYS}
+                diffs[sel] = d
+                md.append(f"| {sel} | " + " | ".join(f"{v['mean']:+.1f} ± {v['ci']:.1f} (p {v['p']:.2g})" for v in d.values()) + " |")
     if missing:
         md += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     (root / "comparison.md").write_text("\n".join(md) + "\n")
-    (root / "comparison.json").write_text(json.dumps({"seeds": seeds, "ru_unbiased": ru_unbiased, "runs": runs, "stats": stats}, indent=1))
-    plots.plot_rus_bars({m: {k: stats[m][k] for k in ("redundancy", "uniqueness", "synergy")} for m in stats},
-                        root / "comparison.png",
-                        published={m: PUBLISHED_TRIFEATURES[m] for m in stats if m in PUBLISHED_TRIFEATURES},
-                        chance=CHANCE_TRIFEATURES)
+    (root / "comparison.json").write_text(json.dumps(
+        {"benchmark": benchmark, "seeds": seeds, "ru_unbiased": ru_unbiased, "runs": runs, "baselines": baselines,
+         "stats": stats, "paired_infmasking_minus_comm": diffs}, indent=1, default=float))
+    plots.plot_rus_bars({m: {k: stats[m]["last"][k] for k in ("redundancy", "uniqueness", "synergy", "synergy_auroc")}
+                         for m in stats},
+                        root / "comparison.png", title=f"{benchmark}: last epoch, mean ± 95 % CI",
+                        published={m: PUBLISHED_TRIFEATURES[m] for m in stats if m in PUBLISHED_TRIFEATURES}
+                        if benchmark == "trifeatures" else None,
+                        chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0})
     print("\n".join(md))
-    return {"stats": stats, "runs": runs}
+    return {"stats": stats, "runs": runs, "paired": diffs}

@@ -26,6 +26,7 @@ from infmasking.data.base import MultimodalData, Split, collate_batch
 from infmasking.data.registry import load_dataset
 from infmasking.evaluation import plots
 from infmasking.evaluation.probe import probe_all
+from infmasking.evaluation.selection import select_epoch
 from infmasking.training.config import RunConfig, from_dict, load_config, save_config, to_dict
 from infmasking.training.module import SSLModule
 
@@ -38,6 +39,7 @@ PUBLISHED_TRIFEATURES = {
     "infmasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
 }
 CHANCE_TRIFEATURES = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
+TRIFEATURES_DATA = ("trifeatures", "trifeatures_tokens")  # datasets with the Trifeatures tasks
 
 
 warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
@@ -54,7 +56,8 @@ class RunError(RuntimeError):
 def load_data(cfg: RunConfig) -> MultimodalData:
     d = cfg.data
     return load_dataset(d.name, d.path, modalities=d.modalities, seed=d.seed, image_size=d.image_size,
-                        biased=d.biased, max_pairs=d.max_pairs, cache_dir=d.cache_dir, options=d.options)
+                        biased=d.biased, max_pairs=d.max_pairs, cache_dir=d.cache_dir, self_pairs=d.self_pairs,
+                        options=d.options)
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -89,14 +92,16 @@ def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
 
 
 @torch.no_grad()
-def extract_features(module: SSLModule, split: Split, batch_size: int = 256) -> np.ndarray:
-    """F(all) of every sample of ``split``, un-augmented, in eval mode: [N, d]."""
+def extract_features(module: SSLModule, split: Split, batch_size: int = 256, seed: int = 0) -> np.ndarray:
+    """F(all) of every sample of ``split`` in eval mode: [N, d]. Probe-time image crops
+    (``eval.probe_augment``) are drawn from a generator seeded with ``seed``."""
     was_training = module.training
     module.eval()
     out = []
+    g = torch.Generator().manual_seed(seed)
     for start in range(0, len(split), batch_size):
         batch = split[torch.arange(start, min(start + batch_size, len(split)))].to(module.device)
-        out.append(module.features(batch).float().cpu())
+        out.append(module.features(batch, g).float().cpu())
     module.train(was_training)
     return torch.cat(out).numpy()
 
@@ -119,8 +124,8 @@ def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict
     if len(train) > cfg.eval.probe_max_train:
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval.probe_max_train]
         train = train.subset(idx.sort().values)
-    xtr = extract_features(module, train, cfg.eval.batch_size)
-    xte = extract_features(module, data.probe_test, cfg.eval.batch_size)
+    xtr = extract_features(module, train, cfg.eval.batch_size, seed=2 * cfg.seed)
+    xte = extract_features(module, data.probe_test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
     ytr = {t: y.numpy() for t, y in train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     return probe_all(data.tasks, xtr, ytr, xte, yte, seed=cfg.seed, class_weight=cfg.eval.class_weight)
@@ -149,6 +154,7 @@ class ProbeEveryK(Callback):
         row = {"epoch": epoch, "step": trainer.global_step}
         row.update({t: 100 * r.published_value for t, r in results.items()})
         row.update({f"{t}_auroc": 100 * r.metrics["auroc"] for t, r in results.items() if "auroc" in r.metrics})
+        row.update({f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"})
         curve = json.loads(self.path.read_text()) if self.path.exists() else []
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
         self.path.write_text(json.dumps(curve, indent=1))
@@ -241,6 +247,8 @@ def _set_threads(cfg: RunConfig) -> None:
 
 def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     """Train, probe and write the run folder. Returns the report (None on ranks > 0)."""
+    if cfg.eval.select == "best_valid" and not cfg.eval.probe_every:
+        raise RunError("eval.select best_valid chooses among probed epochs: set eval.probe_every >= 1")
     out = Path(cfg.out_dir)
     resume = _check_out_dir(cfg, out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -364,7 +372,7 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
           plots.write_markdown_table(rows, columns, float_format="{:.2f}")]
     report: dict[str, Any] = {"method": cfg.method.name, "dataset": data.name, "config": to_dict(cfg),
                               "results": {t: r.to_dict() for t, r in results.items()}, **extra}
-    if data.name == "trifeatures":
+    if data.name in TRIFEATURES_DATA:
         rus = rus_summary(results)
         report["rus"] = rus
         md += ["", "| | redundancy | uniqueness | synergy | synergy AUROC |", "|---|---|---|---|---|",
@@ -379,6 +387,34 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
                "overstated there. `infmasking reproduce trifeatures` runs both."]
         plots.plot_rus_bars({cfg.method.name: rus}, out / f"{name}_rus.png" if name != "report" else out / "probe.png",
                             published={cfg.method.name: pub} if pub else None, chance=CHANCE_TRIFEATURES)
+    curve_path = out / "probe_curve.json"
+    if name == "report" and curve_path.exists():
+        rows = json.loads(curve_path.read_text())
+        tasks = [t for t, r in results.items() if r.kind != "regression"]
+        if tasks and any(r["epoch"] > 0 for r in rows):
+            report["selection"] = {by: select_epoch(rows, tasks, by) for by in ("last", "valid", "test")}
+            md += ["", "## Which epoch", "",
+                   f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; `best_valid`: the epoch "
+                   "with the best mean score on the held-out part of probe-train (never the test split); "
+                   "**as published: epoch chosen on test** (best mean test score, early stopping with patience "
+                   "10) — optimistic, shown to measure the inflation. Test scores (%).", "",
+                   "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
+                   "|---|---|" + "---|" * (len(tasks) + 1)]
+            for by, label in (("last", "last"), ("valid", "best_valid"), ("test", "as published: epoch chosen on test")):
+                r = report["selection"][by]
+                md.append(f"| {label} | {r['epoch']} | " + " | ".join(f"{r[t]:.1f}" for t in tasks)
+                          + f" | {r.get('synergy_auroc', float('nan')):.1f} |")
+            if data.name in TRIFEATURES_DATA:
+                report["rus_by"] = {by: {name: r[task] for task, name in {**RUS, "unique2": "unique2",
+                                                                          "synergy_auroc": "synergy_auroc"}.items()}
+                                    for by, r in report["selection"].items()}
+            md += ["", "The tables above are the last epoch."]
+
+    if cfg.method.name == "infmasking":
+        horizon = cfg.method.lambda_epochs or cfg.optim.epochs
+        final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
+        md.append(f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} (mask_lambda {cfg.method.mask_lambda})")
+        report["lambda"] = {"horizon": horizon, "final": final}
     for k in ("train_seconds", "steps"):
         if k in extra:
             md.append(f"\n{k.replace('_', ' ')}: {extra[k]:.0f}" if isinstance(extra[k], float) else f"\n{k}: {extra[k]}")
@@ -391,9 +427,9 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
         curve = out / "probe_curve.json"
         if curve.exists():
             rows = json.loads(curve.read_text())
-            keys = [k for k in rows[-1] if k not in ("epoch", "step")]
+            keys = [k for k in rows[-1] if k not in ("epoch", "step") and not k.startswith("val_")]
             chance = None
-            if data.name == "trifeatures":
+            if data.name in TRIFEATURES_DATA:
                 chance = {task: CHANCE_TRIFEATURES[name] for task, name in RUS.items()}
                 chance.update(unique2=chance["unique1"], synergy_auroc=chance["synergy"])
             plots.plot_metric_vs_epoch(rows, out / "probe_curve.png", keys=keys, chance=chance, ylabel="probe-test score (%)",
