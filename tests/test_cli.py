@@ -187,3 +187,12 @@ def test_checkpoints_replace_stale_files(tmp_path):
     trainer = make_trainer(RunConfig(), tmp_path, [])
     ckpt = trainer.checkpoint_callback
     assert ckpt.save_last and not ckpt._enable_version_counter  # noqa: SLF001
+
+
+def test_train_bf16_mixed(tmp_path):
+    """``--trainer.precision bf16-mixed`` trains on the CPU with the exact savings and reports."""
+    out = tmp_path / "bf16"
+    assert main(["train", *TINY, "--optim.epochs", "1", "--trainer.precision", "bf16-mixed",
+                 "--out_dir", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["config"]["trainer"]["precision"] == "bf16-mixed" and rep["steps"] == 3

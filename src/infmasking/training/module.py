@@ -18,8 +18,27 @@ from torch import Tensor
 from infmasking import losses as L
 from infmasking.data.base import Batch
 from infmasking.models import MaskedFusionModel, build_model
+from infmasking.models.model import ModelOutput
 from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
+
+
+def _f32(out: ModelOutput) -> ModelOutput:
+    """Embeddings in at least float32 (bfloat16 / float16 under autocast -> float32)."""
+
+    def up(t):
+        if t is None:
+            return None
+        if isinstance(t, list):
+            return [up(x) for x in t]
+        return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+    return ModelOutput(*(up(t) for t in out))
+
+
+def _no_autocast(like: Tensor):
+    """Autocast switched off on the device of ``like`` (the loss in full precision)."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 class SSLModule(pl.LightningModule):
@@ -96,22 +115,28 @@ class SSLModule(pl.LightningModule):
     # ------------------------------------------------------------------ step
 
     def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> L.LossOutput:
+        """The objective of one batch. Under mixed precision (``bf16-mixed``) the model runs in
+        bfloat16 and the loss is computed from float32 copies of the embeddings, autocast off."""
         meth = self.cfg.method
         (x1, p1), (x2, p2) = self.views(batch.inputs, batch.padding, generator)
         if meth.name == "infmasking":
             kw = dict(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
-            o1, o2 = self.model(x1, p1, **kw), self.model(x2, p2, **kw)
-            return L.infmasking_loss(
-                o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
-                temperature=meth.temperature, mask_weight=self.mask_weight(), weights=meth.weights, cross=meth.cross,
-            )
+            o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
+            with _no_autocast(o1.full):
+                return L.infmasking_loss(
+                    o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
+                    temperature=meth.temperature, mask_weight=self.mask_weight(), weights=meth.weights,
+                    cross=meth.cross,
+                )
         if meth.name == "comm":
-            o1, o2 = self.model(x1, p1), self.model(x2, p2)
-            return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=meth.temperature,
-                               weights=meth.weights)
+            o1, o2 = _f32(self.model(x1, p1)), _f32(self.model(x2, p2))
+            with _no_autocast(o1.full):
+                return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=meth.temperature,
+                                   weights=meth.weights)
         fn = {"cross": L.cross_loss, "cross_self": L.cross_self_loss, "cmc": L.cmc_loss}[meth.name]
-        o1, o2 = self.model(x1, p1, full=False), self.model(x2, p2, full=False)
-        return fn(o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights)
+        o1, o2 = _f32(self.model(x1, p1, full=False)), _f32(self.model(x2, p2, full=False))
+        with _no_autocast(o1.unimodal[0]):
+            return fn(o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         out = self.compute_loss(batch, self._generator())
