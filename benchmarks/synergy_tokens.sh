@@ -5,7 +5,8 @@
 #      (published protocol), plus the randomly initialised network and the raw-input probe;
 #   2. what drives it: InfMasking on the biased pairs, T in {1, 6, 16}, mask_ratio in
 #      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 3 seeds each (the defaults
-#      T 6 / 0.7 / 1 are the comparison's seeds 0-2; sweep runs probe only at the end);
+#      T 6 / 0.7 / 1 are the comparison's seeds 0-2; sweep runs probe only at the end;
+#      SWEEP_SEEDS="0 1" for two seeds, as run for the committed tables — the time this CPU had);
 #   3. tables: comparison.md (reproduce --only_finished) and sweep.md (synergy_sweep.py).
 # Two lanes of one torch thread each (lane A: comparison seeds 0, 2, 4 then half the sweep;
 # lane B: seeds 1, 3 then the other half). Every run is a resumable run folder, so re-running
@@ -18,8 +19,10 @@ ROOT=${ROOT:-runs/synergy_tokens}
 OUT=${OUT:-benchmarks/results/synergy_tokens}
 COMMON=(--preset trifeatures_tokens --trainer.num_threads 1 --trainer.progress_bar false)
 METHODS='[infmasking, comm, cross, cross_self]'
-SPECS=("method.num_masks 1" "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5"
-       "method.mask_ratio 0.9" "method.mask_lambda 0" "method.mask_lambda 0.25" "method.mask_lambda 2")
+# most telling first, so that a cut-short sweep still has every seed of these
+SPECS=("method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
+       "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5" "method.mask_lambda 0.25")
+SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2}
 
 compare() {  # seeds
   infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds "[$1]" \
@@ -27,8 +30,8 @@ compare() {  # seeds
 }
 sweep() {  # lane parity (0 or 1): every other (spec, seed)
   local i=0
-  for seed in 0 1 2; do
-    for spec in "${SPECS[@]}"; do
+  for spec in "${SPECS[@]}"; do
+    for seed in $SWEEP_SEEDS; do
       if (( i % 2 == $1 )); then
         read -r key value <<< "$spec"
         out="$ROOT/sweep/${key##*.}_$value/seed$seed"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Literal, Optional
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from infmasking.training.config import METHODS, RunConfig, presets
+
+
+set_parsing_settings(docstring_parse_attribute_docstrings=True)  # option help from the dataclass fields
 
 
 def _preset_help() -> str:
@@ -99,7 +102,15 @@ def _check_keys(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = _expand_presets(list(sys.argv[1:] if argv is None else argv))
+    """Exit status: 0 done, 1 a run cannot start as asked (bad option, data or folder),
+    2 an error while running (one line; ``--debug`` or ``INFMASKING_DEBUG=1`` shows the
+    traceback), 143 stopped by SIGTERM after saving a resumable checkpoint."""
+    import os
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("INFMASKING_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    argv = _expand_presets(argv)
     _check_keys(argv)
     parser = build_parser()
     cfg = parser.parse_args(argv)
@@ -128,9 +139,33 @@ def main(argv: list[str] | None = None) -> int:
             reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds,
                       only_finished=args.only_finished, ru_unbiased=args.ru_unbiased)
     except (RunError, ValueError, FileNotFoundError) as e:
+        if debug:
+            raise
         print(f"infmasking {cmd}: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if debug:
+            raise
+        print(f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)", file=sys.stderr)
+        return 2
     return 0
+
+
+def _describe(e: BaseException) -> str:
+    """One line naming what went wrong, for the errors users meet most."""
+    import zipfile
+
+    name = type(e).__name__
+    if isinstance(e, zipfile.BadZipFile):
+        return f"a data file is not a valid .npz / zip archive (truncated or corrupt?): {e}"
+    if isinstance(e, PermissionError):
+        return f"permission denied: {e.filename or e}"
+    if isinstance(e, (FileExistsError, NotADirectoryError)):
+        return f"a file is in the way of a folder: {e.filename or e}"
+    if name == "MisconfigurationException":
+        return f"trainer: {str(e).splitlines()[0]}"
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"{name}: {first}"
 
 
 def _run_config(parser: ArgumentParser, cmd: str, args) -> RunConfig:

@@ -18,13 +18,14 @@ is unchanged up to rounding, and a masked pass costs in proportion to the kept t
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from infmasking.models.fusion import FusionTransformer, padding_bias
-from infmasking.models.masking import MaskingOutput, random_masking
+from infmasking.models.masking import MaskingOutput, num_kept, random_masking
 
 
 class Tokens(NamedTuple):
@@ -134,7 +135,17 @@ class MaskedFusionModel(nn.Module):
 
     def draw_masks(self, tokens: dict[str, Tokens], num_masks: int, mask_ratio: float,
                    generator: torch.Generator | None = None) -> dict[str, MaskingOutput]:
-        """Independent random maskings of each modality: modality -> [T, B, ·] masks."""
+        """Independent random maskings of each modality: modality -> [T, B, ·] masks.
+
+        Warns (once per model) when a modality keeps no token at this mask_ratio: every masked
+        view then masks it entirely."""
+        empty = [m for m, t in tokens.items() if num_kept(t.x.shape[1], mask_ratio) == 0]
+        if empty and not getattr(self, "_warned_empty", False):
+            self._warned_empty = True
+            warnings.warn(f"mask_ratio {mask_ratio} keeps no token of modalities {empty} "
+                          f"(lengths {[tokens[m].x.shape[1] for m in empty]}): every masked view masks them "
+                          "entirely; use more tokens (e.g. --model.vector_tokens) or a lower --method.mask_ratio",
+                          stacklevel=2)
         return {
             m: random_masking(t.x.shape[0], t.x.shape[1], mask_ratio, num_masks=num_masks,
                               generator=generator, device=t.x.device)

@@ -23,6 +23,18 @@ from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
 
 
+def auto_vector_tokens(mask_ratio: float) -> int:
+    """The fewest tokens n for a vector modality such that a masked view keeps at least one
+    (``num_kept(n, mask_ratio) >= 1``); with one token, any mask_ratio > 0 masks the modality
+    entirely in every masked view."""
+    from infmasking.models import num_kept
+
+    n = 1
+    while num_kept(n, mask_ratio) < 1:
+        n += 1
+    return n
+
+
 def _f32(out: ModelOutput) -> ModelOutput:
     """Embeddings in at least float32 (bfloat16 / float16 under autocast -> float32)."""
 
@@ -59,7 +71,8 @@ class SSLModule(pl.LightningModule):
         self.model: MaskedFusionModel = build_model(
             modalities, kinds, {m: tuple(s) for m, s in shapes.items()}, dim=mc.dim, n_layers=mc.n_layers,
             n_heads=mc.n_heads, pool=mc.pool, head_hidden=mc.head_hidden, proj_dim=mc.proj_dim,
-            vector_tokens=mc.vector_tokens, encoders=mc.encoders, collapse_masked=mc.collapse_masked,
+            vector_tokens=mc.vector_tokens or auto_vector_tokens(self.cfg.method.mask_ratio),
+            encoders=mc.encoders, collapse_masked=mc.collapse_masked,
             activation=mc.activation, init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)

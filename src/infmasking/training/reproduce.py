@@ -31,7 +31,7 @@ import numpy as np
 
 from infmasking.evaluation import plots
 from infmasking.evaluation.selection import mean_ci, paired_difference
-from infmasking.training.config import RunConfig
+from infmasking.training.config import RunConfig, validate
 from infmasking.training.run import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, train
 
 BENCHMARKS = ("trifeatures", "trifeatures_tokens")
@@ -49,6 +49,7 @@ def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: lis
                          f"got {base.data.name!r}")
     if not seeds or not methods:
         raise ValueError("reproduce needs at least one method and one seed")
+    validate(base)
     root = Path(base.out_dir)
     runs: dict[str, list[dict]] = {}
     missing: list[str] = []
@@ -131,12 +132,18 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     probe sets, which are those of the biased data too), cached in ``root/raw_input``."""
     from infmasking.data.trifeatures_tokens import raw_features
     from infmasking.evaluation.probe import probe_all
+    import torch
+
     from infmasking.training.run import load_data
 
     path = root / "raw_input" / f"seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
     data = load_data(base)  # the dataset of every run (data.seed); the seed drives the probe's held-out split
+    train = data.probe_train
+    if len(train) > base.eval.probe_max_train:  # the same probe-train subset as the runs' probes
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: base.eval.probe_max_train]
+        data.probe_train = train.subset(idx.sort().values)
     ytr = {t: y.numpy() for t, y in data.probe_train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     res = probe_all(data.tasks, raw_features(data, "probe_train"), ytr, raw_features(data, "probe_test"), yte,

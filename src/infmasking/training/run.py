@@ -27,7 +27,7 @@ from infmasking.data.registry import load_dataset
 from infmasking.evaluation import plots
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import select_epoch
-from infmasking.training.config import RunConfig, from_dict, load_config, save_config, to_dict
+from infmasking.training.config import RunConfig, from_dict, load_config, save_config, to_dict, validate
 from infmasking.training.module import SSLModule
 
 # Trifeatures task -> what it measures (TRIFEATURES.md)
@@ -192,10 +192,17 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
     if report.exists() and not overwrite:
         raise RunError(f"{out} already holds a finished run ({report}); pass --overwrite true or choose another --out_dir")
     if overwrite:
-        for p in [report, out / "report.md", last, out / "metrics.csv", out / "probe_curve.json"]:
-            p.unlink(missing_ok=True)
+        # a clean folder: every file a run writes goes (nothing else is touched)
+        import shutil
+
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        for pattern in ("report*", "evaluation*", "metrics.csv", "probe_curve.*", "config.yaml", "hparams.yaml",
+                        "*.png"):
+            for p in out.glob(pattern):
+                p.unlink(missing_ok=True)
         return None
-    if last.exists():
+    if last.exists() or any((out / "checkpoints").glob("*.ckpt")):
+        last = _intact_checkpoint(out / "checkpoints")
         if saved.exists():
             old = to_dict(load_config(saved))
             new = to_dict(cfg)
@@ -206,6 +213,27 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
                                "resume with the same config, or pass --overwrite true")
         return last
     return None
+
+
+def _intact_checkpoint(folder: Path) -> Path:
+    """``last.ckpt`` if it can be read; else the newest readable checkpoint beside it (said);
+    else an error naming the unreadable file(s) and what to do."""
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime))
+    bad = []
+    for path in candidates:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or "state_dict" not in state:
+                raise ValueError("no state_dict")
+        except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+            bad.append(f"{path.name} ({type(e).__name__})")
+            continue
+        if bad:
+            print(f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read (truncated by a crash?); "
+                  f"resuming from the newest intact one, {path.name}")
+        return path
+    raise RunError(f"cannot resume: every checkpoint in {folder} is unreadable ({', '.join(bad)}); "
+                   "delete it to restart, or pass --overwrite true")
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -246,24 +274,43 @@ def _set_threads(cfg: RunConfig) -> None:
 
 
 def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
-    """Train, probe and write the run folder. Returns the report (None on ranks > 0)."""
-    if cfg.eval.select == "best_valid" and not cfg.eval.probe_every:
-        raise RunError("eval.select best_valid chooses among probed epochs: set eval.probe_every >= 1")
+    """Train, probe and write the run folder. Returns the report (None on ranks > 0).
+
+    Everything that can be checked is checked before the first step (the options, the out
+    folder, the data). The folder is locked while the run lives (``run.lock``: owner PID and
+    host). SIGTERM saves a resumable checkpoint and exits with status 143."""
+    validate(cfg)
     out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out_dir {out} is an existing file, not a folder; choose another --out_dir")
+    with RunLock(out):
+        return _train(cfg, out, overwrite)
+
+
+def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     resume = _check_out_dir(cfg, out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     _set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = load_data(cfg)
+    check_data(data, cfg)
     module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
-    callbacks = [ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else []
+    stop = StopOnSigterm(out)
+    callbacks = [stop] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
     trainer = make_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
         save_config(cfg, out / "config.yaml")
         if resume:
             print(f"Resuming from {resume}")
     old_metrics = _read_csv(out / "metrics.csv") if resume else []  # Lightning's CSV logger starts afresh
-    trainer.fit(module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None)
+    try:
+        with stop.installed():
+            trainer.fit(module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None)
+    except SystemExit:  # Lightning raises SIGTERMException (a SystemExit) after the step
+        if not stop.received:
+            raise
+    if stop.received:
+        stop.finish(trainer)
+        raise SystemExit(143)
     if old_metrics and trainer.is_global_zero:
         _merge_metrics(out / "metrics.csv", old_metrics)
     if not trainer.is_global_zero:
@@ -273,6 +320,129 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
     print(report["markdown"])
     return report
+
+
+def check_data(data: MultimodalData, cfg: RunConfig) -> None:
+    """Data problems found before the first step: an empty modality, a probe task with a
+    single class, a training split smaller than one batch."""
+    for m in data.modalities:
+        shape = data.input_shape(m)
+        if any(s == 0 for s in shape):
+            raise ValueError(f"modality {m!r} is empty: per-sample shape {list(shape)} (data.path "
+                             f"{cfg.data.path or cfg.data.name}); drop it with --data.modalities or fix the file")
+    for task in data.tasks:
+        if task.kind != "classification":
+            continue
+        y = data.probe_train.targets[task.name]
+        if len(torch.unique(y)) < 2:
+            raise ValueError(f"task {task.name!r}: the probe-train labels hold a single class ({y[0].item()}); "
+                             "a linear probe needs at least two")
+    if len(data.train) < cfg.optim.batch_size:
+        raise ValueError(f"--optim.batch_size={cfg.optim.batch_size} is larger than the training split "
+                         f"({len(data.train)} samples)")
+
+
+class RunLock:
+    """``out/run.lock`` holds the PID and host of the process training into ``out``. A second
+    run into the same folder is refused, naming the holder; a lock left by a dead process (same
+    host) is taken over, and said. Only the launching process locks (not DDP ranks > 0)."""
+
+    def __init__(self, out: Path):
+        self.out, self.path, self.held = out, out / "run.lock", False
+
+    def __enter__(self) -> "RunLock":
+        if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+            return self
+        import socket
+
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunError(f"--out_dir {self.out} cannot be created: a file is in the way") from None
+        except PermissionError:
+            raise RunError(f"--out_dir {self.out}: permission denied; choose a writable folder") from None
+        host, me = socket.gethostname(), {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    holder = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    holder = {}
+                pid, where = holder.get("pid"), holder.get("host")
+                if where == host and isinstance(pid, int) and not _alive(pid):
+                    print(f"Taking over {self.path}: its process {pid} on {host} is no longer running")
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise RunError(f"{self.out} is in use by another run (process {pid} on host {where}, "
+                               f"{self.path}); wait for it, or remove the lock if that run is gone") from None
+            except PermissionError:
+                raise RunError(f"--out_dir {self.out}: permission denied; choose a writable folder") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise RunError(f"could not lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StopOnSigterm(Callback):
+    """SIGTERM (SLURM, ``timeout``, docker, Kubernetes) -> finish the current step, save
+    ``checkpoints/last.ckpt``, say how to resume, and exit with status 143."""
+
+    def __init__(self, out: Path):
+        self.out, self.received, self.saved = out, False, False
+
+    def installed(self):
+        import contextlib
+        import signal
+
+        @contextlib.contextmanager
+        def ctx():
+            try:
+                previous = signal.signal(signal.SIGTERM, self._handler)
+            except ValueError:  # not the main thread: leave signals alone
+                yield
+                return
+            try:
+                yield
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+        return ctx()
+
+    def _handler(self, signum, frame) -> None:
+        self.received = True
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.received and not self.saved:
+            trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"))
+            self.saved = True
+            trainer.should_stop = True
+
+    def finish(self, trainer) -> None:
+        """After fit stopped: make sure the checkpoint exists and say how to resume."""
+        path = self.out / "checkpoints" / "last.ckpt"
+        if not self.saved:
+            trainer.save_checkpoint(str(path))
+            self.saved = True
+        if trainer.is_global_zero:
+            print(f"\nSIGTERM received at step {trainer.global_step}: checkpoint saved to {path}. "
+                  "Run the same command again to resume.", flush=True)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
