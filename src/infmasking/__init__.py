@@ -6,3 +6,11 @@ reports) -> ``cli``. ``dist`` holds the distributed helpers.
 """
 
 __version__ = "0.1.0"
+
+
+def load_run(path, device="cpu"):
+    """A trained run (folder or checkpoint) as a :class:`~infmasking.embed.TrainedModel`
+    with ``embed(inputs, padding=None, modalities=None)``; see :mod:`infmasking.embed`."""
+    from infmasking.embed import load_run as _load_run
+
+    return _load_run(path, device)

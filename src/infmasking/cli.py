@@ -50,6 +50,18 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--num_threads", type=Optional[int], default=None, help="CPU threads for features and probes")
     sub.add_subcommand("evaluate", ev, help="re-run the probes of a run folder or checkpoint")
 
+    em = ArgumentParser(description="Embed every sample of a dataset with a trained run: writes features [N, d] "
+                        "(the fused features the probes use), the split of each sample and its labels to an .npz.")
+    em.add_argument("run", type=str, help="run folder or checkpoint file")
+    em.add_argument("--out", type=str, default="features.npz", help="output .npz file")
+    em.add_argument("--data.path", type=Optional[str], default=None,
+                    help="data file of the run's dataset kind (default: the run's own data)")
+    em.add_argument("--modalities", type=Optional[list[str]], default=None,
+                    help="embed from these modalities only (default: all the model has)")
+    em.add_argument("--batch_size", type=int, default=256, help="samples per batch")
+    em.add_argument("--device", type=str, default="cpu", help="cpu, cuda, cuda:1, ...")
+    sub.add_subcommand("embed", em, help="features of a dataset from a trained run")
+
     rep = _run_parser("Run methods × seeds and write a comparison table (mean ± std, published numbers beside).")
     rep.add_argument("benchmark", type=str, help="trifeatures | trifeatures_tokens")
     rep.add_argument("--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"])
@@ -130,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             from infmasking.training.run import evaluate
 
             evaluate(args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads)
+        elif cmd == "embed":
+            embed_command(args.run, args.out, data_path=args.data.path, modalities=args.modalities,
+                          batch_size=args.batch_size, device=args.device)
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
 
@@ -149,6 +164,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)", file=sys.stderr)
         return 2
     return 0
+
+
+def embed_command(run_path: str, out: str, *, data_path: str | None = None, modalities: list[str] | None = None,
+                  batch_size: int = 256, device: str = "cpu") -> None:
+    """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample."""
+    import dataclasses
+    from pathlib import Path
+
+    import numpy as np
+
+    from infmasking.embed import embed_split, load_run
+    from infmasking.training.run import load_data
+
+    if batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
+    run = load_run(run_path, device=device)
+    unknown = [m for m in modalities or [] if m not in run.modalities]
+    if unknown:
+        raise ValueError(f"--modalities: unknown modality {unknown[0]!r}; this model was trained on {run.modalities}")
+    cfg = run.config
+    if data_path is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=data_path))
+    data = load_data(cfg)
+    missing = [m for m in run.modalities if m not in data.modalities and (modalities is None or m in modalities)]
+    if missing:
+        raise ValueError(f"the data has modalities {data.modalities}; the model needs {missing[0]!r}"
+                         + ("" if modalities else " (or pass --modalities to embed a subset)"))
+    feats, splits, targets = [], [], {}
+    for name, split in (("train", data.probe_train), ("valid", data.valid), ("test", data.probe_test)):
+        if split is None:
+            continue
+        feats.append(embed_split(run, split, modalities, batch_size, desc=f"embed {name}"))
+        splits += [name] * len(split)
+        for t, y in split.targets.items():
+            targets.setdefault(f"y_{t}", []).append(y.numpy())
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_path, features=np.concatenate(feats), split=np.array(splits),
+             **{k: np.concatenate(v) for k, v in targets.items()})
+    n = sum(len(f) for f in feats)
+    print(f"wrote {out_path}: features [{n}, {run.dim}] from {modalities or run.modalities}, split, "
+          + ", ".join(targets))
 
 
 def _describe(e: BaseException) -> str:

@@ -43,6 +43,7 @@ Example::
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -268,8 +269,9 @@ def probe_all(
     class_weight: str | Mapping | None = None,
     val_fraction: float = 0.2,
     Cs: Sequence[float] = DEFAULT_CS,
+    verbose: bool = False,
 ) -> dict[str, ProbeResult]:
-    """Probe every task on the same features.
+    """Probe every task on the same features (``verbose``: one line per task as it finishes).
 
     Args:
         tasks: the tasks to probe.
@@ -291,20 +293,16 @@ def probe_all(
             raise ValueError(f"{arg}: no targets for tasks {missing} (have {sorted(targets)})")
     x_train = _features(train_features, "train_features")
     x_test = _features(test_features, "test_features")
-    return {
-        t.name: fit_probe(
-            t,
-            x_train,
-            train_targets[t.name],
-            x_test,
-            test_targets[t.name],
-            seed=seed,
-            val_fraction=val_fraction,
-            Cs=Cs,
-            class_weight=class_weight,
-        )
-        for t in tasks
-    }
+    out = {}
+    for i, t in enumerate(tasks):
+        start = time.perf_counter()
+        out[t.name] = fit_probe(t, x_train, train_targets[t.name], x_test, test_targets[t.name], seed=seed,
+                                val_fraction=val_fraction, Cs=Cs, class_weight=class_weight)
+        if verbose:
+            r = out[t.name]
+            print(f"  probe {i + 1}/{len(tasks)} {t.name}: {r.published_metric} {100 * r.published_value:.1f}"
+                  f" ({r.hparam_name} {r.hparam:g}, {time.perf_counter() - start:.1f} s)", flush=True)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ report is finished and is not overwritten unless asked.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -42,8 +44,26 @@ CHANCE_TRIFEATURES = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
 TRIFEATURES_DATA = ("trifeatures", "trifeatures_tokens")  # datasets with the Trifeatures tasks
 
 
-warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
-warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+class _NoTips(logging.Filter):
+    """Drop Lightning's advertising tips ("💡 Tip: ..."); every other message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡" not in str(record.getMessage())
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Inside a run only: the CSV logger's notice about a resumed folder (expected: we merge
+    metrics.csv ourselves) and a torch deprecation raised inside Lightning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+        yield
 
 
 class RunError(RuntimeError):
@@ -106,7 +126,7 @@ def extract_features(module: SSLModule, split: Split, batch_size: int = 256, see
     return torch.cat(out).numpy()
 
 
-def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[str, Any]:
+def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
     """Linear probes of every task on frozen features -> task -> ProbeResult.
 
     With ``trainer.num_threads`` set, the BLAS / OpenMP pools of scikit-learn are limited to it
@@ -115,11 +135,11 @@ def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(cfg.trainer.num_threads):
-            return _run_probes(module, data, cfg)
-    return _run_probes(module, data, cfg)
+            return _run_probes(module, data, cfg, verbose)
+    return _run_probes(module, data, cfg, verbose)
 
 
-def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict[str, Any]:
+def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
     train = data.probe_train
     if len(train) > cfg.eval.probe_max_train:
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval.probe_max_train]
@@ -128,7 +148,11 @@ def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig) -> dict
     xte = extract_features(module, data.probe_test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
     ytr = {t: y.numpy() for t, y in train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
-    return probe_all(data.tasks, xtr, ytr, xte, yte, seed=cfg.seed, class_weight=cfg.eval.class_weight)
+    if verbose:
+        print(f"Linear probes on frozen features: {len(xtr)} probe-train / {len(xte)} probe-test samples, "
+              f"{len(data.tasks)} task(s)", flush=True)
+    return probe_all(data.tasks, xtr, ytr, xte, yte, seed=cfg.seed, class_weight=cfg.eval.class_weight,
+                     verbose=verbose)
 
 
 class ProbeEveryK(Callback):
@@ -303,7 +327,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
             print(f"Resuming from {resume}")
     old_metrics = _read_csv(out / "metrics.csv") if resume else []  # Lightning's CSV logger starts afresh
     try:
-        with stop.installed():
+        with stop.installed(), _quiet_lightning():
             trainer.fit(module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None)
     except SystemExit:  # Lightning raises SIGTERMException (a SystemExit) after the step
         if not stop.received:
@@ -316,7 +340,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     if not trainer.is_global_zero:
         return None
     train_seconds = module.train_seconds()  # fit time, summed over the processes of a resumed run
-    results = run_probes(module, data, cfg)
+    results = run_probes(module, data, cfg, verbose=True)
     report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
     print(report["markdown"])
     return report
@@ -511,7 +535,7 @@ def evaluate(path: str | Path, out_dir: str | Path | None = None, *, class_weigh
         cfg.trainer.num_threads = num_threads
     _set_threads(cfg)
     data = load_data(cfg)
-    results = run_probes(module, data, cfg)
+    results = run_probes(module, data, cfg, verbose=True)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
     out.mkdir(parents=True, exist_ok=True)
     name = "evaluation" if cfg.eval.class_weight is None else f"evaluation_{cfg.eval.class_weight}"

@@ -1,0 +1,122 @@
+"""Use what was trained: load a run, embed new data, with any subset of the modalities.
+
+    >>> run = load_run("runs/trifeatures_tokens")           # a run folder or a .ckpt file
+    >>> feats = run.embed({"x1": x1, "x2": x2})              # [B, d], the features the probes use
+    >>> only1 = run.embed({"x1": x1}, modalities=["x1"])     # x2 missing: F({x1})
+
+The fusion transformer accepts any subset of the modalities, so a sample with a modality
+missing is embedded from the others (what the unimodal training terms teach the model).
+Inputs are prepared exactly as for the probes of the run: uint8 images to [0, 1], then the
+run's normalisation; no augmentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from infmasking.models.fusion import padding_bias
+from infmasking.models.model import MaskedFusionModel, Tokens
+from infmasking.training.config import RunConfig
+from infmasking.training.views import ViewMaker
+
+__all__ = ["TrainedModel", "embed_split", "load_run"]
+
+
+@dataclass
+class TrainedModel:
+    """A trained model in eval mode with what it was trained on.
+
+    Attributes:
+        model: the :class:`MaskedFusionModel`.  config: the run's :class:`RunConfig`.
+        modalities / kinds / shapes: modality names in order, their kind and per-sample shape.
+        checkpoint: the file it was loaded from.
+    """
+
+    model: MaskedFusionModel
+    config: RunConfig
+    modalities: list[str]
+    kinds: dict[str, str]
+    shapes: dict[str, tuple[int, ...]]
+    checkpoint: Path
+    views: ViewMaker
+
+    @property
+    def dim(self) -> int:
+        return self.model.fusion.dim
+
+    def _check(self, inputs: dict[str, Tensor], mods: list[str]) -> None:
+        unknown = [m for m in list(inputs) + mods if m not in self.modalities]
+        if unknown:
+            raise ValueError(f"unknown modality {unknown[0]!r}; this model was trained on {self.modalities}")
+        if not mods:
+            raise ValueError("modalities: give at least one modality to embed")
+        missing = [m for m in mods if m not in inputs]
+        if missing:
+            raise ValueError(f"inputs: no data for modality {missing[0]!r} (asked to embed {mods})")
+        sizes = {m: len(inputs[m]) for m in mods}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"inputs: different numbers of samples per modality {sizes}")
+        for m in mods:
+            want, got = tuple(self.shapes[m]), tuple(inputs[m].shape[1:])
+            ok = want == got or (self.kinds[m] == "sequence" and len(got) == 2 and got[1] == want[1])
+            if not ok:
+                raise ValueError(f"modality {m!r}: per-sample shape {list(got)} does not match the trained model's "
+                                 f"{list(want)}" + (" (sequences may differ in length only)"
+                                                    if self.kinds[m] == "sequence" else ""))
+
+    @torch.no_grad()
+    def embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None,
+              modalities: Sequence[str] | None = None) -> Tensor:
+        """Fused features F(S) [B, d] of the modalities S (default: all the model has),
+        before the projection head — with all modalities, the features the probes use
+        (without the probe-time image crops of ``eval.probe_augment``).
+
+        Args:
+            inputs: modality -> [B, ...] (images uint8 or float in [0, 1]); modalities not in
+                S are ignored.  padding: modality -> [B, L] bool (True = padded) for sequences.
+            modalities: the subset S to fuse, in any order (embedded in the model's order).
+        """
+        mods = [m for m in self.modalities if m in (modalities or self.modalities)]
+        self._check(inputs, list(modalities or self.modalities))
+        device = next(self.model.parameters()).device
+        x = self.views.probe_inputs({m: inputs[m].to(device) for m in mods}, crop=False)
+        padding = {m: p.to(device) for m, p in (padding or {}).items() if m in mods}
+        tokens = {}
+        for m in mods:
+            enc, pad = self.model.encoders[m], padding.get(m)
+            h = enc(x[m], pad) if getattr(enc, "out_kind", None) == "sequence" else enc(x[m])
+            t = self.model.adapters[m](h)
+            tokens[m] = Tokens(t, padding_bias(pad, t.shape[:2], t.device, t.dtype))
+        return self.model.fuse(tokens, mods)
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """The trained model of a run folder (its ``checkpoints/last.ckpt``) or of a checkpoint
+    file, in eval mode on ``device``. Raises a one-line error for a missing folder, a folder
+    without a checkpoint, or a file that is not an infmasking checkpoint."""
+    from infmasking.training.run import load_module
+
+    module, cfg, ckpt = load_module(path)
+    hp = module.hparams
+    model = module.model.to(device).eval()
+    return TrainedModel(model, cfg, list(hp["modalities"]), dict(hp["kinds"]),
+                        {m: tuple(s) for m, s in hp["shapes"].items()}, Path(ckpt), module.views)
+
+
+def embed_split(run: TrainedModel, split, modalities: Sequence[str] | None = None, batch_size: int = 256,
+                progress: bool = True, desc: str = "embed") -> np.ndarray:
+    """Features [N, d] of every sample of a :class:`~infmasking.data.base.Split`, batched."""
+    from tqdm.auto import tqdm
+
+    out = []
+    starts = range(0, len(split), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
+        b = split[torch.arange(start, min(start + batch_size, len(split)))]
+        out.append(run.embed(b.inputs, b.padding, modalities).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, run.dim), np.float32)

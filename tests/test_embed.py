@@ -1,0 +1,67 @@
+"""Using a trained run: load_run, embed (all or a subset of the modalities), infmasking embed."""
+
+import numpy as np
+import pytest
+import torch
+
+import infmasking
+from infmasking.cli import main
+from infmasking.training.run import RunError, load_data, load_module
+
+TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("embed") / "run"
+    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
+    return out
+
+
+def test_load_run_and_embed(run_dir):
+    run = infmasking.load_run(run_dir)
+    assert run.modalities == ["image1", "image2"] and run.shapes["image1"] == (3, 64, 64)
+    assert not run.model.training
+    data = load_data(run.config)
+    batch = data.probe_test[torch.arange(6)]
+    full = run.embed(batch.inputs)
+    assert full.shape == (6, run.dim)
+    # the same features as the run's module computes for clean inputs
+    module, _, _ = load_module(run_dir)
+    want = module.model.embed(module.views.probe_inputs(batch.inputs, crop=False))
+    torch.testing.assert_close(full, want)
+    one = run.embed({"image1": batch.inputs["image1"]}, modalities=["image1"])
+    assert one.shape == (6, run.dim) and (one - full).abs().max() > 1e-4
+    # the checkpoint file works as well as the folder
+    torch.testing.assert_close(infmasking.load_run(run_dir / "checkpoints" / "last.ckpt").embed(batch.inputs), full)
+
+
+def test_embed_errors(run_dir, tmp_path):
+    run = infmasking.load_run(run_dir)
+    x = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"'image2': per-sample shape \[3, 32, 32\] does not match .*\[3, 64, 64\]"):
+        run.embed({"image1": x, "image2": torch.zeros(2, 3, 32, 32)})
+    with pytest.raises(ValueError, match="unknown modality 'audio'"):
+        run.embed({"image1": x}, modalities=["audio"])
+    with pytest.raises(ValueError, match="no data for modality 'image2'"):
+        run.embed({"image1": x})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="no checkpoint"):
+        infmasking.load_run(tmp_path / "empty")
+
+
+def test_embed_command(run_dir, tmp_path, capsys):
+    out = tmp_path / "f.npz"
+    assert main(["embed", str(run_dir), "--out", str(out), "--batch_size", "512"]) == 0
+    f = np.load(out)
+    data = load_data(infmasking.load_run(run_dir).config)
+    n_tr, n_te = len(data.probe_train), len(data.probe_test)
+    assert f["features"].shape == (n_tr + n_te, 32)
+    assert (f["split"] == "train").sum() == n_tr and (f["split"] == "test").sum() == n_te
+    np.testing.assert_array_equal(f["y_share"][n_tr:], data.probe_test.targets["share"].numpy())
+    assert main(["embed", str(run_dir), "--out", str(tmp_path / "g.npz"), "--modalities", "[image2]"]) == 0
+    g = np.load(tmp_path / "g.npz")
+    assert g["features"].shape == f["features"].shape and not np.allclose(g["features"], f["features"])
+    capsys.readouterr()
+    assert main(["embed", str(run_dir), "--out", str(tmp_path / "h.npz"), "--modalities", "[sound]"]) == 1
+    assert "unknown modality 'sound'" in capsys.readouterr().err
