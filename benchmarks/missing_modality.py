@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
             row = {"method": m, "features from": k, "seeds": len(per_seed)}
             for t in ("redundancy", "unique1", "unique2", "synergy_auroc"):
                 mean, half = mean_ci([r[k][t] for r in per_seed])
-                row[t] = f"{mean:.1f} ± {half:.1f}" if half == half else f"{mean:.1f}"
+                row[t] = f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} ± {half:.1f}"
             rows.append(row)
     md = ["# trifeatures_tokens: a modality missing at inference", "",
           "Linear probes fitted and scored on features from the modalities named (probe-train and probe-test "

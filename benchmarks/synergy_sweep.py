@@ -19,10 +19,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from infmasking.evaluation.plots import write_markdown_table  # noqa: E402
-from infmasking.evaluation.selection import mean_ci  # noqa: E402
+from infmasking.evaluation.plots import write_markdown_table
+from infmasking.evaluation.selection import mean_ci
 
 OPTIONS = {"num_masks": ("T (masked views)", 6), "mask_ratio": ("mask_ratio", 0.7), "mask_lambda": ("mask_lambda", 1.0)}
 SEEDS = (0, 1, 2)

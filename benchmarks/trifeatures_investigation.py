@@ -27,7 +27,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 METHODS = ("infmasking", "comm", "cross", "cross_self")
 TASKS = (("share", "redundancy"), ("unique1", "uniqueness"), ("synergy", "synergy"))

@@ -154,7 +154,7 @@ def test_trifeatures_investigation_tables(tmp_path):
     inv = _load("trifeatures_investigation")
 
     def report(share, syn, auroc, steps=30):
-        task = lambda v: {"metrics": {"balanced_accuracy": v, "auroc": auroc}, "val_scores": [[1.0, v + 0.01]]}  # noqa: E731
+        task = lambda v: {"metrics": {"balanced_accuracy": v, "auroc": auroc}, "val_scores": [[1.0, v + 0.01]]}
         return {"results": {"share": task(share), "unique1": task(0.2), "unique2": task(0.2), "synergy": task(syn)},
                 "steps": steps}
 

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -186,7 +185,7 @@ def test_checkpoints_replace_stale_files(tmp_path):
 
     trainer = make_trainer(RunConfig(), tmp_path, [])
     ckpt = trainer.checkpoint_callback
-    assert ckpt.save_last and not ckpt._enable_version_counter  # noqa: SLF001
+    assert ckpt.save_last and not ckpt._enable_version_counter
 
 
 def test_train_bf16_mixed(tmp_path):

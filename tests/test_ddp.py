@@ -90,7 +90,7 @@ def _worker(rank, port, queue):
             results["local_nan_raised"] = True
         results["any_rank"] = idist.any_rank(rank == 1)
         queue.put((rank, results, None))
-    except Exception:  # report to the parent instead of hanging
+    except Exception:  # noqa: BLE001 - report any failure to the parent instead of hanging
         queue.put((rank, None, traceback.format_exc()))
     finally:
         if dist.is_initialized():

@@ -8,7 +8,6 @@ import torch
 
 from infmasking import losses as L
 
-
 # ----------------------------------------------------------------- naive references (loops)
 
 

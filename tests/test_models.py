@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from infmasking.models import build_model, num_kept, random_masking
-from infmasking.models.masking import MaskingOutput
 
 
 def _model(collapse=True, pool="cls", dtype=torch.float64, activation="quick_gelu", init="reference"):

@@ -7,7 +7,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_python_examples_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     assert blocks, "README has no python example"
     for code in blocks:
         namespace: dict = {}

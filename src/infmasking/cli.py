@@ -14,7 +14,6 @@ from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from infmasking.training.config import METHODS, RunConfig, presets
 
-
 set_parsing_settings(docstring_parse_attribute_docstrings=True)  # option help from the dataclass fields
 
 
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"infmasking {cmd}: error: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+    except Exception as e:
         if debug:
             raise
         print(f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)", file=sys.stderr)
@@ -226,7 +225,7 @@ def _describe(e: BaseException) -> str:
 
 
 def _run_config(parser: ArgumentParser, cmd: str, args) -> RunConfig:
-    sub = parser._subcommands_action._name_parser_map[cmd]  # noqa: SLF001 - the subcommand's own parser
+    sub = parser._subcommands_action._name_parser_map[cmd]
     init = sub.instantiate(args)
     keep = {k: getattr(init, k) for k in RunConfig.__dataclass_fields__}
     return RunConfig(**keep)

@@ -14,8 +14,8 @@ modality order, then the all-modality one); ``masked1``/``masked2`` are [T, B, p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -31,8 +31,8 @@ class Batch(NamedTuple):
     padding: dict[str, Tensor]
     targets: dict[str, Tensor]
 
-    def to(self, device: torch.device | str) -> "Batch":
-        move = lambda d: {k: v.to(device, non_blocking=True) for k, v in d.items()}  # noqa: E731
+    def to(self, device: torch.device | str) -> Batch:
+        move = lambda d: {k: v.to(device, non_blocking=True) for k, v in d.items()}
         return Batch(move(self.inputs), move(self.padding), move(self.targets))
 
 
@@ -99,7 +99,7 @@ class Split(torch.utils.data.Dataset):
         # torch's DataLoader calls this with the whole batch of indices: one gather per tensor.
         return self[torch.as_tensor(indices, dtype=torch.long)]
 
-    def subset(self, idx: Tensor) -> "Split":
+    def subset(self, idx: Tensor) -> Split:
         """The samples ``idx`` as a new split (shares storage where an index is used)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         index = {m: self._rows(m, idx) for m in self.inputs}

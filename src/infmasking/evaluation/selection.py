@@ -20,7 +20,8 @@ The random-initialisation row (epoch 0) is never selected.
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import stats

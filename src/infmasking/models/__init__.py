@@ -6,5 +6,14 @@ from infmasking.models.heads import ProjectionHead
 from infmasking.models.masking import MaskingOutput, num_kept, random_masking
 from infmasking.models.model import MaskedFusionModel, ModelOutput, Tokens
 
-__all__ = ["build_model", "FusionTransformer", "ProjectionHead", "MaskingOutput", "num_kept",
-           "random_masking", "MaskedFusionModel", "ModelOutput", "Tokens"]
+__all__ = [
+           "FusionTransformer",
+           "MaskedFusionModel",
+           "MaskingOutput",
+           "ModelOutput",
+           "ProjectionHead",
+           "Tokens",
+           "build_model",
+           "num_kept",
+           "random_masking",
+]

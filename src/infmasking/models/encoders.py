@@ -54,7 +54,7 @@ class AlexNetFeatures(ImageTrunk):
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
-        r = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        r = lambda: nn.ReLU(inplace=True)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, 64, 11, stride=4, padding=2), r(), nn.MaxPool2d(3, 2),
             nn.Conv2d(64, 192, 5, padding=2), r(), nn.MaxPool2d(3, 2),

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 Activation = Literal["quick_gelu", "gelu"]
 Init = Literal["reference", "xavier"]
 
@@ -125,7 +124,7 @@ class FusionTransformer(nn.Module):
         return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
 
 
-def reference_init(fusion: "FusionTransformer") -> None:
+def reference_init(fusion: FusionTransformer) -> None:
     """The published initialisation of the fusion transformer (width d, n blocks):
     CLS ~ N(0, 1); per block the attention in-projection ~ N(0, d^-1/2), the attention output
     projection and the MLP's second layer ~ N(0, d^-1/2 · (2n)^-1/2), the MLP's first layer

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 
@@ -21,9 +21,9 @@ class DataConfig:
 
     name: str = "trifeatures"
     """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch | mmimdb | npz"""
-    path: Optional[str] = None
+    path: str | None = None
     """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
-    modalities: Optional[list[str]] = None
+    modalities: list[str] | None = None
     """Use only these modalities, in this order (e.g. [vision, text] for affect)."""
     image_size: int = 64
     """Trifeatures resolution: 64 (CPU) or 224 (published)."""
@@ -36,7 +36,7 @@ class DataConfig:
     seed: int = 0
     """Seed of generated data (Trifeatures rendering, splits, pair subsampling); the run's own
     seed drives initialisation, augmentation, masks and batch order."""
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options passed to the dataset's loader."""
 
@@ -51,7 +51,7 @@ class ModelConfig:
     pool: Literal["cls", "mean"] = "cls"
     head_hidden: int = 512
     proj_dim: int = 256
-    vector_tokens: Optional[int] = None
+    vector_tokens: int | None = None
     """Tokens a vector modality becomes. None: the fewest that keep at least one token in a
     masked view at ``method.mask_ratio`` (1 when nothing is masked)."""
     encoders: dict[str, Any] = field(default_factory=dict)
@@ -73,11 +73,11 @@ class MethodConfig:
     mask_ratio: float = 0.7
     num_masks: int = 6
     mask_lambda: float = 1.0
-    lambda_epochs: Optional[int] = None
+    lambda_epochs: int | None = None
     """Horizon of the λ ramp: λ_e = mask_lambda·min(1, (e+1)/lambda_epochs). None = the run's
     epochs (published). ``--optim.epochs 3 --method.lambda_epochs 100`` is exactly the first
     3 epochs of a 100-epoch schedule."""
-    weights: Optional[list[float]] = None
+    weights: list[float] | None = None
     cross: bool = False
 
 
@@ -95,7 +95,7 @@ class AugmentConfig:
     normalize: Literal["imagenet", "none"] = "imagenet"
     """Images after augmentation (training views and probe features): imagenet = per-channel
     ImageNet mean / std, as published | none."""
-    vector: Optional[str] = None
+    vector: str | None = None
     """Augmentations of vector modalities ('noise', 'drop', 'none', ...); None = ``sequence``.
     MultiBench runs use 'noise' on vectors (static MIMIC features, V&T proprioception)."""
 
@@ -124,7 +124,7 @@ class TrainerConfig:
     num_workers: int = 0
     log_every_n_steps: int = 10
     progress_bar: bool = True
-    num_threads: Optional[int] = None
+    num_threads: int | None = None
     """CPU threads for torch (None = torch's default). 1 is much faster on a machine that is
     busy with other jobs."""
 
@@ -134,7 +134,7 @@ class EvalConfig:
     probe_every: int = 0
     """Probe every k epochs during training (0 = only at the end) for metric-vs-epoch curves."""
     probe_max_train: int = 10_000
-    class_weight: Optional[str] = None
+    class_weight: str | None = None
     """None or 'balanced' (a class-weighted probe)."""
     batch_size: int = 256
     select: Literal["last", "best_valid"] = "last"

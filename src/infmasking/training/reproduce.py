@@ -27,8 +27,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from infmasking.evaluation import plots
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.training.config import RunConfig, validate
@@ -130,10 +128,10 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
 def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     """Linear probes on the raw inputs of ``trifeatures_tokens`` (R / U from the unbiased data's
     probe sets, which are those of the biased data too), cached in ``root/raw_input``."""
-    from infmasking.data.trifeatures_tokens import raw_features
-    from infmasking.evaluation.probe import probe_all
     import torch
 
+    from infmasking.data.trifeatures_tokens import raw_features
+    from infmasking.evaluation.probe import probe_all
     from infmasking.training.run import load_data
 
     path = root / "raw_input" / f"seed{seed}.json"

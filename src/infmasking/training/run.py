@@ -29,7 +29,14 @@ from infmasking.data.registry import load_dataset
 from infmasking.evaluation import plots
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import select_epoch
-from infmasking.training.config import RunConfig, from_dict, load_config, save_config, to_dict, validate
+from infmasking.training.config import (
+    RunConfig,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
+    validate,
+)
 from infmasking.training.module import SSLModule
 
 # Trifeatures task -> what it measures (TRIFEATURES.md)
@@ -374,7 +381,7 @@ class RunLock:
     def __init__(self, out: Path):
         self.out, self.path, self.held = out, out / "run.lock", False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
             return self
         import socket

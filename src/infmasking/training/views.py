@@ -9,7 +9,6 @@ from infmasking.data.augment import ImageAugment, SequenceAugment, random_resize
 from infmasking.data.base import to_float_images
 from infmasking.training.config import AugmentConfig
 
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
