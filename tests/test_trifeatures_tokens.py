@@ -74,3 +74,16 @@ def test_reproduce_tokens_with_baselines(tmp_path):
                     for a, b in zip(comp["runs"]["infmasking"], comp["runs"]["comm"])])
     assert diff == pytest.approx(want)
     assert "λ ramp: horizon 2 epochs" in (out / "infmasking" / "seed0" / "report.md").read_text()
+
+
+def test_select_best_valid_sets_the_headline(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "trifeatures_tokens", "--optim.epochs", "2", "--data.max_pairs", "256",
+                 "--eval.probe_max_train", "600", "--eval.probe_every", "1", "--eval.select", "best_valid",
+                 "--model.head_hidden", "32", "--model.proj_dim", "16", "--trainer.progress_bar", "false",
+                 "--out_dir", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    best = rep["selection"]["valid"]
+    assert rep["rus"]["synergy"] == best["synergy"] and rep["rus"]["redundancy"] == best["share"]
+    assert rep["rus_last"]["redundancy"] == 100 * rep["results"]["share"]["metrics"]["balanced_accuracy"]
+    assert "Headline (`eval.select best_valid`)" in (out / "report.md").read_text()

@@ -104,9 +104,9 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
     ru = unbiased or biased
 
     def last(rep: dict) -> dict:
-        res = rep["results"]
-        return {"redundancy": rep["rus"]["redundancy"], "uniqueness": rep["rus"]["uniqueness"],
-                "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"], "synergy": rep["rus"]["synergy"],
+        res, rus = rep["results"], rep.get("rus_last", rep["rus"])  # rus_last: the report's headline is best_valid
+        return {"redundancy": rus["redundancy"], "uniqueness": rus["uniqueness"],
+                "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"], "synergy": rus["synergy"],
                 "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"]}
 
     row = {"last": _row_from(last(biased), last(ru))}

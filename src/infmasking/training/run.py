@@ -610,6 +610,14 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
                                                                           "synergy_auroc": "synergy_auroc"}.items()}
                                     for by, r in report["selection"].items()}
             md += ["", "The tables above are the last epoch."]
+            if cfg.eval.select == "best_valid" and "rus_by" in report:
+                # the headline follows eval.select; the last epoch stays under rus_last
+                report["rus_last"], report["rus"] = report["rus"], {
+                    k: report["rus_by"]["valid"][k] for k in ("redundancy", "uniqueness", "synergy")}
+                r = report["selection"]["valid"]
+                md += [f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
+                       f"{report['rus']['redundancy']:.1f}, uniqueness {report['rus']['uniqueness']:.1f}, "
+                       f"synergy {report['rus']['synergy']:.1f}."]
 
     if cfg.method.name == "infmasking":
         horizon = cfg.method.lambda_epochs or cfg.optim.epochs
