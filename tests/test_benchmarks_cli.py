@@ -84,7 +84,7 @@ def test_affect_presets(files, tmp_path, preset, dataset):
 
 
 def test_published_hyperparameters_in_presets():
-    """METHOD.md §5, as loaded from the preset files."""
+    """docs/METHOD.md §5, as loaded from the preset files."""
     import yaml
 
     expected = {  # mask_ratio, T, mask_lambda, τ, lr, weights

@@ -1,4 +1,4 @@
-"""Each objective against a naive reference written straight from METHOD.md §2 with Python
+"""Each objective against a naive reference written straight from docs/METHOD.md §2 with Python
 loops in float64 — forward and gradient — plus closed-form cases and bad input."""
 
 import math

@@ -7,7 +7,7 @@ are gathered across ranks (with gradient) so negatives come from the global batc
 computes the loss of its own queries, so the DDP-averaged gradient equals the full-batch one.
 
 There is one contrastive primitive, :func:`info_nce`; every objective builds its logits and
-calls it. Notation (METHOD.md §2): ``z1``/``z2`` are the embeddings of the two augmented
+calls it. Notation (docs/METHOD.md §2): ``z1``/``z2`` are the embeddings of the two augmented
 views x' and x''; for InfMasking a sequence of M+1 tensors [B, p] (the M unimodal ones in
 modality order, then the all-modality one); ``masked1``/``masked2`` are [T, B, p].
 """

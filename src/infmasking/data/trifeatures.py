@@ -1,6 +1,6 @@
 """Bimodal Trifeatures: procedural shape × texture × color images, paired by shape.
 
-The controlled experiment of CoMM / InfMasking (protocol: ``shared/TRIFEATURES.md``; images
+The controlled experiment of CoMM / InfMasking (protocol: ``docs/TRIFEATURES.md``; images
 after Hermann & Lampinen 2020). Everything is generated here, deterministically from a seed,
 with batched tensor code: shape masks are drawn once per kind on a ``base_size`` canvas
 (polygons by an even-odd crossing test), textures are evaluated on a 2× canvas per texture

@@ -1,4 +1,4 @@
-"""Linear probes on frozen features (METHOD.md §3, TRIFEATURES.md "Evaluation").
+"""Linear probes on frozen features (docs/METHOD.md §3, docs/TRIFEATURES.md "Evaluation").
 
 A probe is fitted on probe-train features and scored on probe-test features:
 

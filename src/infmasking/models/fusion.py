@@ -1,4 +1,4 @@
-"""The fusion transformer F (METHOD.md §1.2): CLS token + pre-norm self-attention blocks +
+"""The fusion transformer F (docs/METHOD.md §1.2): CLS token + pre-norm self-attention blocks +
 final LayerNorm + pooling, over the concatenated tokens of any subset of modalities.
 
 Which keys a token may attend to is given by an additive key bias [B, L]: 0 for a normal

@@ -1,4 +1,4 @@
-"""Projection head g (METHOD.md §1.3)."""
+"""Projection head g (docs/METHOD.md §1.3)."""
 
 from __future__ import annotations
 

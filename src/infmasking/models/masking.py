@@ -1,4 +1,4 @@
-"""Random token masking as a pure function (METHOD.md §1.4)."""
+"""Random token masking as a pure function (docs/METHOD.md §1.4)."""
 
 from __future__ import annotations
 

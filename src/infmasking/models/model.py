@@ -1,5 +1,5 @@
 """The masked fusion model: per-modality encoders and adapters, the fusion transformer F,
-a learnable mask token and the projection head g (METHOD.md §1).
+a learnable mask token and the projection head g (docs/METHOD.md §1).
 
 One training view costs three fusion passes, whatever M and T:
   1. all M unimodal passes batched into one (shorter modalities padded with −inf key bias),

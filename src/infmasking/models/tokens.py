@@ -1,4 +1,5 @@
-"""Adapters: an encoder's output -> tokens [B, L, d] for the fusion transformer (METHOD.md §1.1).
+"""Adapters: an encoder's output -> tokens [B, L, d] for the fusion transformer
+(docs/METHOD.md §1.1).
 
 - :class:`MapTokens`: feature map [B, C, H, W] -> H·W tokens (linear C→d + 2-D sin-cos position).
 - :class:`SequenceTokens`: sequence [B, L, c] -> L tokens (linear c→d + 1-D sin-cos position).

@@ -43,7 +43,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Encoders, fusion transformer and projection head (METHOD.md §1)."""
+    """Encoders, fusion transformer and projection head (docs/METHOD.md §1)."""
 
     dim: int = 128
     n_layers: int = 1
@@ -66,7 +66,7 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The objective and its hyperparameters (METHOD.md §2, §5)."""
+    """The objective and its hyperparameters (docs/METHOD.md §2, §5)."""
 
     name: Literal["infmasking", "comm", "cross", "cross_self", "cmc"] = "infmasking"
     temperature: float = 0.1
@@ -83,7 +83,7 @@ class MethodConfig:
 
 @dataclass
 class AugmentConfig:
-    """Augmentations producing the two views (TRIFEATURES.md, METHOD.md §6)."""
+    """Augmentations producing the two views (docs/TRIFEATURES.md, docs/METHOD.md §6)."""
 
     image: Literal["simclr", "crop_flip", "none"] = "simclr"
     """simclr: crop + jitter + grayscale + blur + flip; crop_flip: geometry only."""

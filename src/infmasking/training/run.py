@@ -39,7 +39,7 @@ from infmasking.training.config import (
 )
 from infmasking.training.module import SSLModule
 
-# Trifeatures task -> what it measures (TRIFEATURES.md)
+# Trifeatures task -> what it measures (docs/TRIFEATURES.md)
 RUS = {"share": "redundancy", "unique1": "uniqueness", "synergy": "synergy"}
 PUBLISHED_TRIFEATURES = {
     "cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0},
