@@ -154,3 +154,15 @@ def test_vector_tokens_keep_a_token_in_masked_views():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model4(x, num_masks=2, mask_ratio=0.7)
+
+
+def test_auto_threads_follow_the_idle_cores(monkeypatch):
+    from infmasking.training import run
+
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert run.auto_threads() == 8
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (5.6, 0.0, 0.0))
+    assert run.auto_threads() == 2
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
+    assert run.auto_threads() == 1

@@ -153,7 +153,8 @@ def plot_rus_bars(
         tasks += [t for t in table if t not in tasks]
     tasks += [t for t in chance if t not in tasks]
 
-    fig = _figure((max(4.0, 2.5 + 0.45 * len(tasks) * max(len(methods), 1)), 3.8))
+    # wide enough that the task names never overlap (the legend sits outside, on the right)
+    fig = _figure((max(6.0, 3.5 + 1.1 * len(tasks) + 0.3 * len(tasks) * max(len(methods), 1)), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(len(methods), 1)
     centres = np.arange(len(tasks), dtype=np.float64)
@@ -180,7 +181,7 @@ def plot_rus_bars(
             ax.hlines(chance[t], i - 0.45, i + 0.45, colors="grey", linestyles=":",
                       label=chance_label)
             chance_label = "_nolegend_"
-    ax.set_xticks(centres, tasks)
+    ax.set_xticks(centres, [t.replace("_", "\n") for t in tasks], fontsize=8)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)

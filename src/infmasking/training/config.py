@@ -125,8 +125,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     num_threads: int | None = None
-    """CPU threads for torch (None = torch's default). 1 is much faster on a machine that is
-    busy with other jobs."""
+    """CPU threads for torch and the probes. None: the cores idle when the run starts (CPU count
+    minus the 1-minute load average, at least 1), printed at start."""
 
 
 @dataclass

@@ -298,10 +298,24 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     )
 
 
+def auto_threads() -> int:
+    """CPU threads for a run that does not name them: the cores idle at start — the CPU count
+    minus the 1-minute load average, at least 1 — so a run beside other jobs does not
+    oversubscribe the machine (spinning threads made a 5-minute run take 44 minutes)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on this platform
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
 def _set_threads(cfg: RunConfig) -> None:
-    """torch's CPU threads from ``trainer.num_threads`` (None: torch's default)."""
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
+    """torch's and the probes' CPU threads from ``trainer.num_threads`` (None: :func:`auto_threads`)."""
+    if not cfg.trainer.num_threads:
+        cfg.trainer.num_threads = auto_threads()
+        print(f"Using {cfg.trainer.num_threads} CPU thread(s) (--trainer.num_threads to choose)")
+    torch.set_num_threads(cfg.trainer.num_threads)
 
 
 def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
