@@ -65,3 +65,35 @@ def test_embed_command(run_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(["embed", str(run_dir), "--out", str(tmp_path / "h.npz"), "--modalities", "[sound]"]) == 1
     assert "unknown modality 'sound'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["image", "sequence"])
+def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
+    """``infmasking embed RUN --export model.pt2``: a fresh process that cannot import
+    infmasking loads it and gives the same features to 1e-5 (dynamic batch size)."""
+    import subprocess
+    import sys
+
+    if kind == "image":
+        src = run_dir
+    else:
+        src = tmp_path / "tok"
+        assert main(["train", "--preset", "trifeatures_tokens", "--optim.epochs", "1", "--data.max_pairs", "128",
+                     "--eval.probe_max_train", "300", "--eval.probe_every", "0", "--trainer.progress_bar", "false",
+                     "--model.head_hidden", "32", "--model.proj_dim", "16", "--out_dir", str(src)]) == 0
+    pt2 = tmp_path / "model.pt2"
+    assert main(["embed", str(src), "--export", str(pt2)]) == 0
+    run = infmasking.load_run(src)
+    data = load_data(run.config)
+    batch = data.probe_test[torch.arange(7)]
+    x = {m: v.float() / 255 if run.kinds[m] == "image" else v for m, v in batch.inputs.items()}
+    want = run.embed(x)
+    args = [x[m] for m in run.modalities] + [torch.zeros(7, x[m].shape[1], dtype=torch.bool)
+                                             for m in run.modalities if run.kinds[m] == "sequence"]
+    torch.save(args, tmp_path / "args.pt")
+    code = ("import sys, torch; sys.modules['infmasking'] = None; "
+            f"p = torch.export.load({str(pt2)!r}).module(); a = torch.load({str(tmp_path / 'args.pt')!r}); "
+            f"torch.save(p(*a), {str(tmp_path / 'out.pt')!r})")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    torch.testing.assert_close(torch.load(tmp_path / "out.pt"), want, rtol=1e-5, atol=1e-5)

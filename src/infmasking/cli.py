@@ -59,6 +59,9 @@ def build_parser() -> ArgumentParser:
                     help="embed from these modalities only (default: all the model has)")
     em.add_argument("--batch_size", type=int, default=256, help="samples per batch")
     em.add_argument("--device", type=str, default="cpu", help="cpu, cuda, cuda:1, ...")
+    em.add_argument("--export", type=Optional[str], default=None,
+                    help="instead of embedding: write a torch.export program (.pt2) that embeds without "
+                         "infmasking installed (inputs in modality order, float, images in [0, 1])")
     sub.add_subcommand("embed", em, help="features of a dataset from a trained run")
 
     rep = _run_parser("Run methods × seeds and write a comparison table (mean ± std, published numbers beside).")
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             evaluate(args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads)
         elif cmd == "embed":
             embed_command(args.run, args.out, data_path=args.data.path, modalities=args.modalities,
-                          batch_size=args.batch_size, device=args.device)
+                          batch_size=args.batch_size, device=args.device, export=args.export)
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
 
@@ -166,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def embed_command(run_path: str, out: str, *, data_path: str | None = None, modalities: list[str] | None = None,
-                  batch_size: int = 256, device: str = "cpu") -> None:
-    """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample."""
+                  batch_size: int = 256, device: str = "cpu", export: str | None = None) -> None:
+    """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample, or
+    with ``export`` a torch.export program of the model's embedding."""
     import dataclasses
     from pathlib import Path
 
     import numpy as np
+    import torch
 
     from infmasking.embed import embed_split, load_run
     from infmasking.training.run import load_data
@@ -186,6 +191,17 @@ def embed_command(run_path: str, out: str, *, data_path: str | None = None, moda
     if data_path is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=data_path))
     data = load_data(cfg)
+    if export:
+        from infmasking.data.base import to_float_images
+        from infmasking.embed import export_model
+
+        batch = data.probe_test[torch.arange(min(4, len(data.probe_test)))]
+        example = {m: to_float_images(x) if run.kinds[m] == "image" else x for m, x in batch.inputs.items()}
+        path = export_model(run, export, example)
+        print(f"wrote {path}: torch.export.load({str(path)!r}).module()(" + ", ".join(run.modalities)
+              + (", " + ", ".join(f"padding_{m}" for m in run.modalities if run.kinds[m] == "sequence")
+                 if any(run.kinds[m] == "sequence" for m in run.modalities) else "") + f") -> [B, {run.dim}]")
+        return
     missing = [m for m in run.modalities if m not in data.modalities and (modalities is None or m in modalities)]
     if missing:
         raise ValueError(f"the data has modalities {data.modalities}; the model needs {missing[0]!r}"

@@ -25,7 +25,7 @@ from infmasking.models.model import MaskedFusionModel, Tokens
 from infmasking.training.config import RunConfig
 from infmasking.training.views import ViewMaker
 
-__all__ = ["TrainedModel", "embed_split", "load_run"]
+__all__ = ["TrainedModel", "embed_split", "export_model", "load_run"]
 
 
 @dataclass
@@ -84,6 +84,10 @@ class TrainedModel:
         """
         mods = [m for m in self.modalities if m in (modalities or self.modalities)]
         self._check(inputs, list(modalities or self.modalities))
+        return self._embed(inputs, padding, mods)
+
+    def _embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None, mods: list[str]) -> Tensor:
+        """:meth:`embed` without the input checks (traceable by ``torch.export``)."""
         device = next(self.model.parameters()).device
         x = self.views.probe_inputs({m: inputs[m].to(device) for m in mods}, crop=False)
         padding = {m: p.to(device) for m, p in (padding or {}).items() if m in mods}
@@ -120,3 +124,42 @@ def embed_split(run: TrainedModel, split, modalities: Sequence[str] | None = Non
         b = split[torch.arange(start, min(start + batch_size, len(split)))]
         out.append(run.embed(b.inputs, b.padding, modalities).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, run.dim), np.float32)
+
+
+class _Exportable(torch.nn.Module):
+    """``forward(*inputs, *paddings)``: the modalities in the model's order (float tensors;
+    images in [0, 1]), then one bool padding mask [B, L] per sequence modality."""
+
+    def __init__(self, run: TrainedModel):
+        super().__init__()
+        self.run, self.model = run, run.model
+        self.sequences = [m for m in run.modalities if run.kinds[m] == "sequence"]
+
+    def forward(self, *args: Tensor) -> Tensor:
+        n = len(self.run.modalities)
+        inputs = dict(zip(self.run.modalities, args[:n]))
+        padding = dict(zip(self.sequences, args[n:]))
+        return self.run._embed(inputs, padding, self.run.modalities)
+
+
+def export_model(run: TrainedModel, path: str | Path, example: dict[str, Tensor]) -> Path:
+    """Write a ``torch.export`` program of :meth:`TrainedModel.embed` (all modalities) to
+    ``path`` (.pt2); it embeds without infmasking installed::
+
+        program = torch.export.load("model.pt2").module()
+        features = program(x1, x2)            # + one bool padding [B, L] per sequence modality
+
+    Inputs in the model's modality order, float (images in [0, 1]); the batch size (and a
+    sequence's length) are dynamic. ``example``: a small batch of each modality.
+    """
+    module = _Exportable(run).eval()
+    args = [example[m].float() for m in run.modalities]
+    args += [torch.zeros(example[m].shape[:2], dtype=torch.bool) for m in module.sequences]
+    auto = torch.export.Dim.AUTO
+    dynamic = [{0: auto} if run.kinds[m] != "sequence" else {0: auto, 1: auto} for m in run.modalities]
+    dynamic += [{0: auto, 1: auto} for _ in module.sequences]
+    program = torch.export.export(module, tuple(args), dynamic_shapes={"args": tuple(dynamic)})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(path))
+    return path
