@@ -33,10 +33,12 @@ class DataConfig:
     """Trifeatures: the same-shape pair sets include each image paired with itself (i = j),
     as published; False excludes it."""
     max_pairs: int = 10_000
+    """Trifeatures: at most this many training pairs (subsampled without replacement)."""
     seed: int = 0
     """Seed of generated data (Trifeatures rendering, splits, pair subsampling); the run's own
     seed drives initialisation, augmentation, masks and batch order."""
     cache_dir: str | None = None
+    """Trifeatures: cache the rendered image bank here (reused by later runs)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options passed to the dataset's loader."""
 
@@ -46,11 +48,17 @@ class ModelConfig:
     """Encoders, fusion transformer and projection head (docs/METHOD.md §1)."""
 
     dim: int = 128
+    """Token width d of the fusion transformer."""
     n_layers: int = 1
+    """Fusion transformer blocks."""
     n_heads: int = 4
+    """Attention heads per block (must divide dim)."""
     pool: Literal["cls", "mean"] = "cls"
+    """Fused feature: the CLS token's output, or the mean over the tokens."""
     head_hidden: int = 512
+    """Hidden width of the projection head."""
     proj_dim: int = 256
+    """Output width p of the projection head (the space of the contrastive losses)."""
     vector_tokens: int | None = None
     """Tokens a vector modality becomes. None: the fewest that keep at least one token in a
     masked view at ``method.mask_ratio`` (1 when nothing is masked)."""
@@ -69,16 +77,23 @@ class MethodConfig:
     """The objective and its hyperparameters (docs/METHOD.md §2, §5)."""
 
     name: Literal["infmasking", "comm", "cross", "cross_self", "cmc"] = "infmasking"
+    """The objective: infmasking | comm | cross | cross_self | cmc."""
     temperature: float = 0.1
+    """τ of every InfoNCE term."""
     mask_ratio: float = 0.7
+    """Fraction of each modality's tokens masked in a masked view (InfMasking)."""
     num_masks: int = 6
+    """T, masked views per sample and step (InfMasking)."""
     mask_lambda: float = 1.0
+    """Final weight of the variance term of the masked loss (λ ramps up to it)."""
     lambda_epochs: int | None = None
     """Horizon of the λ ramp: λ_e = mask_lambda·min(1, (e+1)/lambda_epochs). None = the run's
     epochs (published). ``--optim.epochs 3 --method.lambda_epochs 100`` is exactly the first
     3 epochs of a 100-epoch schedule."""
     weights: list[float] | None = None
+    """Per-term loss weights (mean of w·L), e.g. [1, 1, 1, 1, 5]; None = equal."""
     cross: bool = False
+    """InfMasking variant: contrast each view with the masked views of the other view."""
 
 
 @dataclass
@@ -88,8 +103,11 @@ class AugmentConfig:
     image: Literal["simclr", "crop_flip", "none"] = "simclr"
     """simclr: crop + jitter + grayscale + blur + flip; crop_flip: geometry only."""
     crop_scale: tuple[float, float] = (0.08, 1.0)
+    """Area range of the random resized crop."""
     hue: float = 0.1
+    """Hue jitter strength (0 keeps colours)."""
     grayscale_p: float = 0.2
+    """Probability of converting a view to grayscale."""
     sequence: str = "drop+noise"
     """Sequence/vector augmentations joined by '+', or 'none'."""
     normalize: Literal["imagenet", "none"] = "imagenet"
@@ -102,10 +120,16 @@ class AugmentConfig:
 
 @dataclass
 class OptimConfig:
+    """AdamW, batch size and length of training."""
+
     lr: float = 3e-4
+    """AdamW learning rate."""
     weight_decay: float = 1e-4
+    """AdamW weight decay (on the parameters chosen by decay_groups)."""
     batch_size: int = 64
+    """Samples per step (per process under DDP)."""
     epochs: int = 6
+    """Passes over the training pairs / samples."""
     decay_groups: Literal["published", "library"] = "published"
     """Which parameters get weight decay. published: every parameter with >= 2 dimensions
     plus the CLS and mask tokens (biases and norm parameters not); library: also spare the
@@ -117,13 +141,21 @@ class TrainerConfig:
     """Passed to the Lightning Trainer."""
 
     accelerator: str = "auto"
+    """cpu | gpu | auto (Lightning)."""
     devices: Any = "auto"
+    """Devices per node: a count, a list of ids, or auto."""
     strategy: str = "auto"
+    """auto | ddp | ... (Lightning); DDP gathers negatives across ranks."""
     num_nodes: int = 1
+    """Nodes for multi-node DDP."""
     precision: str = "32-true"
+    """32-true | bf16-mixed (bfloat16 autocast, also on CPU; the loss stays float32) | 16-mixed."""
     num_workers: int = 0
+    """DataLoader worker processes (batches are gathered in one indexing call: 0 is usually best)."""
     log_every_n_steps: int = 10
+    """metrics.csv row every k steps."""
     progress_bar: bool = True
+    """Lightning's progress bar."""
     num_threads: int | None = None
     """CPU threads for torch and the probes. None: the cores idle when the run starts (CPU count
     minus the 1-minute load average, at least 1), printed at start."""
@@ -131,12 +163,16 @@ class TrainerConfig:
 
 @dataclass
 class EvalConfig:
+    """Linear probes on the frozen fused features (docs/OPTIONS.md)."""
+
     probe_every: int = 0
     """Probe every k epochs during training (0 = only at the end) for metric-vs-epoch curves."""
     probe_max_train: int = 10_000
+    """At most this many probe-train samples (a seeded subset)."""
     class_weight: str | None = None
     """None or 'balanced' (a class-weighted probe)."""
     batch_size: int = 256
+    """Samples per batch when computing features."""
     select: Literal["last", "best_valid"] = "last"
     """Which epoch the report's headline numbers come from: the last one, or the one with the
     best mean score on the held-out part of probe-train (needs ``probe_every`` >= 1). Never
@@ -149,7 +185,9 @@ class EvalConfig:
 @dataclass
 class RunConfig:
     out_dir: str = "runs/default"
+    """Run folder (config, metrics, checkpoints, reports)."""
     seed: int = 0
+    """Seed of initialisation, augmentations, masks and batch order."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
