@@ -25,7 +25,7 @@ from infmasking.evaluation.plots import write_markdown_table
 from infmasking.evaluation.selection import mean_ci
 
 OPTIONS = {"num_masks": ("T (masked views)", 6), "mask_ratio": ("mask_ratio", 0.7), "mask_lambda": ("mask_lambda", 1.0)}
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2)  # --seeds
 
 
 def _metrics(report: dict) -> dict[str, float]:
@@ -36,18 +36,21 @@ def _metrics(report: dict) -> dict[str, float]:
 
 def _read(folder: Path) -> dict | None:
     path = folder / "report.json"
-    return _metrics(json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    return {**_metrics(report), "seed": report["config"]["seed"]}
 
 
-def collect(sweep: Path, compare: Path) -> dict:
+def collect(sweep: Path, compare: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
     """option -> value -> list of per-seed metric dicts (the default point from the comparison)."""
     table: dict[str, dict[float, list[dict]]] = {}
     for option, (_, default) in OPTIONS.items():
         points: dict[float, list[dict]] = {}
         for folder in sorted(sweep.glob(f"{option}_*")):
             value = float(folder.name[len(option) + 1:])
-            points[value] = [m for s in SEEDS if (m := _read(folder / f"seed{s}"))]
-        points[float(default)] = [m for s in SEEDS if (m := _read(compare / "infmasking" / f"seed{s}"))]
+            points[value] = [m for s in seeds if (m := _read(folder / f"seed{s}"))]
+        points[float(default)] = [m for s in seeds if (m := _read(compare / "infmasking" / f"seed{s}"))]
         table[option] = dict(sorted(points.items()))
     return table
 
@@ -57,31 +60,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", type=Path, required=True)
     p.add_argument("--compare", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     args = p.parse_args(argv)
-    table = collect(args.sweep, args.compare)
-    comm = [m for s in SEEDS if (m := _read(args.compare / "comm" / f"seed{s}"))]
+    seeds = tuple(args.seeds)
+    table = collect(args.sweep, args.compare, seeds)
+    comm = [m for s in seeds if (m := _read(args.compare / "comm" / f"seed{s}"))]
     keys = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
     md = ["# InfMasking on trifeatures_tokens: what drives synergy", "",
           "InfMasking trained on the biased pairs, one option changed at a time from the published setting "
-          "(T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, mean ± 95 % CI over seeds "
-          f"{list(SEEDS)}. Redundancy / uniqueness here come from these biased-pair runs (on them texture₁ is "
+          "(T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, mean ± 95 % CI over the "
+          "seeds listed; Δ: per-seed difference from the published setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair runs (on them texture₁ is "
           "shared with colour₂), so read them as a sanity check only. Command: `bash benchmarks/synergy_tokens.sh`.", ""]
     rows, out_json = [], {}
     for option, points in table.items():
+        base = {r["seed"]: r for r in points.get(float(OPTIONS[option][1]), [])}
         for value, runs in points.items():
             if not runs:
                 continue
             st = {k: mean_ci([r[k] for r in runs]) for k in keys}
-            out_json.setdefault(option, {})[value] = {"n": len(runs), **{k: list(v) for k, v in st.items()}}
+            diff = [r["synergy_auroc"] - base[r["seed"]]["synergy_auroc"] for r in runs if r["seed"] in base]
+            dm, dh = mean_ci(diff) if diff else (math.nan, math.nan)
+            out_json.setdefault(option, {})[value] = {"n": len(runs), "seeds": [r["seed"] for r in runs],
+                                                      "delta_auroc": [dm, dh], **{k: list(v) for k, v in st.items()}}
             label = f"{value:g}" + (" (published)" if value == float(OPTIONS[option][1]) else "")
-            rows.append({"option": option, "value": label, "seeds": len(runs),
-                         **{k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") for k, (m, h) in st.items()}})
+            rows.append({"option": option, "value": label, "seeds": ", ".join(str(r["seed"]) for r in runs),
+                         **{k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") for k, (m, h) in st.items()},
+                         "Δ synergy_auroc vs published (paired)": "—" if value == float(OPTIONS[option][1])
+                         else f"{dm:+.1f}" + ("" if math.isnan(dh) else f" ± {dh:.1f}")})
     if comm:
         st = {k: mean_ci([r[k] for r in comm]) for k in keys}
         out_json["comm"] = {"n": len(comm), **{k: list(v) for k, v in st.items()}}
-        rows.append({"option": "*CoMM*", "value": "—", "seeds": len(comm),
+        rows.append({"option": "*CoMM*", "value": "—", "seeds": ", ".join(str(r["seed"]) for r in comm),
                      **{k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") for k, (m, h) in st.items()}})
-    md.append(write_markdown_table(rows, ["option", "value", "seeds", *keys]))
+    md.append(write_markdown_table(rows, ["option", "value", "seeds", *keys, "Δ synergy_auroc vs published (paired)"]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sweep.md").write_text("\n".join(md) + "\n")
     (args.out / "sweep.json").write_text(json.dumps(out_json, indent=1))

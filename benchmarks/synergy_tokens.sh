@@ -60,4 +60,4 @@ mkdir -p "$OUT"
 infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds '[0, 1, 2, 3, 4]' \
   --out_dir "$ROOT/compare" --only_finished true > /dev/null
 cp "$ROOT"/compare/comparison.{md,json,png} "$OUT"/
-python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT"
+python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" --seeds $SWEEP_SEEDS
