@@ -283,7 +283,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     # enable_version_counter=False: this run's checkpoints always replace files of the same name
     # (Lightning would otherwise write last-v1.ckpt beside a stale last.ckpt left by a killed
     # process, and `evaluate RUN` would read the stale one).
-    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=1, every_n_epochs=1,
+    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_last=False, save_top_k=1, every_n_epochs=1,
                            save_on_train_epoch_end=True, enable_version_counter=False)
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
     crash = os.environ.get("INFMASKING_CRASH_AFTER_EPOCH")
@@ -361,8 +361,9 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     if not trainer.is_global_zero:
         return None
     train_seconds = module.train_seconds()  # fit time, summed over the processes of a resumed run
-    results = run_probes(module, data, cfg, verbose=True)
-    report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
+    with stop.installed(after_fit=True):  # SIGTERM while probing: the training is saved, stop now
+        results = run_probes(module, data, cfg, verbose=True)
+        report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
     print(report["markdown"])
     return report
 
@@ -452,14 +453,18 @@ class StopOnSigterm(Callback):
     def __init__(self, out: Path):
         self.out, self.received, self.saved = out, False, False
 
-    def installed(self):
+    def installed(self, after_fit: bool = False):
+        """Handle SIGTERM inside the block. During fit: stop after the current step. After fit
+        (``after_fit``): the checkpoint is complete, so exit 143 at once."""
         import contextlib
         import signal
+
+        handler = self._handler_after_fit if after_fit else self._handler
 
         @contextlib.contextmanager
         def ctx():
             try:
-                previous = signal.signal(signal.SIGTERM, self._handler)
+                previous = signal.signal(signal.SIGTERM, handler)
             except ValueError:  # not the main thread: leave signals alone
                 yield
                 return
@@ -472,6 +477,11 @@ class StopOnSigterm(Callback):
 
     def _handler(self, signum, frame) -> None:
         self.received = True
+
+    def _handler_after_fit(self, signum, frame) -> None:
+        print(f"\nSIGTERM received while probing: training is complete in {self.out / 'checkpoints' / 'last.ckpt'}. "
+              "Run the same command again to probe and write the report.", flush=True)
+        raise SystemExit(143)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received and not self.saved:
