@@ -1,4 +1,4 @@
-"""The ``infmasking`` command: train, evaluate, reproduce.
+"""The ``infmasking`` command: train, evaluate, embed, reproduce.
 
 Configuration is jsonargparse over the dataclasses of ``training/config.py``: every value can
 be set from a YAML file (``--config run.yaml``), a preset shipped in the package
