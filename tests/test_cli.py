@@ -185,7 +185,9 @@ def test_checkpoints_replace_stale_files(tmp_path):
 
     trainer = make_trainer(RunConfig(), tmp_path, [])
     ckpt = trainer.checkpoint_callback
-    assert ckpt.save_last and not ckpt._enable_version_counter
+    # one file, checkpoints/last.ckpt, replaced every epoch (no version counter, no second copy)
+    assert ckpt.filename == "last" and ckpt.save_top_k == 1 and not ckpt.save_last
+    assert not ckpt._enable_version_counter
 
 
 def test_train_bf16_mixed(tmp_path):
