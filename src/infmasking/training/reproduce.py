@@ -128,20 +128,15 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
 def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     """Linear probes on the raw inputs of ``trifeatures_tokens`` (R / U from the unbiased data's
     probe sets, which are those of the biased data too), cached in ``root/raw_input``."""
-    import torch
-
     from infmasking.data.trifeatures_tokens import raw_features
     from infmasking.evaluation.probe import probe_all
-    from infmasking.training.run import load_data
+    from infmasking.training.run import load_data, probe_train_subset
 
     path = root / "raw_input" / f"seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
     data = load_data(base)  # the dataset of every run (data.seed); the seed drives the probe's held-out split
-    train = data.probe_train
-    if len(train) > base.eval.probe_max_train:  # the same probe-train subset as the runs' probes
-        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: base.eval.probe_max_train]
-        data.probe_train = train.subset(idx.sort().values)
+    data.probe_train = probe_train_subset(data.probe_train, base.eval.probe_max_train, seed)  # as the runs' probes
     ytr = {t: y.numpy() for t, y in data.probe_train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     res = probe_all(data.tasks, raw_features(data, "probe_train"), ytr, raw_features(data, "probe_test"), yte,

@@ -106,11 +106,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
-    b = cfg.optim.batch_size
-    if b < 2:
-        raise ValueError(f"optim.batch_size must be >= 2 (contrastive negatives, batch norm), got {b}")
-    if len(split) < b:
-        raise ValueError(f"optim.batch_size={b} is larger than the training split ({len(split)} samples)")
+    b = cfg.optim.batch_size  # checked before training: validate() and check_data()
     return torch.utils.data.DataLoader(split, batch_size=b, sampler=EpochSampler(len(split), cfg.seed), drop_last=True,
                                        collate_fn=collate_batch, num_workers=cfg.trainer.num_workers)
 
@@ -133,6 +129,14 @@ def extract_features(module: SSLModule, split: Split, batch_size: int = 256, see
     return torch.cat(out).numpy()
 
 
+def probe_train_subset(split: Split, max_train: int, seed: int) -> Split:
+    """At most ``max_train`` samples of probe-train, a subset seeded by ``seed`` (in order)."""
+    if len(split) <= max_train:
+        return split
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:max_train]
+    return split.subset(idx.sort().values)
+
+
 def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
     """Linear probes of every task on frozen features -> task -> ProbeResult.
 
@@ -147,10 +151,7 @@ def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose:
 
 
 def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
-    train = data.probe_train
-    if len(train) > cfg.eval.probe_max_train:
-        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval.probe_max_train]
-        train = train.subset(idx.sort().values)
+    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, cfg.seed)
     xtr = extract_features(module, train, cfg.eval.batch_size, seed=2 * cfg.seed)
     xte = extract_features(module, data.probe_test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
     ytr = {t: y.numpy() for t, y in train.targets.items()}
