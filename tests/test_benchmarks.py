@@ -48,18 +48,17 @@ def _loss_and_grads(variant, model, views, s, seed):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("collapse", [True, False])
-def test_reference_structure_equals_library_path(collapse):
+@pytest.mark.parametrize("lib,collapse", [("library", True), ("library_noshare", True), ("library_full", False)])
+def test_reference_structure_equals_library_path(lib, collapse):
     """Same model, inputs (with padding) and masks: same loss and same gradients, float64."""
     s = st.PRESETS["tiny"]
     torch.manual_seed(0)
     model = st.make_model(s, collapse=collapse, dtype=torch.float64)
     views = st.make_views(s, torch.Generator().manual_seed(1), dtype=torch.float64)
     assert views[0][1], "the tiny setting must exercise padding masks"
-    lib = "library" if collapse else "library_full"
     ref_loss, ref_grads = _loss_and_grads("reference", model, views, s, seed=7)
     lib_loss, lib_grads = _loss_and_grads(lib, model, views, s, seed=7)
-    assert model.collapse_masked is collapse
+    assert model.collapse_masked is collapse and model.shared_kv is (lib == "library")
     torch.testing.assert_close(ref_loss, lib_loss, rtol=1e-10, atol=1e-10)
     assert ref_grads.keys() == lib_grads.keys() and "mask_token" in ref_grads
     for n in ref_grads:
@@ -148,6 +147,10 @@ def test_summary_reads_targets_off_the_results():
     assert "| two modalities, T = 6: (a)/(b) ≥ 2.3 | `cpu64` | 2.50 | **yes** |" in md
     assert "| InfMasking ≤ 2× CoMM at the CPU Trifeatures setting | `cpu64` | 2.10 | **no** |" in md
     assert "| three modalities: (a)/(b) ≥ 3 | `three` | 2.90 | **no** |" in md
+    assert "| shared first-block K/V: InfMasking / CoMM ≤ 1.1 | `cpu64` | 2.10 | **no** |" in md
+    old = result("tokens", 7.0, 2.1)  # measured before the shared keys/values: no such target row
+    del old["settings"][0]["stats"]["library_noshare"]
+    assert "| shared first-block K/V: InfMasking" not in st.summary_markdown([old])
 
 
 def test_trifeatures_investigation_tables(tmp_path):

@@ -58,6 +58,7 @@ def build_model(
     vector_tokens: int = 1,
     encoders: dict[str, dict[str, Any] | str] | None = None,
     collapse_masked: bool = True,
+    shared_kv: bool = True,
     activation: str = "quick_gelu",
     init: str = "reference",
 ) -> MaskedFusionModel:
@@ -79,4 +80,4 @@ def build_model(
         encs[m] = enc
     fusion = FusionTransformer(dim, n_layers, n_heads, pool=pool, activation=activation, init=init)
     return MaskedFusionModel(modalities, encs, adapters, fusion, ProjectionHead(dim, head_hidden, proj_dim),
-                             collapse_masked=collapse_masked, init=init)
+                             collapse_masked=collapse_masked, init=init, shared_kv=shared_kv)

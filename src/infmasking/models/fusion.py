@@ -53,23 +53,41 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), make_activation(activation), nn.Linear(hidden, dim))
         self.dropout = dropout
 
+    def queries(self, h: Tensor) -> Tensor:
+        """Query projection of normed tokens h [..., d] -> [..., d]."""
+        d = h.shape[-1]
+        return F.linear(h, self.qkv.weight[:d], self.qkv.bias[:d])
+
+    def keys_values(self, h: Tensor) -> Tensor:
+        """Key and value projections of normed tokens h [..., d] -> [..., 2d] (keys, then values)."""
+        d = h.shape[-1]
+        return F.linear(h, self.qkv.weight[d:], self.qkv.bias[d:])
+
+    def attend(self, x: Tensor, q: Tensor, kv: Tensor, key_bias: Tensor | None) -> Tensor:
+        """The block after its projections. x: [B, n_q, d] the query rows (residual);
+        q: [B, n_q, d]; kv: [B, L, 2d]; key_bias: [B, L] or None -> [B, n_q, d]."""
+        b, nq, d = x.shape
+        hd = d // self.n_heads
+        q = q.reshape(b, nq, self.n_heads, hd).transpose(1, 2)  # [B, H, n_q, d_h]
+        k, v = kv.reshape(b, kv.shape[1], 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
+        mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
+        drop = self.dropout if self.training else 0.0
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, H, n_q, d_h]
+        return self.finish(x, a.transpose(1, 2).reshape(b, nq, d))
+
+    def finish(self, x: Tensor, a: Tensor) -> Tensor:
+        """Residual, output projection and MLP: x, a [..., d] (a = attention output) -> [..., d]."""
+        x = x + self.proj(a)
+        return x + self.mlp(self.norm2(x))
+
     def forward(self, x: Tensor, key_bias: Tensor | None, n_queries: int | None = None) -> Tensor:
         """x: [B, L, d]; key_bias: [B, L] additive attention bias on keys (or None).
 
         ``n_queries``: compute only the first n output rows (every token still serves as key
         and value) -> [B, n, d]; the rows are exactly those of the full block."""
-        b, n, d = x.shape
-        nq, hd = n if n_queries is None else n_queries, d // self.n_heads
+        nq = x.shape[1] if n_queries is None else n_queries
         h = self.norm1(x)
-        w_q, w_kv = self.qkv.weight.split([d, 2 * d])  # rows: queries, then keys and values
-        b_q, b_kv = self.qkv.bias.split([d, 2 * d])
-        q = F.linear(h[:, :nq], w_q, b_q).reshape(b, nq, self.n_heads, hd).transpose(1, 2)  # [B, H, n_q, d_h]
-        k, v = F.linear(h, w_kv, b_kv).reshape(b, n, 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
-        mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
-        drop = self.dropout if self.training else 0.0
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, H, n_q, d_h]
-        x = x[:, :nq] + self.proj(a.transpose(1, 2).reshape(b, nq, d))
-        return x + self.mlp(self.norm2(x))
+        return self.attend(x[:, :nq], self.queries(h[:, :nq]), self.keys_values(h), key_bias)
 
 
 class FusionTransformer(nn.Module):
@@ -124,6 +142,67 @@ class FusionTransformer(nn.Module):
         return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+    def forward_shared(self, bank: Tensor, passes: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
+        """Several passes over subsets of one token bank, sharing the first block's work.
+
+        Every pass of a view (unimodal, all-modality, masked) reads its tokens from the same
+        vectors, and LayerNorm and the q/k/v projections act on each token alone: so the
+        first block's normed tokens, keys and values are computed once for the bank and
+        gathered by each pass; only each pass's key bias differs. With one block and
+        ``cls_only_last`` the CLS query is shared too, so each pass is one softmax of the
+        same logits under its own key bias (a bank position held c times in the pass gets
+        log c, an absent one −inf), then the CLS row's projection and MLP. Equal to
+        ``forward`` on each pass's gathered tokens up to rounding.
+
+        Args:
+            bank: [B, N, d] the view's distinct token vectors (without CLS).
+            passes: per group of passes, ``(idx, key_bias)``: idx [G, B, n] long positions
+                into the bank (a position may repeat), key_bias [G, B, n] (0 / −inf / log c).
+        Returns:
+            per group, the CLS embeddings [G, B, d].
+        """
+        if self.pool != "cls":
+            raise ValueError("forward_shared needs CLS pooling (mean pooling uses forward per pass)")
+        b, _, d = bank.shape
+        first, rest = self.blocks[0], self.blocks[1:]
+        cls = self.cls.to(bank.dtype)  # [1, 1, d]
+        x = torch.cat([cls.expand(b, -1, -1), bank], 1)  # [B, 1 + N, d]; CLS at position 0
+        h = first.norm1(x)
+        kv = first.keys_values(h)  # [B, 1 + N, 2d] once for every pass
+        only_cls = not rest and self.cls_only_last
+        if only_cls:
+            heads, hd = first.n_heads, d // first.n_heads
+            q_cls = first.queries(h[:1, :1])  # [1, 1, d]: the same CLS query in every pass and sample
+            k, v = kv.reshape(b, -1, 2, heads, hd).unbind(2)  # [B, 1 + N, H, d_h]
+            logits = torch.einsum("hc,blhc->bhl", q_cls.reshape(heads, hd), k) * hd**-0.5  # [B, H, 1 + N]
+        else:
+            q = first.queries(h)  # [B, 1 + N, d]
+        out = []
+        for idx, key_bias in passes:
+            g, _, n = idx.shape
+            idx = torch.cat([idx.new_zeros(g, b, 1), idx + 1], 2)  # [G, B, 1 + n]: CLS first
+            bias = torch.cat([key_bias.new_zeros(g, b, 1), key_bias], 2).to(bank.dtype)  # [G, B, 1 + n]
+            if only_cls:
+                # multiplicity of each bank position in each pass (0 = absent, c = c copies)
+                mult = bias.new_zeros(g, b, x.shape[1]).scatter_add_(2, idx, bias.exp())  # [G, B, 1 + N]
+                w = torch.softmax(logits[None] + mult.log()[:, :, None], -1)  # [G, B, H, 1 + N]
+                if first.training and first.dropout:
+                    w = F.dropout(w, first.dropout)
+                a = torch.einsum("gbhl,blhc->gbhc", w, v).reshape(g, b, d)
+                y = first.finish(cls.reshape(1, 1, d), a)  # [G, B, d]
+            else:
+                rows = g * b
+                y = first.attend(_rows(x, idx).reshape(rows, n + 1, d), _rows(q, idx).reshape(rows, n + 1, d),
+                                 _rows(kv, idx).reshape(rows, n + 1, 2 * d), bias.reshape(rows, -1))
+                flat = bias.reshape(rows, -1)
+                for i, block in enumerate(rest):
+                    last = i == len(rest) - 1
+                    y = block(y, flat, n_queries=1 if last and self.cls_only_last else None)
+                y = y[:, 0].reshape(g, b, d)
+            out.append(self.norm(y))
+        return out
+
+
 def reference_init(fusion: FusionTransformer) -> None:
     """The published initialisation of the fusion transformer (width d, n blocks):
     CLS ~ N(0, 1); per block the attention in-projection ~ N(0, d^-1/2), the attention output
@@ -154,6 +233,12 @@ def _init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight)
         nn.init.zeros_(m.bias)
+
+
+def _rows(t: Tensor, idx: Tensor) -> Tensor:
+    """Gather rows of a per-sample table: t [B, N, c], idx [G, B, n] -> [G, B, n, c]."""
+    g = idx.shape[0]
+    return t[None].expand(g, -1, -1, -1).gather(2, idx[..., None].expand(-1, -1, -1, t.shape[-1]))
 
 
 def padding_bias(padding: Tensor | None, shape: tuple[int, int], device, dtype=torch.float32) -> Tensor:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from infmasking.models.fusion import FusionTransformer, padding_bias
+from infmasking.models.heads import ProjectionHead
 from infmasking.models.masking import MaskingOutput, num_kept, random_masking
 
 
@@ -59,11 +60,14 @@ class MaskedFusionModel(nn.Module):
         collapse_masked: represent each modality's masked positions by one log-count token.
         init: ``reference`` — mask token ~ N(0, 0.02²) truncated at ±0.02, as published;
             ``xavier`` — truncated at ±2 (the library's earlier choice).
+        shared_kv: with CLS pooling, run all passes of a view through
+            :meth:`FusionTransformer.forward_shared` (first-block keys and values computed once
+            per view; exact). False: one fusion call per pass group.
     """
 
     def __init__(self, modalities: Sequence[str], encoders: dict[str, nn.Module], adapters: dict[str, nn.Module],
                  fusion: FusionTransformer, head: nn.Module, *, collapse_masked: bool = True,
-                 init: str = "reference"):
+                 init: str = "reference", shared_kv: bool = True):
         super().__init__()
         self.modalities = list(modalities)
         for name, mods in (("encoders", encoders), ("adapters", adapters)):
@@ -77,6 +81,7 @@ class MaskedFusionModel(nn.Module):
         cut = 0.02 if init == "reference" else 2.0
         nn.init.trunc_normal_(self.mask_token, std=0.02, a=-cut, b=cut)
         self.collapse_masked = collapse_masked
+        self.shared_kv = shared_kv
 
     # ------------------------------------------------------------------ tokens
 
@@ -175,6 +180,60 @@ class MaskedFusionModel(nn.Module):
         t, b = x.shape[:2]
         return self.fusion(x.reshape(t * b, *x.shape[2:]), bias.reshape(t * b, -1)).reshape(t, b, -1)
 
+    def fuse_shared(self, tokens: dict[str, Tokens], unimodal: bool, full: bool,
+                    masks: dict[str, MaskingOutput] | None) -> tuple[list[Tensor] | None, Tensor | None, Tensor | None]:
+        """The unimodal, all-modality and masked passes of one view as passes over one token bank
+        (:meth:`FusionTransformer.forward_shared`): M unimodal [B, d], full [B, d], masked [T, B, d].
+
+        Bank: the tokens of every modality in order, then the mask token. A masked view's kept
+        tokens are gathered from the bank; its masked real tokens are the bank's mask token,
+        once with key bias log(count) (collapsed) or once per position (not collapsed)."""
+        xs = [tokens[m].x for m in self.modalities]
+        biases = [tokens[m].bias for m in self.modalities]
+        b, d = xs[0].shape[0], xs[0].shape[2]
+        lens = [x.shape[1] for x in xs]
+        offsets = [sum(lens[:i]) for i in range(len(lens))]
+        n_tok, dev = sum(lens), xs[0].device
+        bank = torch.cat([*xs, self.mask_token.to(xs[0].dtype).expand(b, 1, d)], 1)  # [B, n_tok + 1, d]
+        bias_all = torch.cat(biases, 1)  # [B, n_tok]
+        passes, groups = [], []
+        if unimodal:
+            lmax = max(lens)
+            idx, kb = [], []
+            for off, n, bias in zip(offsets, lens, biases, strict=True):
+                pos = torch.arange(off, off + lmax, device=dev).clamp_max(off + n - 1)  # pads: any position
+                idx.append(pos.expand(b, -1))
+                kb.append(torch.cat([bias, bias.new_full((b, lmax - n), -math.inf)], 1))
+            passes.append((torch.stack(idx), torch.stack(kb)))
+            groups.append("unimodal")
+        if full:
+            passes.append((torch.arange(n_tok, device=dev).expand(1, b, -1), bias_all[None]))
+            groups.append("full")
+        if masks is not None:
+            passes.append(self._masked_pass(biases, offsets, n_tok, masks))
+            groups.append("masked")
+        out = dict(zip(groups, self.fusion.forward_shared(bank, passes), strict=True))
+        uni = list(out["unimodal"].unbind(0)) if unimodal else None
+        return uni, out["full"][0] if full else None, out.get("masked")
+
+    def _masked_pass(self, biases: list[Tensor], offsets: list[int], n_tok: int,
+                     masks: dict[str, MaskingOutput]) -> tuple[Tensor, Tensor]:
+        """Bank positions [T, B, n] and key bias [T, B, n] of the T masked all-modality views."""
+        if self.collapse_masked:
+            idx, kb, count = [], [], 0
+            for m, off, bias in zip(self.modalities, offsets, biases, strict=True):
+                ids, mask = masks[m]  # [T, B, k], [T, B, L]
+                idx.append(ids + off)
+                kb.append(bias[None].expand(ids.shape[0], -1, -1).gather(2, ids))
+                count = count + (mask & (bias[None] == 0)).sum(-1, keepdim=True)  # masked real tokens
+            idx.append(torch.full_like(count, n_tok))  # the mask token, once, weighted by the count
+            kb.append(count.to(biases[0].dtype).log())  # log 0 = −inf: nothing masked
+            return torch.cat(idx, 2), torch.cat(kb, 2)
+        mask = torch.cat([masks[m].mask for m in self.modalities], 2)  # [T, B, n_tok]
+        pos = torch.arange(n_tok, device=mask.device).expand_as(mask)
+        bias = torch.cat(biases, 1)[None].expand_as(mask)
+        return torch.where(mask, torch.full_like(pos, n_tok), pos), bias
+
     # ------------------------------------------------------------------ public API
 
     def embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None) -> Tensor:
@@ -194,10 +253,23 @@ class MaskedFusionModel(nn.Module):
         if num_masks < 0:
             raise ValueError(f"num_masks must be >= 0, got {num_masks}")
         tokens = self.tokenize(inputs, padding)
-        uni = [self.head(u) for u in self.fuse_unimodal(tokens)] if unimodal else None
-        feats = self.fuse(tokens) if full else None
-        masked = None
-        if num_masks:
-            h = self.fuse_masked(tokens, self.draw_masks(tokens, num_masks, mask_ratio, generator))
-            masked = torch.stack([self.head(h[t]) for t in range(num_masks)])  # [T, B, p]
-        return ModelOutput(uni, None if feats is None else self.head(feats), masked, feats)
+        masks = self.draw_masks(tokens, num_masks, mask_ratio, generator) if num_masks else None
+        if self.shared_kv and self.fusion.pool == "cls" and (unimodal or full or masks is not None):
+            uni, feats, h = self.fuse_shared(tokens, unimodal, full, masks)
+        else:
+            uni = self.fuse_unimodal(tokens) if unimodal else None
+            feats = self.fuse(tokens) if full else None
+            h = self.fuse_masked(tokens, masks) if masks is not None else None
+        # the head on every group of B rows in one call, in the published order (unimodal, full,
+        # masked): batch-norm statistics are per group, and their running updates follow this order
+        groups = [*(uni or []), *([feats] if feats is not None else []), *(h.unbind(0) if h is not None else [])]
+        if not groups:
+            return ModelOutput(None, None, None, None)
+        if isinstance(self.head, ProjectionHead):
+            z = self.head.grouped(torch.stack(groups)).unbind(0)  # M + 1 + T tensors [B, p]
+        else:
+            z = [self.head(x) for x in groups]
+        n_uni = len(uni) if uni is not None else 0
+        return ModelOutput(list(z[:n_uni]) if uni is not None else None,
+                           z[n_uni] if feats is not None else None,
+                           torch.stack(z[n_uni + (feats is not None):]) if h is not None else None, feats)

@@ -66,6 +66,9 @@ class ModelConfig:
     """Per-modality encoder override, e.g. {image1: {name: convnet, widths: [16, 32, 64, 128]}}."""
     collapse_masked: bool = True
     """Represent masked positions by one log-count token (exact, cheaper)."""
+    shared_kv: bool = True
+    """Compute the first fusion block's keys and values once per view for all its passes
+    (unimodal, full, masked; exact, cheaper; CLS pooling)."""
     activation: Literal["quick_gelu", "gelu"] = "quick_gelu"
     """Fusion-MLP activation: quick_gelu = x·sigmoid(1.702x) (published) | gelu."""
     init: Literal["reference", "xavier"] = "reference"

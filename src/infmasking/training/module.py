@@ -72,7 +72,7 @@ class SSLModule(pl.LightningModule):
             modalities, kinds, {m: tuple(s) for m, s in shapes.items()}, dim=mc.dim, n_layers=mc.n_layers,
             n_heads=mc.n_heads, pool=mc.pool, head_hidden=mc.head_hidden, proj_dim=mc.proj_dim,
             vector_tokens=mc.vector_tokens or auto_vector_tokens(self.cfg.method.mask_ratio),
-            encoders=mc.encoders, collapse_masked=mc.collapse_masked,
+            encoders=mc.encoders, collapse_masked=mc.collapse_masked, shared_kv=mc.shared_kv,
             activation=mc.activation, init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
