@@ -158,7 +158,7 @@ def test_reproduce_published_protocol(tmp_path, capsys):
 
 def test_reproduce_rejects_unknown_method(tmp_path, capsys):
     assert main(["reproduce", "trifeatures", *TINY, "--out_dir", str(tmp_path), "--methods", "[infmask]"]) == 1
-    assert "unknown methods ['infmask']" in capsys.readouterr().err
+    assert "unknown method 'infmask'" in capsys.readouterr().err
 
 
 def test_train_seconds_survive_a_resume():

@@ -241,3 +241,26 @@ def test_cls_only_last_block_skips_the_other_rows():
     m.blocks[0].mlp.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[:2]))
     m(torch.randn(3, 10, 16))
     assert seen == [torch.Size([3, 1])]
+
+
+def test_encoders_follow_the_contract():
+    from infmasking.models.build import make_encoder
+    from infmasking.models.encoders import ENCODERS, Encoder
+
+    for name, kind, shape in (("convnet", "image", (3, 32, 32)), ("transformer", "sequence", (7, 5)),
+                              ("gru", "sequence", (7, 5)), ("conv1d", "sequence", (7, 5)), ("mlp", "vector", (4,)),
+                              ("identity", "sequence", (7, 5))):
+        enc = make_encoder(name, kind, shape)
+        assert isinstance(enc, Encoder) and enc.out_kind in ("map", "sequence", "vector"), name
+
+    class NoKind(torch.nn.Module):
+        def __init__(self, in_channels):
+            super().__init__()
+            self.out_channels = in_channels
+
+    ENCODERS["nokind"] = NoKind
+    try:
+        with pytest.raises(TypeError, match="'nokind' does not follow the Encoder contract"):
+            make_encoder("nokind", "vector", (4,))
+    finally:
+        del ENCODERS["nokind"]

@@ -12,7 +12,8 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
-from infmasking.training.config import METHODS, RunConfig, presets
+from infmasking.objectives import get as get_objective
+from infmasking.training.config import RunConfig, presets
 
 set_parsing_settings(docstring_parse_attribute_docstrings=True)  # option help from the dataclass fields
 
@@ -150,9 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
 
-            bad = [m for m in args.methods if m not in METHODS]
-            if bad:
-                raise ValueError(f"unknown methods {bad}; valid: {list(METHODS)}")
+            for m in args.methods:
+                get_objective(m)  # a clear error for an unknown name
             reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds,
                       only_finished=args.only_finished, ru_unbiased=args.ru_unbiased)
     except (RunError, ValueError, FileNotFoundError) as e:

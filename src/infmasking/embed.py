@@ -94,7 +94,7 @@ class TrainedModel:
         tokens = {}
         for m in mods:
             enc, pad = self.model.encoders[m], padding.get(m)
-            h = enc(x[m], pad) if getattr(enc, "out_kind", None) == "sequence" else enc(x[m])
+            h = enc(x[m], pad) if enc.out_kind == "sequence" else enc(x[m])
             t = self.model.adapters[m](h)
             tokens[m] = Tokens(t, padding_bias(pad, t.shape[:2], t.device, t.dtype))
         return self.model.fuse(tokens, mods)

@@ -101,6 +101,17 @@ COLOR_RGB = torch.tensor(
 )
 BACKGROUND = (0.5, 0.5, 0.5)
 
+# probe task -> what it measures, published 224 px / 100-epoch results (balanced accuracy, %)
+# of the paper's Trifeatures table, and chance (docs/TRIFEATURES.md)
+RUS = {"share": "redundancy", "unique1": "uniqueness", "synergy": "synergy"}
+PUBLISHED_TRIFEATURES = {
+    "cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0},
+    "cross_self": {"redundancy": 99.7, "uniqueness": 86.9, "synergy": 50.0},
+    "comm": {"redundancy": 99.9, "uniqueness": 86.8, "synergy": 71.4},
+    "infmasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
+}
+CHANCE_TRIFEATURES = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
+
 #: Bump when the rendering changes: it is part of the cache key.
 _RENDER_VERSION = 2
 #: Images per chunk are chosen so a chunk's texture canvas has at most this many pixels.

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from infmasking.models.encoders import ENCODERS, IdentityEncoder
+from infmasking.models.encoders import ENCODERS, Encoder, IdentityEncoder
 from infmasking.models.fusion import FusionTransformer
 from infmasking.models.heads import ProjectionHead
 from infmasking.models.model import MaskedFusionModel
@@ -39,9 +39,13 @@ def make_encoder(spec: dict[str, Any] | str, kind: str, shape: tuple[int, ...]) 
     if name == "identity":
         return IdentityEncoder(in_channels, kind if kind != "image" else "map")
     try:
-        return ENCODERS[name](in_channels, **spec)
+        enc = ENCODERS[name](in_channels, **spec)
     except TypeError as e:
         raise ValueError(f"bad options {spec} for encoder {name!r}: {e}") from None
+    if not isinstance(enc, Encoder) or enc.out_kind not in ("map", "sequence", "vector"):
+        raise TypeError(f"encoder {name!r} does not follow the Encoder contract (out_kind in map / sequence / "
+                        f"vector, out_channels): got out_kind {getattr(enc, 'out_kind', None)!r}")
+    return enc
 
 
 def build_model(

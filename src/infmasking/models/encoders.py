@@ -4,8 +4,26 @@
 
 from __future__ import annotations
 
+from typing import Literal, Protocol, runtime_checkable
+
 import torch
 from torch import Tensor, nn
+
+OutKind = Literal["map", "sequence", "vector"]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """The contract of a modality encoder e_m (see docs/CONTRIBUTING.md).
+
+    ``out_kind``: "map" -> [B, C, H, W], "sequence" -> [B, L, c], "vector" -> [B, c];
+    ``out_channels``: C or c. ``forward(x)``, and for sequence encoders ``forward(x, padding)``
+    with padding [B, L] bool (True = padded) or None."""
+
+    out_kind: str
+    out_channels: int
+
+    def __call__(self, x: Tensor, *args, **kwargs) -> Tensor: ...
 
 from infmasking.models.tokens import sincos_1d
 

@@ -105,7 +105,7 @@ class MaskedFusionModel(nn.Module):
         for m in self.modalities:
             pad = padding.get(m)
             enc = self.encoders[m]
-            h = enc(inputs[m], pad) if getattr(enc, "out_kind", None) == "sequence" else enc(inputs[m])
+            h = enc(inputs[m], pad) if enc.out_kind == "sequence" else enc(inputs[m])
             x = self.adapters[m](h)
             if pad is not None and pad.shape != x.shape[:2]:
                 raise ValueError(f"padding[{m!r}] has shape {list(pad.shape)}, tokens are {list(x.shape[:2])}")

@@ -11,7 +11,11 @@ from typing import Any, Literal
 
 import yaml
 
-METHODS = ("infmasking", "comm", "cross", "cross_self", "cmc")
+from infmasking.objectives import OBJECTIVES
+from infmasking.objectives import get as get_objective
+
+METHODS = tuple(OBJECTIVES)
+MethodName = Literal[METHODS]  # the registered objectives (infmasking.objectives)
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 
@@ -79,8 +83,8 @@ class ModelConfig:
 class MethodConfig:
     """The objective and its hyperparameters (docs/METHOD.md §2, §5)."""
 
-    name: Literal["infmasking", "comm", "cross", "cross_self", "cmc"] = "infmasking"
-    """The objective: infmasking | comm | cross | cross_self | cmc."""
+    name: MethodName = "infmasking"
+    """The objective, one of those registered in infmasking.objectives (choices above)."""
     temperature: float = 0.1
     """τ of every InfoNCE term."""
     mask_ratio: float = 0.7
@@ -262,7 +266,8 @@ def validate(cfg: RunConfig) -> None:
     need(me.temperature > 0, "method.temperature", "> 0", me.temperature)
     need(0 <= me.mask_ratio < 1, "method.mask_ratio", "in [0, 1)", me.mask_ratio)
     need(me.mask_lambda >= 0, "method.mask_lambda", ">= 0", me.mask_lambda)
-    if me.name == "infmasking":
+    need(me.name in OBJECTIVES, "method.name", f"one of {list(OBJECTIVES)}", me.name)
+    if me.name in OBJECTIVES and get_objective(me.name).masked:
         need(isinstance(me.num_masks, int) and me.num_masks >= 1, "method.num_masks",
              "an integer >= 1 with InfMasking (the masked views)", me.num_masks)
     need(me.lambda_epochs is None or (isinstance(me.lambda_epochs, int) and me.lambda_epochs >= 1),

@@ -19,6 +19,7 @@ from infmasking import losses as L
 from infmasking.data.base import Batch
 from infmasking.models import MaskedFusionModel, build_model
 from infmasking.models.model import ModelOutput
+from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
 
@@ -79,17 +80,9 @@ class SSLModule(pl.LightningModule):
         self.seconds_before = 0.0  # training time of the processes before a resume (from the checkpoint)
         self._fit_started = time.monotonic()
         meth = self.cfg.method
-        if meth.name == "cross" and len(modalities) != 2:
-            raise ValueError(f"method 'cross' is for 2 modalities, got {len(modalities)}: use 'cmc'")
-        L._check_temperature(meth.temperature)
-        if meth.weights is not None:
-            m = len(modalities)
-            pairs = m * (m - 1) // 2
-            terms = {"infmasking": m + 3, "comm": m + 1, "cross": pairs, "cmc": pairs, "cross_self": pairs + m}
-            if len(meth.weights) != terms[meth.name]:
-                raise ValueError(
-                    f"method.weights has {len(meth.weights)} entries but {meth.name} on {m} modalities has "
-                    f"{terms[meth.name]} loss terms; give {terms[meth.name]} numbers or --method.weights null")
+        self.objective = get_objective(meth.name)
+        self.objective.check_modalities(len(modalities))
+        self.objective.check_weights(meth.weights, len(modalities))
 
     # ------------------------------------------------------------------ wall time across resumes
 
@@ -130,32 +123,20 @@ class SSLModule(pl.LightningModule):
     def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> L.LossOutput:
         """The objective of one batch. Under mixed precision (``bf16-mixed``) the model runs in
         bfloat16 and the loss is computed from float32 copies of the embeddings, autocast off."""
-        meth = self.cfg.method
+        meth, obj = self.cfg.method, self.objective
         (x1, p1), (x2, p2) = self.views(batch.inputs, batch.padding, generator)
-        if meth.name == "infmasking":
-            kw = dict(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
-            o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
-            with _no_autocast(o1.full):
-                return L.infmasking_loss(
-                    o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
-                    temperature=meth.temperature, mask_weight=self.mask_weight(), weights=meth.weights,
-                    cross=meth.cross,
-                )
-        if meth.name == "comm":
-            o1, o2 = _f32(self.model(x1, p1)), _f32(self.model(x2, p2))
-            with _no_autocast(o1.full):
-                return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=meth.temperature,
-                                   weights=meth.weights)
-        fn = {"cross": L.cross_loss, "cross_self": L.cross_self_loss, "cmc": L.cmc_loss}[meth.name]
-        o1, o2 = _f32(self.model(x1, p1, full=False)), _f32(self.model(x2, p2, full=False))
+        kw = dict(full=obj.full)
+        if obj.masked:
+            kw.update(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
+        o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
         with _no_autocast(o1.unimodal[0]):
-            return fn(o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights)
+            return obj.loss(o1, o2, meth, self.mask_weight() if obj.masked else 0.0)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         out = self.compute_loss(batch, self._generator())
         L.check_finite(out)
         logs = out.log_dict("train/")
-        if self.cfg.method.name == "infmasking":
+        if self.objective.masked:
             logs["train/mask_weight"] = torch.tensor(self.mask_weight())
         self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=len(next(iter(batch.inputs.values()))))
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)

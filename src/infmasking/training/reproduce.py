@@ -27,10 +27,11 @@ import json
 import math
 from pathlib import Path
 
+from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES
 from infmasking.evaluation import plots
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.training.config import RunConfig, validate
-from infmasking.training.run import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, train
+from infmasking.training.run import train
 
 BENCHMARKS = ("trifeatures", "trifeatures_tokens")
 KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]

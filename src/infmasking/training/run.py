@@ -26,9 +26,11 @@ from lightning.pytorch.loggers import CSVLogger
 
 from infmasking.data.base import MultimodalData, Split, collate_batch
 from infmasking.data.registry import load_dataset
+from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, RUS
 from infmasking.evaluation import plots
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import select_epoch
+from infmasking.objectives import get as get_objective
 from infmasking.training.config import (
     RunConfig,
     from_dict,
@@ -39,15 +41,6 @@ from infmasking.training.config import (
 )
 from infmasking.training.module import SSLModule
 
-# Trifeatures task -> what it measures (docs/TRIFEATURES.md)
-RUS = {"share": "redundancy", "unique1": "uniqueness", "synergy": "synergy"}
-PUBLISHED_TRIFEATURES = {
-    "cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0},
-    "cross_self": {"redundancy": 99.7, "uniqueness": 86.9, "synergy": 50.0},
-    "comm": {"redundancy": 99.9, "uniqueness": 86.8, "synergy": 71.4},
-    "infmasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
-}
-CHANCE_TRIFEATURES = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
 TRIFEATURES_DATA = ("trifeatures", "trifeatures_tokens")  # datasets with the Trifeatures tasks
 
 
@@ -644,7 +637,7 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
                        f"{report['rus']['redundancy']:.1f}, uniqueness {report['rus']['uniqueness']:.1f}, "
                        f"synergy {report['rus']['synergy']:.1f}."]
 
-    if cfg.method.name == "infmasking":
+    if get_objective(cfg.method.name).masked:
         horizon = cfg.method.lambda_epochs or cfg.optim.epochs
         final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
         md.append(f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} (mask_lambda {cfg.method.mask_lambda})")
