@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +15,10 @@ from infmasking.cli import main
 TINY = ["--preset", "tiny"]
 
 
-def _run_cli(args, env=None):
-    return subprocess.run([sys.executable, "-m", "infmasking.cli", *args], capture_output=True, text=True,
+def _run_cli(args, env=None, crash_at=None):
+    """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
+    cmd = ["-m", "infmasking.cli"] if crash_at is None else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
+    return subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
 
 
@@ -81,7 +84,7 @@ def test_resume_after_kill_ends_with_same_result(tmp_path):
     one = ["--trainer.num_threads", "1"]  # same thread count in every process: bit-identical math
     r = _run_cli(["train", *TINY, *one, "--out_dir", str(straight)])
     assert r.returncode == 0, r.stderr[-2000:]
-    r = _run_cli(["train", *TINY, *one, "--out_dir", str(killed)], env={"INFMASKING_CRASH_AFTER_EPOCH": "1"})
+    r = _run_cli(["train", *TINY, *one, "--out_dir", str(killed)], crash_at=1)
     assert r.returncode == 17, r.stderr[-2000:]
     assert (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "report.json").exists()
     r = _run_cli(["train", *TINY, *one, "--out_dir", str(killed)])
@@ -100,7 +103,7 @@ def test_resume_after_kill_ends_with_same_result(tmp_path):
 
 def test_resume_with_different_config_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    r = _run_cli(["train", *TINY, "--out_dir", str(out)], env={"INFMASKING_CRASH_AFTER_EPOCH": "1"})
+    r = _run_cli(["train", *TINY, "--out_dir", str(out)], crash_at=1)
     assert r.returncode == 17
     assert main(["train", *TINY, "--out_dir", str(out), "--optim.lr", "0.1"]) == 1
     assert "optim.lr" in capsys.readouterr().err

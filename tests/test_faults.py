@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +18,10 @@ from infmasking.cli import main
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
 
 
-def _cli(args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "infmasking.cli", *args], capture_output=True, text=True,
+def _cli(args, env=None, crash_at=None, **kw):
+    """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
+    cmd = ["-m", "infmasking.cli"] if crash_at is None else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
+    return subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600, **kw)
 
 
@@ -61,7 +64,7 @@ def test_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
 def test_corrupt_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", *TINY, "--optim.epochs", "3", "--out_dir", str(out)]
-    r = _cli(args, env={"INFMASKING_CRASH_AFTER_EPOCH": "1"})
+    r = _cli(args, crash_at=1)
     assert r.returncode == 17
     ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert ckpts == ["last.ckpt"]  # one checkpoint per run

@@ -196,18 +196,6 @@ class StepSeed(Callback):
         torch.manual_seed((self.seed * 1_000_003 + trainer.global_step) * 64 + trainer.global_rank)
 
 
-class CrashAfterEpoch(Callback):
-    """Testing aid: hard-kill the process once epoch N's checkpoint is on disk, at the start of
-    the next epoch (``INFMASKING_CRASH_AFTER_EPOCH=N``), as a killed job would die."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, module) -> None:
-        if trainer.current_epoch == self.epoch:
-            os._exit(17)
-
-
 # ---------------------------------------------------------------------- run folder
 
 
@@ -280,9 +268,6 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_last=False, save_top_k=1, every_n_epochs=1,
                            save_on_train_epoch_end=True, enable_version_counter=False)
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
-    crash = os.environ.get("INFMASKING_CRASH_AFTER_EPOCH")
-    if crash:
-        cbs.append(CrashAfterEpoch(int(crash)))
     return pl.Trainer(
         max_epochs=cfg.optim.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         num_nodes=t.num_nodes, precision=t.precision, logger=CSVLogger(str(out), name="", version=""),

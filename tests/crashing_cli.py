@@ -1,0 +1,37 @@
+"""Test aid: the ``infmasking`` CLI in a process that hard-kills itself (exit 17, no cleanup)
+at the start of epoch N, once epoch N-1's checkpoint is on disk — as a killed job dies.
+
+    python tests/crashing_cli.py N train --preset tiny --out_dir ...
+"""
+
+import os
+import sys
+
+from lightning.pytorch.callbacks import Callback
+
+from infmasking import cli
+from infmasking.training import run
+
+
+class CrashAtEpochStart(Callback):
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if trainer.current_epoch == self.epoch:
+            os._exit(17)
+
+
+def main() -> int:
+    epoch, args = int(sys.argv[1]), sys.argv[2:]
+    make_trainer = run.make_trainer
+
+    def crashing(cfg, out, callbacks):
+        return make_trainer(cfg, out, [*callbacks, CrashAtEpochStart(epoch)])
+
+    run.make_trainer = crashing
+    return cli.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
