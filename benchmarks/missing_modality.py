@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from infmasking.embed import embed_split, load_run
-from infmasking.evaluation.plots import write_markdown_table
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import mean_ci
+from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.run import load_data
 
 SUBSETS = {"both": None, "x1 only": ["x1"], "x2 only": ["x2"]}

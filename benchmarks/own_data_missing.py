@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from infmasking.embed import embed_split, load_run
-from infmasking.evaluation.plots import write_markdown_table
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import mean_ci
+from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.run import load_data
 
 TASKS = {"y_shared": "both carry it", "y_sensor": "sensor only", "y_meta": "meta only", "y": "needs both"}

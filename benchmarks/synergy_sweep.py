@@ -21,8 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from infmasking.evaluation.plots import write_markdown_table
 from infmasking.evaluation.selection import mean_ci
+from infmasking.evaluation.tables import write_markdown_table
 
 OPTIONS = {"num_masks": ("T (masked views)", 6), "mask_ratio": ("mask_ratio", 0.7), "mask_lambda": ("mask_lambda", 1.0)}
 SEEDS = (0, 1, 2)  # --seeds

@@ -15,7 +15,7 @@ import torch
 
 from infmasking.data.affect import load_affect, load_mosi, load_mustard, load_ur_funny
 from infmasking.data.base import MultimodalData
-from infmasking.data.errors import DatasetError, DatasetNotFoundError, seeded_split
+from infmasking.data.errors import DatasetError, DatasetNotFoundError
 from infmasking.data.mimic import load_mimic
 from infmasking.data.mmimdb import (
     MMIMDB_GENRES,
@@ -24,6 +24,7 @@ from infmasking.data.mmimdb import (
     load_mmimdb_raw,
 )
 from infmasking.data.npz import load_npz
+from infmasking.data.splits import seeded_split
 from infmasking.data.vision_touch import load_vision_touch
 
 SPLITS = ("train", "valid", "test")

@@ -13,8 +13,8 @@ from infmasking.evaluation.plots import (
     plot_rus_bars,
     plot_training_curves,
     read_metrics_csv,
-    write_markdown_table,
 )
+from infmasking.evaluation.tables import write_markdown_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -5,14 +5,13 @@ names the file, the key inside it, what was expected and what was found; a missi
 file or folder raises :class:`DatasetNotFoundError` (also a ``FileNotFoundError``) whose message
 says where the data can be obtained. Nothing is ever downloaded.
 
-The module also holds :func:`seeded_split`, the one seeded train/valid/test split the loaders
-share (MIMIC, Vision&Touch episodes, own ``.npz`` data without a ``split`` array).
+The seeded train / valid / test split used where a dataset has none (MIMIC, Vision&Touch
+episodes, own ``.npz`` data without a ``split`` array) is :func:`infmasking.data.splits.seeded_split`.
 """
 
 from __future__ import annotations
 
 import pickle
-import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -216,54 +215,6 @@ def check_nonempty(n: int, file: str | Path, split: str, detail: str = "") -> No
         extra = f" ({detail})" if detail else ""
         raise DatasetError(f"{file}: split '{split}' has no samples{extra}.")
 
-
-def seeded_split(
-    n: int,
-    seed: int,
-    *,
-    valid_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    file: str | Path = "",
-    unit: str = "samples",
-) -> dict[str, np.ndarray]:
-    """A seeded random split of ``range(n)`` into train / valid / test.
-
-    The indices are shuffled by ``random.Random(seed).shuffle``; the first
-    ``floor(n * valid_fraction)`` shuffled indices are ``valid``, up to
-    ``floor(n * (valid_fraction + test_fraction))`` are ``test`` and the rest are ``train``.
-    This is MultiBench's MIMIC layout: with ``seed=10`` and 0.1 / 0.1 it reproduces its split.
-
-    Returns:
-        {"train", "valid", "test"} -> sorted int64 index arrays, disjoint, covering range(n).
-
-    Raises:
-        DatasetError: if a split would be empty (too few samples for the fractions).
-    """
-    if not (0 < valid_fraction and 0 < test_fraction and valid_fraction + test_fraction < 1):
-        raise DatasetError(
-            f"{file}: valid_fraction={valid_fraction} and test_fraction={test_fraction} must be "
-            "positive and sum to less than 1."
-        )
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    # exact integer arithmetic: floor(n * 0.1) == n // 10 with no float rounding
-    scale = 10**6
-    n_valid = n * round(valid_fraction * scale) // scale
-    n_valid_test = n * round((valid_fraction + test_fraction) * scale) // scale
-    parts = {
-        "train": order[n_valid_test:],
-        "valid": order[:n_valid],
-        "test": order[n_valid:n_valid_test],
-    }
-    for name, idx in parts.items():
-        check_nonempty(
-            len(idx),
-            file,
-            name,
-            f"{n} {unit} split with valid_fraction={valid_fraction}, "
-            f"test_fraction={test_fraction}; more {unit} are needed",
-        )
-    return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in parts.items()}
 
 
 def listed(values: Iterable, limit: int = 5) -> str:

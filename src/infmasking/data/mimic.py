@@ -14,7 +14,7 @@ c in 1..5 of ``adm_labels_all`` with a positive value, else 0. (Note: ICD-9 labe
 
 Processing: non-finite inputs become 0; both modalities are z-scored per feature with the
 mean and (population) std of the TRAIN samples only (MultiBench uses the whole file); a
-feature with zero train std is only centred. Split: :func:`errors.seeded_split`, 80 / 10 / 10;
+feature with zero train std is only centred. Split: :func:`splits.seeded_split`, 80 / 10 / 10;
 with the default ``split_seed=10`` it is exactly MultiBench's split (``random.seed(10)`` shuffle,
 first tenth valid, second tenth test, rest train).
 
@@ -41,8 +41,8 @@ from .errors import (
     require_key,
     require_mapping,
     require_path,
-    seeded_split,
 )
+from .splits import seeded_split
 
 KEYS = {
     "static": "adm_features_all",

@@ -19,7 +19,7 @@ Keys of the file (``numpy.savez(path, **arrays)``; N samples):
   -> "regression". Override with a string array ``task`` (for ``y``) / ``task_<task>`` in the
   file, or the ``tasks={"y": kind}`` argument (which wins).
 - ``split``: optional strings [N] among "train", "valid", "test"; without it a seeded
-  80 / 10 / 10 split (:func:`errors.seeded_split`). With it, "valid" may be absent
+  80 / 10 / 10 split (:func:`splits.seeded_split`). With it, "valid" may be absent
   (``valid`` is then None), but "train" and "test" need samples.
 
 Non-finite inputs or targets are an error (this is your data: better told than silently
@@ -42,8 +42,8 @@ from .errors import (
     check_nonempty,
     check_rows,
     require_path,
-    seeded_split,
 )
+from .splits import seeded_split
 
 _NDIM_KIND = {2: "vector", 3: "sequence", 4: "image"}
 _TASK_KINDS = ("classification", "multilabel", "regression")

@@ -48,8 +48,8 @@ from .errors import (
     check_rows,
     require_key,
     require_path,
-    seeded_split,
 )
+from .splits import seeded_split
 
 #: Names of the datasets read from each episode file (the MultiBench robotics key names).
 #: Pass ``keys={...}`` to :func:`load_vision_touch` to override some of them.

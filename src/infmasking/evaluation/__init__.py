@@ -1,11 +1,10 @@
-"""Evaluation of frozen representations: linear probes and report figures / tables."""
+"""Evaluation of frozen representations: linear probes, report figures and tables."""
 
 from infmasking.evaluation.plots import (
     plot_metric_vs_epoch,
     plot_rus_bars,
     plot_training_curves,
     read_metrics_csv,
-    write_markdown_table,
 )
 from infmasking.evaluation.probe import (
     DEFAULT_CS,
@@ -14,6 +13,7 @@ from infmasking.evaluation.probe import (
     fit_probe,
     probe_all,
 )
+from infmasking.evaluation.tables import write_markdown_table
 
 __all__ = [
     "DEFAULT_CS",

@@ -9,7 +9,6 @@ the caller (e.g. a notebook).
 - :func:`plot_rus_bars`: grouped bars (tasks × methods) with error bars, published numbers
   as markers and chance lines.
 - :func:`plot_metric_vs_epoch`: a few metrics against the epoch (e.g. synergy vs epoch).
-- :func:`write_markdown_table`: a pipes table for ``report.md``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "plot_rus_bars",
     "plot_training_curves",
     "read_metrics_csv",
-    "write_markdown_table",
 ]
 
 Value = float | tuple[float, float] | Sequence[float] | None
@@ -247,68 +245,6 @@ def plot_metric_vs_epoch(
     if keys:
         ax.legend(fontsize=7)
     return _save(fig, out_png)
-
-
-# --------------------------------------------------------------------------------------------
-# markdown
-
-
-def write_markdown_table(
-    rows: Sequence[Mapping[str, Any] | Sequence[Any]],
-    columns: Sequence[str],
-    *,
-    float_format: str = "{:.1f}",
-) -> str:
-    """A GitHub-flavoured pipes table.
-
-    Args:
-        rows: dicts (looked up by column name; missing keys give an empty cell) or sequences
-            (taken in column order).
-        columns: the header names.
-        float_format: format of floats; ``(mean, std)`` pairs become ``"mean ± std"``;
-            ``None`` / NaN become ``"–"``.
-
-    Returns:
-        The table, one line per row, ending with a newline. ``|`` inside cells is escaped.
-
-    Example::
-
-        >>> rows = [{"model": "CoMM", "synergy": 71.4}]
-        >>> print(write_markdown_table(rows, ["model", "synergy"]), end="")
-        | model | synergy |
-        |---|---|
-        | CoMM | 71.4 |
-    """
-    def cell(v: Any) -> str:
-        if v is None:
-            return "–"
-        if isinstance(v, tuple) and len(v) == 2 and all(_is_number(u) for u in v):
-            return f"{cell(v[0])} ± {cell(v[1])}"
-        if isinstance(v, (bool, np.bool_)):
-            return str(bool(v))
-        if isinstance(v, (int, np.integer)):
-            return str(int(v))
-        if isinstance(v, (float, np.floating)):
-            return float_format.format(float(v)) if math.isfinite(v) else "–"
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
-             "|" + "---|" * len(columns)]
-    for row in rows:
-        if isinstance(row, Mapping):
-            values = [row.get(c, "") for c in columns]
-        else:
-            values = list(row)
-            if len(values) != len(columns):
-                raise ValueError(
-                    f"rows: a row has {len(values)} values but there are {len(columns)} columns"
-                )
-        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
 
 
 def _figure(size: tuple[float, float]) -> Figure:

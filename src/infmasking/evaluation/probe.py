@@ -595,13 +595,15 @@ def _standardise(x_fit: np.ndarray, x_other: np.ndarray) -> tuple[np.ndarray, np
 
 
 class _quiet(warnings.catch_warnings):
-    """Silence solver / metric warnings; non-convergence is recorded from ``n_iter_``."""
+    """Silence scikit-learn's solver and metric warnings inside a probe fit: non-convergence
+    (recorded from ``n_iter_`` in the result's notes), a class missing from the held-out part,
+    and overflow inside the solver. Warnings raised anywhere else still show."""
 
     def __enter__(self):
         out = super().__enter__()
         warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)  # e.g. classes missing from held-out part
-        warnings.simplefilter("ignore", RuntimeWarning)
+        for category in (UserWarning, RuntimeWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"sklearn\.")
         return out
 
 

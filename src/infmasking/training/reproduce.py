@@ -30,6 +30,7 @@ from pathlib import Path
 from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES
 from infmasking.evaluation import plots
 from infmasking.evaluation.selection import mean_ci, paired_difference
+from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.config import RunConfig, validate
 from infmasking.training.run import train
 
@@ -190,7 +191,7 @@ def write_comparison(root: Path, runs: dict[str, list[dict]], seeds: list[int], 
                 stats[name] = {"last": st}
                 table.append({"method": f"*{name}*", "seeds": len(rows), "steps": 0, **{k: _fmt(*st[k]) for k in KEYS}})
         columns = ["method", "seeds", "steps", *KEYS] + (["published R / U / S"] if benchmark == "trifeatures" else [])
-        md += ["", f"## {label}", "", plots.write_markdown_table(table, columns)]
+        md += ["", f"## {label}", "", write_markdown_table(table, columns)]
     diffs = {}
     if "infmasking" in runs and "comm" in runs:
         a = {r["seed"]: r for r in runs["infmasking"]}

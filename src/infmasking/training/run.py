@@ -30,6 +30,7 @@ from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURE
 from infmasking.evaluation import plots
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import select_epoch
+from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import (
     RunConfig,
@@ -573,7 +574,7 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
     md = [f"# {cfg.method.name} on {data.name}", "",
           "Linear probe on frozen fused features (last epoch). Percentages except mse / r2. "
           "The published metric for classification is balanced (macro) accuracy.", "",
-          plots.write_markdown_table(rows, columns, float_format="{:.2f}")]
+          write_markdown_table(rows, columns, float_format="{:.2f}")]
     report: dict[str, Any] = {"method": cfg.method.name, "dataset": data.name, "config": to_dict(cfg),
                               "results": {t: r.to_dict() for t, r in results.items()}, **extra}
     if data.name in TRIFEATURES_DATA:
