@@ -1,5 +1,5 @@
-"""Distributed helpers: rank / world size (0 / 1 without a process group), one
-autograd-aware gather, and a cross-rank "any" for errors every rank must see."""
+"""Distributed helpers: rank / world size (0 / 1 without a process group), the one
+autograd-aware gather (PyTorch's), and a cross-rank "any" for errors every rank must see."""
 
 from __future__ import annotations
 
@@ -20,36 +20,20 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather along dim 0 whose backward sums the incoming gradients over ranks and
-    returns this rank's slice, so each rank's loss sends gradient to every rank's inputs."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # x: [n, ...] -> [world * n, ...]
-        ctx.n = x.shape[0]
-        parts = [torch.empty_like(x) for _ in range(world_size())]
-        dist.all_gather(parts, x.contiguous())
-        return torch.cat(parts, 0)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        grad = grad.contiguous()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        start = rank() * ctx.n
-        return grad[start : start + ctx.n]
-
-
 def gather(x: Tensor, dim: int = 0) -> Tensor:
-    """Concatenate ``x`` from all ranks along ``dim`` (rank order), keeping the gradient.
+    """Concatenate ``x`` from all ranks along ``dim`` (rank order), keeping the gradient:
+    ``torch.distributed.nn.functional.all_gather``, whose backward sums the gradients of every
+    rank's loss into each rank's slice (a reduce-scatter), so each rank's loss sends gradient
+    to every rank's inputs.
 
     Every rank must pass the same shape. Without a process group, returns ``x``.
     Shape: [..., n, ...] -> [..., world_size * n, ...] along ``dim``.
     """
     if world_size() == 1:
         return x
-    if dim != 0:
-        return _GatherWithGrad.apply(x.movedim(dim, 0)).movedim(0, dim)
-    return _GatherWithGrad.apply(x)
+    from torch.distributed.nn.functional import all_gather  # only where a process group exists
+
+    return torch.cat(all_gather(x.contiguous()), dim)
 
 
 def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
