@@ -45,10 +45,10 @@ import torch
 from .base import MultimodalData, Split, Task
 from .errors import (
     DatasetError,
-    check_array,
     check_finite_labels,
     check_nonempty,
     check_rows,
+    read_array,
     read_pickle,
     require_key,
     require_mapping,
@@ -95,20 +95,17 @@ def _read_split(raw: dict, path: Path, split: str, needed: Sequence[str]) -> dic
     part = require_mapping(require_key(raw, split, path), path, split)
     arrays = {}
     for m in needed:
-        arrays[m] = check_array(
-            require_key(part, m, path, where=f"{split}/"),
+        arrays[m] = read_array(
+            part,
+            m,
             path,
-            f"{split}/{m}",
+            where=f"{split}/",
             shape=("N", "L", None),
             dtype="float",
             what=f"{m} features [N, L, d]",
         )
-    labels = check_array(
-        require_key(part, "labels", path, where=f"{split}/"),
-        path,
-        f"{split}/labels",
-        dtype="numeric",
-        what="one label per sample",
+    labels = read_array(
+        part, "labels", path, where=f"{split}/", dtype="numeric", what="one label per sample"
     )
     arrays["labels"] = labels
     n = check_rows(arrays, path, where=f"{split}/")
@@ -121,6 +118,128 @@ def _read_split(raw: dict, path: Path, split: str, needed: Sequence[str]) -> dic
         labels.reshape(n).astype(np.float64), path, f"{split}/labels"
     )
     return arrays
+
+
+def _check_options(modalities: Sequence[str], align: str) -> list[str]:
+    """The modalities as a list; a ValueError for unknown or too few names or a bad align."""
+    modalities = list(modalities)
+    unknown = [m for m in modalities if m not in AFFECT_MODALITIES]
+    if unknown or len(set(modalities)) != len(modalities) or len(modalities) < 2:
+        raise ValueError(
+            f"modalities must be at least 2 distinct names among {AFFECT_MODALITIES}, "
+            f"got {modalities}"
+        )
+    if align not in ("text", "each"):
+        raise ValueError(f"align must be 'text' or 'each', got {align!r}")
+    return modalities
+
+
+def _zero_nonfinite(
+    arrays: dict[str, np.ndarray],
+    path: Path,
+    split: str,
+    needed: Sequence[str],
+    align: str,
+    dims: dict[str, int],
+    steps: int | None,
+) -> tuple[int, int | None]:
+    """Arrays [N, L, d] -> float32 copies, non-finite -> 0, d and L checked: (n zeroed, steps)."""
+    n_zeroed = 0
+    for m in needed:
+        x = arrays[m].astype(np.float32)  # copy: the caller's arrays stay untouched
+        bad = ~np.isfinite(x)
+        n_zeroed += int(bad.sum())
+        x[bad] = 0.0
+        arrays[m] = x
+        if dims.setdefault(m, x.shape[2]) != x.shape[2]:
+            raise DatasetError(
+                f"{path}: key '{split}/{m}' has feature size {x.shape[2]}, expected "
+                f"{dims[m]} as in 'train/{m}'."
+            )
+        if align == "text":
+            if steps is None:
+                steps = x.shape[1]
+            if x.shape[1] != steps:
+                raise DatasetError(
+                    f"{path}: key '{split}/{m}' has {x.shape[1]} steps, expected {steps} "
+                    "(align='text' needs the same steps in every modality)."
+                )
+    return n_zeroed, steps
+
+
+def _drop_and_align(
+    arrays: dict[str, np.ndarray],
+    labels: np.ndarray,
+    path: Path,
+    split: str,
+    modalities: Sequence[str],
+    align: str,
+) -> tuple[dict, int]:
+    """Drop all-zero-text samples, left-align: ({"inputs", "labels" [n]}, n dropped)."""
+    keep = arrays["text"].reshape(len(labels), -1).any(axis=1)
+    dropped = int((~keep).sum())
+    check_nonempty(
+        int(keep.sum()),
+        path,
+        split,
+        f"all {len(labels)} samples have all-zero text and are dropped",
+    )
+    arrays = {m: x[keep] for m, x in arrays.items()}
+    labels = labels[keep]
+    text_start, _ = _first_real_step(arrays["text"])
+    out = {}
+    for m in modalities:
+        start = text_start if align == "text" else _first_real_step(arrays[m])[0]
+        out[m] = _left_align(arrays[m], start)
+    return {"inputs": out, "labels": labels}, dropped
+
+
+def _to_split(
+    processed: dict, modalities: Sequence[str], lengths: dict[str, int], score_task: bool
+) -> Split:
+    """A Split: inputs [N, lengths[m], d_m], padding [N, lengths[m]], label [N] (score [N, 1])."""
+    inputs, padding = {}, {}
+    for m in modalities:
+        x, pad = processed["inputs"][m]
+        inputs[m] = torch.from_numpy(np.ascontiguousarray(x[:, : lengths[m]]))
+        padding[m] = torch.from_numpy(np.ascontiguousarray(pad[:, : lengths[m]]))
+    labels = processed["labels"]
+    targets = {"label": torch.from_numpy((labels > 0).astype(np.int64))}
+    if score_task:
+        targets["score"] = torch.from_numpy(labels.astype(np.float32)[:, None])
+    return Split(inputs, targets, padding)
+
+
+def _process_splits(
+    raw: dict, path: Path, modalities: Sequence[str], align: str
+) -> tuple[dict[str, dict], dict[str, int], dict[str, int], dict[str, int]]:
+    """Every split read, cleaned, filtered, aligned: (processed, dims, dropped, zeroed)."""
+    needed = list(dict.fromkeys([*modalities, "text"]))  # text decides which samples to drop
+    dims: dict[str, int] = {}
+    steps: int | None = None
+    processed: dict[str, dict] = {}
+    dropped: dict[str, int] = {}
+    zeroed: dict[str, int] = {}
+    for split in SPLITS:
+        arrays = _read_split(raw, path, split, needed)
+        labels = arrays.pop("labels")
+        zeroed[split], steps = _zero_nonfinite(arrays, path, split, needed, align, dims, steps)
+        processed[split], dropped[split] = _drop_and_align(
+            arrays, labels, path, split, modalities, align
+        )
+    return processed, dims, dropped, zeroed
+
+
+def _to_splits(
+    processed: dict[str, dict], modalities: Sequence[str], score_task: bool
+) -> tuple[dict[str, Split], dict[str, int]]:
+    """Every split cut to the longest real length L_m of each modality: (splits, L_m)."""
+    lengths = {
+        m: max(int((~processed[s]["inputs"][m][1]).sum(axis=1).max()) for s in SPLITS)
+        for m in modalities
+    }
+    splits = {s: _to_split(processed[s], modalities, lengths, score_task) for s in SPLITS}
+    return splits, lengths
 
 
 def load_affect(
@@ -155,82 +274,11 @@ def load_affect(
         DatasetError: a missing key, a wrong shape or dtype, NaN labels, or a split left
             without samples after dropping empty-text samples.
     """
-    modalities = list(modalities)
-    unknown = [m for m in modalities if m not in AFFECT_MODALITIES]
-    if unknown or len(set(modalities)) != len(modalities) or len(modalities) < 2:
-        raise ValueError(
-            f"modalities must be at least 2 distinct names among {AFFECT_MODALITIES}, "
-            f"got {modalities}"
-        )
-    if align not in ("text", "each"):
-        raise ValueError(f"align must be 'text' or 'each', got {align!r}")
+    modalities = _check_options(modalities, align)
     p = require_path(path, "affect")
     raw = require_mapping(read_pickle(p, "affect"), p, "<top level>")
-    needed = list(dict.fromkeys([*modalities, "text"]))  # text decides which samples to drop
-
-    dims: dict[str, int] = {}
-    steps: int | None = None
-    processed: dict[str, dict] = {}
-    dropped: dict[str, int] = {}
-    zeroed: dict[str, int] = {}
-    for split in SPLITS:
-        arrays = _read_split(raw, p, split, needed)
-        labels = arrays.pop("labels")
-        n_zeroed = 0
-        for m in needed:
-            x = arrays[m].astype(np.float32)  # copy: the caller's arrays stay untouched
-            bad = ~np.isfinite(x)
-            n_zeroed += int(bad.sum())
-            x[bad] = 0.0
-            arrays[m] = x
-            if dims.setdefault(m, x.shape[2]) != x.shape[2]:
-                raise DatasetError(
-                    f"{p}: key '{split}/{m}' has feature size {x.shape[2]}, expected "
-                    f"{dims[m]} as in 'train/{m}'."
-                )
-            if align == "text":
-                if steps is None:
-                    steps = x.shape[1]
-                if x.shape[1] != steps:
-                    raise DatasetError(
-                        f"{p}: key '{split}/{m}' has {x.shape[1]} steps, expected {steps} "
-                        "(align='text' needs the same steps in every modality)."
-                    )
-        zeroed[split] = n_zeroed
-        keep = arrays["text"].reshape(len(labels), -1).any(axis=1)
-        dropped[split] = int((~keep).sum())
-        check_nonempty(
-            int(keep.sum()),
-            p,
-            split,
-            f"all {len(labels)} samples have all-zero text and are dropped",
-        )
-        arrays = {m: x[keep] for m, x in arrays.items()}
-        labels = labels[keep]
-        text_start, _ = _first_real_step(arrays["text"])
-        out = {}
-        for m in modalities:
-            start = text_start if align == "text" else _first_real_step(arrays[m])[0]
-            out[m] = _left_align(arrays[m], start)
-        processed[split] = {"inputs": out, "labels": labels}
-
-    lengths = {
-        m: max(int((~processed[s]["inputs"][m][1]).sum(axis=1).max()) for s in SPLITS)
-        for m in modalities
-    }
-    splits = {}
-    for split in SPLITS:
-        inputs, padding = {}, {}
-        for m in modalities:
-            x, pad = processed[split]["inputs"][m]
-            inputs[m] = torch.from_numpy(np.ascontiguousarray(x[:, : lengths[m]]))
-            padding[m] = torch.from_numpy(np.ascontiguousarray(pad[:, : lengths[m]]))
-        labels = processed[split]["labels"]
-        targets = {"label": torch.from_numpy((labels > 0).astype(np.int64))}
-        if score_task:
-            targets["score"] = torch.from_numpy(labels.astype(np.float32)[:, None])
-        splits[split] = Split(inputs, targets, padding)
-
+    processed, dims, dropped, zeroed = _process_splits(raw, p, modalities, align)
+    splits, lengths = _to_splits(processed, modalities, score_task)
     tasks = [Task("label", "classification", 2, "binary label: raw label > 0")]
     if score_task:
         tasks.append(Task("score", "regression", 0, "raw label (sentiment score)"))

@@ -177,6 +177,30 @@ def check_array(
     return arr
 
 
+def read_array(
+    container,
+    key: str,
+    file: str | Path,
+    *,
+    where: str = "",
+    shape: Sequence[int | str | None] | None = None,
+    dtype: str = "numeric",
+    what: str = "",
+) -> np.ndarray:
+    """``container[key]`` checked by :func:`check_array` and returned as a numpy array.
+
+    The key must be present (:func:`require_key`), and the array must then have the given
+    ``shape`` and ``dtype`` (:func:`check_array`, whose error messages name the key as
+    ``f"{where}{key}"``, e.g. "train/labels").
+
+    Raises:
+        DatasetError: the key is missing (the message lists the keys that are there), or the
+            value is not an array, or it has a wrong number of dimensions, size or dtype.
+    """
+    value = require_key(container, key, file, where=where)
+    return check_array(value, file, f"{where}{key}", shape=shape, dtype=dtype, what=what)
+
+
 def check_rows(arrays: dict[str, np.ndarray], file: str | Path, *, where: str = "") -> int:
     """Check that all arrays have the same number of rows (samples); return it."""
     rows = {k: len(a) for k, a in arrays.items()}
@@ -214,7 +238,6 @@ def check_nonempty(n: int, file: str | Path, split: str, detail: str = "") -> No
     if n == 0:
         extra = f" ({detail})" if detail else ""
         raise DatasetError(f"{file}: split '{split}' has no samples{extra}.")
-
 
 
 def listed(values: Iterable, limit: int = 5) -> str:

@@ -33,12 +33,11 @@ import torch
 from .base import MultimodalData, Split, Task
 from .errors import (
     DatasetError,
-    check_array,
     check_binary,
     check_finite_labels,
     check_rows,
+    read_array,
     read_pickle,
-    require_key,
     require_mapping,
     require_path,
 )
@@ -58,6 +57,89 @@ def _zscore(x: np.ndarray, train: np.ndarray, axes: tuple[int, ...]) -> np.ndarr
     std = x[train].std(axis=axes, keepdims=True)
     std[std == 0] = 1.0
     return ((x - mean) / std).astype(np.float32)
+
+
+def _read_inputs(raw: dict, p: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Check the two modalities: (static [N, 5], series [N, 24, 12]), as in the file."""
+    static = read_array(
+        raw, KEYS["static"], p, shape=(None, None), dtype="float", what="static features [N, 5]"
+    )
+    series = read_array(
+        raw,
+        KEYS["timeseries"],
+        p,
+        shape=(None, None, None),
+        dtype="float",
+        what="time series [N, 24, 12]",
+    )
+    return static, series
+
+
+def _icd9_target(raw: dict, p: Path, icd9_group: int) -> tuple[np.ndarray, np.ndarray, Task]:
+    """(y_icd9 [N, 20], target long [N] = its 0/1 column ``icd9_group``, the task)."""
+    y = read_array(
+        raw, KEYS["icd9"], p, shape=(None, None), dtype="numeric", what="ICD-9 groups [N, 20]"
+    )
+    if not 0 <= icd9_group < y.shape[1]:
+        raise DatasetError(
+            f"{p}: key '{KEYS['icd9']}' has {y.shape[1]} ICD-9 group columns, "
+            f"icd9_group={icd9_group} is out of range."
+        )
+    col = check_binary(y[:, icd9_group], p, f"{KEYS['icd9']}[:, {icd9_group}]")
+    task = Task(
+        f"icd9_{icd9_group}",
+        "classification",
+        2,
+        f"ICD-9 code group {icd9_group} (column of {KEYS['icd9']})",
+    )
+    return y, col.astype(np.int64), task
+
+
+def _mortality_target(raw: dict, p: Path) -> tuple[np.ndarray, np.ndarray, Task]:
+    """(adm_labels_all [N, >=6], target long [N] = MultiBench's 6-class mortality, the task)."""
+    adm = read_array(
+        raw,
+        KEYS["mortality"],
+        p,
+        shape=(None, None),
+        dtype="numeric",
+        what="mortality indicators [N, >=6]",
+    )
+    if adm.shape[1] < 6:
+        raise DatasetError(
+            f"{p}: key '{KEYS['mortality']}' has shape {adm.shape}, expected at least 6 "
+            "columns (classes 1..5 are read from columns 1..5)."
+        )
+    check_finite_labels(adm[:, 1:6], p, KEYS["mortality"])
+    positive = adm[:, 1:6] > 0  # [N, 5]
+    target = np.where(positive.any(axis=1), positive.argmax(axis=1) + 1, 0).astype(np.int64)
+    task = Task(
+        "mortality",
+        "classification",
+        6,
+        "MultiBench mortality classes 0..5 from adm_labels_all",
+    )
+    return adm, target, task
+
+
+def _normalise(
+    static: np.ndarray, series: np.ndarray, train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Non-finite -> 0, then z-score with train statistics: float32 [N, 5], [N, 24, 12]."""
+    static = np.nan_to_num(static.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    series = np.nan_to_num(series.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return _zscore(static, train, (0,)), _zscore(series, train, (0, 1))
+
+
+def _split(
+    static: np.ndarray, series: np.ndarray, targets: dict[str, np.ndarray], idx: np.ndarray
+) -> Split:
+    """The samples ``idx`` [n] of the normalised inputs and the targets, as a Split."""
+    t = torch.from_numpy(idx)
+    return Split(
+        {"static": torch.from_numpy(static)[t], "timeseries": torch.from_numpy(series)[t]},
+        {k: torch.from_numpy(v)[t] for k, v in targets.items()},
+    )
 
 
 def load_mimic(
@@ -92,96 +174,25 @@ def load_mimic(
         raise ValueError("no task: give icd9_group and/or mortality=True")
     p = require_path(path, "mimic")
     raw = require_mapping(read_pickle(p, "mimic"), p, "<top level>")
-    static = check_array(
-        require_key(raw, KEYS["static"], p),
-        p,
-        KEYS["static"],
-        shape=(None, None),
-        dtype="float",
-        what="static features [N, 5]",
-    )
-    series = check_array(
-        require_key(raw, KEYS["timeseries"], p),
-        p,
-        KEYS["timeseries"],
-        shape=(None, None, None),
-        dtype="float",
-        what="time series [N, 24, 12]",
-    )
+    static, series = _read_inputs(raw, p)
     arrays = {KEYS["static"]: static, KEYS["timeseries"]: series}
     targets_np: dict[str, np.ndarray] = {}
     tasks: list[Task] = []
     if icd9_group is not None:
-        y = check_array(
-            require_key(raw, KEYS["icd9"], p),
-            p,
-            KEYS["icd9"],
-            shape=(None, None),
-            dtype="numeric",
-            what="ICD-9 groups [N, 20]",
+        arrays[KEYS["icd9"]], targets_np[f"icd9_{icd9_group}"], task = _icd9_target(
+            raw, p, icd9_group
         )
-        if not 0 <= icd9_group < y.shape[1]:
-            raise DatasetError(
-                f"{p}: key '{KEYS['icd9']}' has {y.shape[1]} ICD-9 group columns, "
-                f"icd9_group={icd9_group} is out of range."
-            )
-        arrays[KEYS["icd9"]] = y
-        col = check_binary(y[:, icd9_group], p, f"{KEYS['icd9']}[:, {icd9_group}]")
-        targets_np[f"icd9_{icd9_group}"] = col.astype(np.int64)
-        tasks.append(
-            Task(
-                f"icd9_{icd9_group}",
-                "classification",
-                2,
-                f"ICD-9 code group {icd9_group} (column of {KEYS['icd9']})",
-            )
-        )
+        tasks.append(task)
     if mortality:
-        adm = check_array(
-            require_key(raw, KEYS["mortality"], p),
-            p,
-            KEYS["mortality"],
-            shape=(None, None),
-            dtype="numeric",
-            what="mortality indicators [N, >=6]",
-        )
-        if adm.shape[1] < 6:
-            raise DatasetError(
-                f"{p}: key '{KEYS['mortality']}' has shape {adm.shape}, expected at least 6 "
-                "columns (classes 1..5 are read from columns 1..5)."
-            )
-        check_finite_labels(adm[:, 1:6], p, KEYS["mortality"])
-        arrays[KEYS["mortality"]] = adm
-        positive = adm[:, 1:6] > 0  # [N, 5]
-        targets_np["mortality"] = np.where(
-            positive.any(axis=1), positive.argmax(axis=1) + 1, 0
-        ).astype(np.int64)
-        tasks.append(
-            Task(
-                "mortality",
-                "classification",
-                6,
-                "MultiBench mortality classes 0..5 from adm_labels_all",
-            )
-        )
+        arrays[KEYS["mortality"]], targets_np["mortality"], task = _mortality_target(raw, p)
+        tasks.append(task)
     n = check_rows(arrays, p)
 
-    static = np.nan_to_num(static.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    series = np.nan_to_num(series.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     parts = seeded_split(
         n, split_seed, valid_fraction=valid_fraction, test_fraction=test_fraction, file=p
     )
-    static = _zscore(static, parts["train"], (0,))
-    series = _zscore(series, parts["train"], (0, 1))
-
-    def split(idx: np.ndarray) -> Split:
-        t = torch.from_numpy(idx)
-        return Split(
-            {"static": torch.from_numpy(static)[t], "timeseries": torch.from_numpy(series)[t]},
-            {k: torch.from_numpy(v)[t] for k, v in targets_np.items()},
-        )
-
-    train = split(parts["train"])
+    static, series = _normalise(static, series, parts["train"])
+    train = _split(static, series, targets_np, parts["train"])
     return MultimodalData(
         name="mimic",
         modalities=["static", "timeseries"],
@@ -189,7 +200,7 @@ def load_mimic(
         tasks=tasks,
         train=train,
         probe_train=train,
-        probe_test=split(parts["test"]),
-        valid=split(parts["valid"]),
+        probe_test=_split(static, series, targets_np, parts["test"]),
+        valid=_split(static, series, targets_np, parts["valid"]),
         info={"path": str(p), "split_seed": split_seed, "indices": parts},
     )

@@ -42,6 +42,7 @@ from .errors import (
     check_nonempty,
     check_rows,
     listed,
+    read_array,
     require_key,
     require_path,
 )
@@ -155,13 +156,8 @@ def load_mmimdb_hdf5(
     except OSError as err:
         raise DatasetError(f"{p}: not a readable HDF5 file ({err}).") from err
     with h5:
-        text = check_array(
-            require_key(h5, text_key, p),
-            p,
-            text_key,
-            shape=(None, None),
-            dtype="float",
-            what="text features [N, d_t]",
+        text = read_array(
+            h5, text_key, p, shape=(None, None), dtype="float", what="text features [N, d_t]"
         )
         image_ds = require_key(h5, image_key, p)
         as_image = len(image_ds.shape) == 4
@@ -173,13 +169,8 @@ def load_mmimdb_hdf5(
             dtype="numeric" if as_image else "float",
             what="posters [N, 3, H, W]" if as_image else "image features [N, d_i]",
         )
-        genres = check_array(
-            require_key(h5, "genres", p),
-            p,
-            "genres",
-            shape=(None, None),
-            dtype="numeric",
-            what="0/1 genres [N, 23]",
+        genres = read_array(
+            h5, "genres", p, shape=(None, None), dtype="numeric", what="0/1 genres [N, 23]"
         )
     n = check_rows({text_key: text, image_key: image, "genres": genres}, p)
     rows = _split_rows(n, bounds, p)
@@ -212,6 +203,89 @@ def _movie_json(root: Path, movie_id: str) -> Path:
     )
 
 
+def _features_file(root: Path, features: str | Path) -> Path:
+    """The features file (relative to ``root`` unless absolute); missing -> how to make it."""
+    feat_file = Path(features) if Path(features).is_absolute() else root / features
+    if not feat_file.is_file():
+        raise DatasetNotFoundError(
+            f"mmimdb data: precomputed features not found at '{feat_file}'. {FEATURES_HELP}"
+        )
+    return feat_file
+
+
+def _split_ids(split_file: Path) -> dict[str, list[str]]:
+    """Movie ids per split from ``split.json`` ("dev" becomes "valid", and may be absent)."""
+    try:
+        split_ids = json.loads(split_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{split_file}: not valid JSON ({err}).") from err
+    if not isinstance(split_ids, dict):
+        raise DatasetError(
+            f"{split_file}: expected a dict of id lists, found {type(split_ids).__name__}."
+        )
+    names = {"train": "train", "valid": "dev", "test": "test"}
+    ids = {
+        s: [str(i) for i in require_key(split_ids, k, split_file)]
+        for s, k in names.items()
+        if s != "valid" or k in split_ids
+    }
+    for s, lst in ids.items():
+        check_nonempty(len(lst), split_file, names[s])
+    return ids
+
+
+def _read_features(feat_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids str [N], text float [N, d_t], image float [N, d_i]) from ``features.npz``."""
+    try:
+        npz = np.load(feat_file, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{feat_file}: not a readable .npz file ({err}).") from err
+    with npz:
+        feat_ids = read_array(
+            npz, "ids", feat_file, shape=(None,), dtype="string", what="movie ids [N]"
+        )
+        text = read_array(
+            npz, "text", feat_file, shape=(None, None), dtype="float", what="text features [N, d_t]"
+        )
+        image = read_array(
+            npz,
+            "image",
+            feat_file,
+            shape=(None, None),
+            dtype="float",
+            what="image features [N, d_i]",
+        )
+    check_rows({"ids": feat_ids, "text": text, "image": image}, feat_file)
+    return feat_ids, text, image
+
+
+def _genre_labels(
+    root: Path, wanted: list[str], genres: Sequence[str]
+) -> tuple[np.ndarray, Counter]:
+    """(0/1 labels float32 [len(wanted), len(genres)], count of each unknown genre name)."""
+    column = {g.lower(): j for j, g in enumerate(genres)}
+    ignored: Counter = Counter()
+    labels = np.zeros((len(wanted), len(genres)), dtype=np.float32)
+    for r, movie in enumerate(wanted):
+        f = _movie_json(root, movie)
+        try:
+            meta = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DatasetError(f"{f}: not valid JSON ({err}).") from err
+        names_ = require_key(meta, "genres", f)
+        if not isinstance(names_, list):
+            raise DatasetError(
+                f"{f}: key 'genres' should be a list of genre names, found {type(names_).__name__}."
+            )
+        for g in names_:
+            j = column.get(str(g).lower())
+            if j is None:
+                ignored[str(g)] += 1
+            else:
+                labels[r, j] = 1.0
+    return labels, ignored
+
+
 def load_mmimdb_raw(
     path: str | Path,
     *,
@@ -238,58 +312,9 @@ def load_mmimdb_raw(
     """
     root = require_path(path, "mmimdb", kind="dir")
     split_file = require_path(root / "split.json", "mmimdb")
-    feat_file = Path(features) if Path(features).is_absolute() else root / features
-    if not feat_file.is_file():
-        raise DatasetNotFoundError(
-            f"mmimdb data: precomputed features not found at '{feat_file}'. {FEATURES_HELP}"
-        )
-    try:
-        split_ids = json.loads(split_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{split_file}: not valid JSON ({err}).") from err
-    if not isinstance(split_ids, dict):
-        raise DatasetError(
-            f"{split_file}: expected a dict of id lists, found {type(split_ids).__name__}."
-        )
-    names = {"train": "train", "valid": "dev", "test": "test"}
-    ids = {
-        s: [str(i) for i in require_key(split_ids, k, split_file)]
-        for s, k in names.items()
-        if s != "valid" or k in split_ids
-    }
-    for s, lst in ids.items():
-        check_nonempty(len(lst), split_file, names[s])
-
-    try:
-        npz = np.load(feat_file, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{feat_file}: not a readable .npz file ({err}).") from err
-    with npz:
-        feat_ids = check_array(
-            require_key(npz, "ids", feat_file),
-            feat_file,
-            "ids",
-            shape=(None,),
-            dtype="string",
-            what="movie ids [N]",
-        )
-        text = check_array(
-            require_key(npz, "text", feat_file),
-            feat_file,
-            "text",
-            shape=(None, None),
-            dtype="float",
-            what="text features [N, d_t]",
-        )
-        image = check_array(
-            require_key(npz, "image", feat_file),
-            feat_file,
-            "image",
-            shape=(None, None),
-            dtype="float",
-            what="image features [N, d_i]",
-        )
-    check_rows({"ids": feat_ids, "text": text, "image": image}, feat_file)
+    feat_file = _features_file(root, features)
+    ids = _split_ids(split_file)
+    feat_ids, text, image = _read_features(feat_file)
     row_of = {str(i): r for r, i in enumerate(feat_ids)}
     wanted = [i for lst in ids.values() for i in lst]
     missing = [i for i in wanted if i not in row_of]
@@ -298,27 +323,7 @@ def load_mmimdb_raw(
             f"{feat_file}: key 'ids' lacks {len(missing)} movie ids of {split_file} "
             f"(e.g. {listed(missing)}); expected features for every listed movie. " + FEATURES_HELP
         )
-
-    column = {g.lower(): j for j, g in enumerate(genres)}
-    ignored: Counter = Counter()
-    labels = np.zeros((len(wanted), len(genres)), dtype=np.float32)
-    for r, movie in enumerate(wanted):
-        f = _movie_json(root, movie)
-        try:
-            meta = json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DatasetError(f"{f}: not valid JSON ({err}).") from err
-        names_ = require_key(meta, "genres", f)
-        if not isinstance(names_, list):
-            raise DatasetError(
-                f"{f}: key 'genres' should be a list of genre names, found {type(names_).__name__}."
-            )
-        for g in names_:
-            j = column.get(str(g).lower())
-            if j is None:
-                ignored[str(g)] += 1
-            else:
-                labels[r, j] = 1.0
+    labels, ignored = _genre_labels(root, wanted, genres)
 
     order = np.array([row_of[i] for i in wanted], dtype=np.int64)
     starts = np.cumsum([0] + [len(v) for v in ids.values()])

@@ -174,6 +174,111 @@ def _task_kind_in_file(npz, key: str, file: Path) -> str | None:
     return str(value.reshape(()))
 
 
+def _read_inputs(
+    npz, keys: list[str], kinds: Mapping[str, str] | None, file: Path
+) -> tuple[list[str], dict, dict, dict, dict]:
+    """Every ``x_<name>``: (names, inputs, kinds, padding [N, L], unpadded-empty counts)."""
+    mods = [k[2:] for k in keys if k.startswith("x_")]
+    if len(mods) < 2:
+        raise DatasetError(
+            f"{file}: found modality keys {[f'x_{m}' for m in mods]}, expected "
+            f"at least 2 arrays named 'x_<name>'; keys are {keys}."
+        )
+    unknown = set(kinds or {}) - set(mods)
+    if unknown:
+        raise ValueError(f"kinds names unknown modalities {sorted(unknown)}; the file has {mods}")
+    inputs, kind_of, padding, unpadded = {}, {}, {}, {}
+    for m in mods:
+        raw = _get(npz, f"x_{m}", file)
+        inputs[m], kind_of[m] = _modality(m, raw, (kinds or {}).get(m), file)
+        pad, unpadded[m] = _padding(npz, m, inputs[m], file)
+        if pad is not None:
+            padding[m] = pad
+    return mods, inputs, kind_of, padding, unpadded
+
+
+def _read_targets(
+    npz, keys: list[str], tasks: Mapping[str, str] | None, file: Path
+) -> tuple[dict[str, np.ndarray], list[Task]]:
+    """Read ``y`` and every ``y_<task>``: (target per task name in base.py layout, tasks)."""
+    target_keys = [k for k in keys if k == "y" or k.startswith("y_")]
+    if not target_keys:
+        raise DatasetError(f"{file}: missing key 'y' (targets [N] or [N, k]); keys are {keys}.")
+    targets, task_list = {}, []
+    for k in target_keys:
+        task_name = "y" if k == "y" else k[2:]
+        kind = (tasks or {}).get(task_name) or _task_kind_in_file(npz, k, file)
+        targets[task_name], task = _target(_get(npz, k, file), k, kind, file)
+        task_list.append(task)
+    unknown = set(tasks or {}) - {t.name for t in task_list}
+    if unknown:
+        raise ValueError(
+            f"tasks names unknown tasks {sorted(unknown)}; the file has "
+            f"{[t.name for t in task_list]}"
+        )
+    return targets, task_list
+
+
+def _split_array(npz, file: Path) -> np.ndarray | None:
+    """The optional ``split`` strings [N], or None when the file has none."""
+    if "split" not in npz:
+        return None
+    return check_array(
+        _get(npz, "split", file),
+        file,
+        "split",
+        shape=(None,),
+        dtype="string",
+        what='"train" / "valid" / "test" per sample',
+    )
+
+
+def _count_samples(inputs: dict, targets: dict, split_arr: np.ndarray | None, file: Path) -> int:
+    """N, checked to be the same for every input, target and the ``split`` array."""
+    return check_rows(
+        {
+            **{f"x_{m}": x for m, x in inputs.items()},
+            **{f"y_{t}" if t != "y" else "y": y for t, y in targets.items()},
+            **({"split": split_arr} if split_arr is not None else {}),
+        },
+        file,
+    )
+
+
+def _parts(
+    split_arr: np.ndarray | None,
+    n: int,
+    file: Path,
+    split_seed: int,
+    valid_fraction: float,
+    test_fraction: float,
+) -> dict[str, np.ndarray]:
+    """Sample indices per split: from ``split`` [N] if given, else the seeded split."""
+    if split_arr is None:
+        return seeded_split(
+            n, split_seed, valid_fraction=valid_fraction, test_fraction=test_fraction, file=file
+        )
+    bad = sorted(set(np.unique(split_arr).tolist()) - set(_SPLIT_NAMES))
+    if bad:
+        raise DatasetError(
+            f"{file}: key 'split' holds {bad}, expected only values among {list(_SPLIT_NAMES)}."
+        )
+    parts = {s: np.nonzero(split_arr == s)[0] for s in _SPLIT_NAMES}
+    for s in ("train", "test"):
+        check_nonempty(len(parts[s]), file, s, "no sample of key 'split' has this value")
+    return parts
+
+
+def _split(inputs: dict, targets: dict, padding: dict, idx: np.ndarray) -> Split:
+    """The samples ``idx`` [n] of the inputs, targets and padding masks, as a Split."""
+    t = torch.from_numpy(idx)
+    return Split(
+        {m: torch.from_numpy(x)[t] for m, x in inputs.items()},
+        {k: torch.from_numpy(y)[t] for k, y in targets.items()},
+        {m: torch.from_numpy(pad)[t] for m, pad in padding.items()},
+    )
+
+
 def load_npz(
     path: str | Path,
     *,
@@ -210,81 +315,12 @@ def load_npz(
         raise DatasetError(f"{p}: not a readable .npz file ({err}).") from err
     with npz:
         keys = list(npz.files)
-        mods = [k[2:] for k in keys if k.startswith("x_")]
-        if len(mods) < 2:
-            raise DatasetError(
-                f"{p}: found modality keys {[f'x_{m}' for m in mods]}, expected "
-                f"at least 2 arrays named 'x_<name>'; keys are {keys}."
-            )
-        unknown = set(kinds or {}) - set(mods)
-        if unknown:
-            raise ValueError(
-                f"kinds names unknown modalities {sorted(unknown)}; the file has {mods}"
-            )
-        inputs, kind_of, padding, unpadded = {}, {}, {}, {}
-        for m in mods:
-            raw = _get(npz, f"x_{m}", p)
-            inputs[m], kind_of[m] = _modality(m, raw, (kinds or {}).get(m), p)
-            pad, unpadded[m] = _padding(npz, m, inputs[m], p)
-            if pad is not None:
-                padding[m] = pad
-        target_keys = [k for k in keys if k == "y" or k.startswith("y_")]
-        if not target_keys:
-            raise DatasetError(f"{p}: missing key 'y' (targets [N] or [N, k]); keys are {keys}.")
-        targets, task_list = {}, []
-        for k in target_keys:
-            task_name = "y" if k == "y" else k[2:]
-            kind = (tasks or {}).get(task_name) or _task_kind_in_file(npz, k, p)
-            targets[task_name], task = _target(_get(npz, k, p), k, kind, p)
-            task_list.append(task)
-        unknown = set(tasks or {}) - {t.name for t in task_list}
-        if unknown:
-            raise ValueError(
-                f"tasks names unknown tasks {sorted(unknown)}; the file has "
-                f"{[t.name for t in task_list]}"
-            )
-        split_arr = None
-        if "split" in npz:
-            split_arr = check_array(
-                _get(npz, "split", p),
-                p,
-                "split",
-                shape=(None,),
-                dtype="string",
-                what='"train" / "valid" / "test" per sample',
-            )
-    n = check_rows(
-        {
-            **{f"x_{m}": x for m, x in inputs.items()},
-            **{f"y_{t}" if t != "y" else "y": y for t, y in targets.items()},
-            **({"split": split_arr} if split_arr is not None else {}),
-        },
-        p,
-    )
-
-    if split_arr is not None:
-        bad = sorted(set(np.unique(split_arr).tolist()) - set(_SPLIT_NAMES))
-        if bad:
-            raise DatasetError(
-                f"{p}: key 'split' holds {bad}, expected only values among {list(_SPLIT_NAMES)}."
-            )
-        parts = {s: np.nonzero(split_arr == s)[0] for s in _SPLIT_NAMES}
-        for s in ("train", "test"):
-            check_nonempty(len(parts[s]), p, s, "no sample of key 'split' has this value")
-    else:
-        parts = seeded_split(
-            n, split_seed, valid_fraction=valid_fraction, test_fraction=test_fraction, file=p
-        )
-
-    def split(idx: np.ndarray) -> Split:
-        t = torch.from_numpy(idx)
-        return Split(
-            {m: torch.from_numpy(x)[t] for m, x in inputs.items()},
-            {k: torch.from_numpy(y)[t] for k, y in targets.items()},
-            {m: torch.from_numpy(pad)[t] for m, pad in padding.items()},
-        )
-
-    train = split(parts["train"])
+        mods, inputs, kind_of, padding, unpadded = _read_inputs(npz, keys, kinds, p)
+        targets, task_list = _read_targets(npz, keys, tasks, p)
+        split_arr = _split_array(npz, p)
+    n = _count_samples(inputs, targets, split_arr, p)
+    parts = _parts(split_arr, n, p, split_seed, valid_fraction, test_fraction)
+    train = _split(inputs, targets, padding, parts["train"])
     return MultimodalData(
         name=name or p.stem,
         modalities=mods,
@@ -292,8 +328,8 @@ def load_npz(
         tasks=task_list,
         train=train,
         probe_train=train,
-        probe_test=split(parts["test"]),
-        valid=split(parts["valid"]) if len(parts["valid"]) else None,
+        probe_test=_split(inputs, targets, padding, parts["test"]),
+        valid=_split(inputs, targets, padding, parts["valid"]) if len(parts["valid"]) else None,
         info={
             "path": str(p),
             "indices": parts,

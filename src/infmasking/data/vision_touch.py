@@ -43,10 +43,9 @@ import torch.nn.functional as F
 from .base import MultimodalData, Split, Task
 from .errors import (
     DatasetError,
-    check_array,
     check_finite_labels,
     check_rows,
-    require_key,
+    read_array,
     require_path,
 )
 from .splits import seeded_split
@@ -71,53 +70,56 @@ def _resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _read_episode(
-    file: Path,
-    keys: Mapping[str, str],
-    *,
-    image_size: int | None,
-    force_steps: int,
-    force_tanh: bool,
-    proprio_dim: int,
-    ee_dim: int,
-) -> dict[str, np.ndarray | torch.Tensor | int]:
-    """Samples t = 0..T-2 of one episode file (see the module docstring)."""
+def _read_arrays(
+    file: Path, keys: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(image [T, H, W, 3] or [T, 3, H, W], force [T, S, 6], proprio [T, P], contact)."""
     try:
         h5 = h5py.File(file, "r")
     except OSError as err:
         raise DatasetError(f"{file}: not a readable HDF5 episode file ({err}).") from err
     with h5:
-        image = check_array(
-            require_key(h5, keys["image"], file),
-            file,
+        image = read_array(
+            h5,
             keys["image"],
+            file,
             shape=(None, None, None, None),
             dtype="uint8",
             what="RGB frames [T, H, W, 3] or [T, 3, H, W]",
         )
-        force = check_array(
-            require_key(h5, keys["force"], file),
-            file,
+        force = read_array(
+            h5,
             keys["force"],
+            file,
             shape=(None, None, None),
             dtype="float",
             what="forces [T, S, 6]",
         )
-        proprio = check_array(
-            require_key(h5, keys["proprio"], file),
-            file,
+        proprio = read_array(
+            h5,
             keys["proprio"],
+            file,
             shape=(None, None),
             dtype="float",
             what="proprioception [T, P]",
         )
-        contact = check_array(
-            require_key(h5, keys["contact"], file),
-            file,
-            keys["contact"],
-            dtype="numeric",
-            what="contact flags [T] or [T, K]",
+        contact = read_array(
+            h5, keys["contact"], file, dtype="numeric", what="contact flags [T] or [T, K]"
         )
+    return image, force, proprio, contact
+
+
+def _check_episode(
+    file: Path,
+    keys: Mapping[str, str],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    force_steps: int,
+    proprio_dim: int,
+    ee_dim: int,
+) -> tuple[int, np.ndarray]:
+    """Check sizes and targets of one episode: (T, image as uint8 [T, 3, H, W])."""
+    image, force, proprio, contact = arrays
     T = check_rows(
         {
             keys["image"]: image,
@@ -150,7 +152,25 @@ def _read_episode(
         )
     check_finite_labels(contact, file, keys["contact"])
     check_finite_labels(proprio[1:, :ee_dim], file, f"{keys['proprio']} (end-effector target)")
+    return T, image
 
+
+def _read_episode(
+    file: Path,
+    keys: Mapping[str, str],
+    *,
+    image_size: int | None,
+    force_steps: int,
+    force_tanh: bool,
+    proprio_dim: int,
+    ee_dim: int,
+) -> dict[str, np.ndarray | torch.Tensor | int]:
+    """Samples t = 0..T-2 of one episode file (see the module docstring)."""
+    arrays = _read_arrays(file, keys)
+    T, image = _check_episode(
+        file, keys, arrays, force_steps=force_steps, proprio_dim=proprio_dim, ee_dim=ee_dim
+    )
+    _, force, proprio, contact = arrays
     force = force[: T - 1, -force_steps:].astype(np.float32)  # [T-1, 32, 6]
     prop = proprio[: T - 1, :proprio_dim].astype(np.float32)  # [T-1, 8]
     nonfinite = int((~np.isfinite(force)).sum() + (~np.isfinite(prop)).sum())
@@ -167,6 +187,88 @@ def _read_episode(
         "end_effector_next": proprio[1:, :ee_dim].astype(np.float32),
         "nonfinite": nonfinite,
     }
+
+
+def _episode_split(
+    path: str | Path, pattern: str, split_seed: int, valid_fraction: float, test_fraction: float
+) -> tuple[Path, list[Path], dict[str, np.ndarray]]:
+    """(folder, sorted episode files, seeded split of their indices); no file is an error."""
+    root = require_path(path, "vision_touch", kind="dir")
+    files = sorted(root.rglob(pattern))
+    if not files:
+        raise DatasetError(
+            f"{root}: no episode files matching '{pattern}' found. "
+            "Expected one .h5 file per episode."
+        )
+    parts = seeded_split(
+        len(files),
+        split_seed,
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        file=root,
+        unit="episode files",
+    )
+    return root, files, parts
+
+
+def _read_split(
+    files: list[Path],
+    idx: np.ndarray,
+    keys: Mapping[str, str],
+    image_shape: tuple[int, ...] | None,
+    **episode_options,
+) -> tuple[Split, tuple[int, ...] | None, int]:
+    """The episodes ``files[idx]`` as one Split: (split, frame shape [3, H, W], n zeroed)."""
+    nonfinite = 0
+    episodes = []
+    for i in idx:
+        ep = _read_episode(files[i], keys, **episode_options)
+        shape = tuple(ep["image"].shape[1:])
+        if image_shape is None:
+            image_shape = shape
+        elif shape != image_shape:
+            raise DatasetError(
+                f"{files[i]}: key '{keys['image']}' frames are {shape} (as [3, H, W]), "
+                f"expected {image_shape} as in the other episodes (or pass image_size)."
+            )
+        nonfinite += ep["nonfinite"]
+        episodes.append(ep)
+    cat = {
+        k: torch.from_numpy(np.concatenate([e[k] for e in episodes]))
+        for k in ("force", "proprio", "contact_next", "end_effector_next")
+    }
+    split = Split(
+        {
+            "image": torch.cat([e["image"] for e in episodes]),
+            "force": cat["force"],
+            "proprio": cat["proprio"],
+        },
+        {"contact_next": cat["contact_next"], "end_effector_next": cat["end_effector_next"]},
+    )
+    return split, image_shape, nonfinite
+
+
+def _dataset(splits: dict[str, Split], ee_dim: int, info: dict) -> MultimodalData:
+    """The MultimodalData of the train / valid / test splits, with the two tasks."""
+    return MultimodalData(
+        name="vision_touch",
+        modalities=["image", "force", "proprio"],
+        kinds={"image": "image", "force": "sequence", "proprio": "vector"},
+        tasks=[
+            Task("contact_next", "classification", 2, "contact at the next step"),
+            Task(
+                "end_effector_next",
+                "regression",
+                0,
+                f"next step's proprio[:{ee_dim}] (end-effector position and yaw)",
+            ),
+        ],
+        train=splits["train"],
+        probe_train=splits["train"],
+        probe_test=splits["test"],
+        valid=splits["valid"],
+        info=info,
+    )
 
 
 def load_vision_touch(
@@ -211,79 +313,24 @@ def load_vision_touch(
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}; the keys are {sorted(VT_KEYS)}")
     keys = {**VT_KEYS, **(keys or {})}
-    root = require_path(path, "vision_touch", kind="dir")
-    files = sorted(root.rglob(pattern))
-    if not files:
-        raise DatasetError(
-            f"{root}: no episode files matching '{pattern}' found. "
-            "Expected one .h5 file per episode."
-        )
-    parts = seeded_split(
-        len(files),
-        split_seed,
-        valid_fraction=valid_fraction,
-        test_fraction=test_fraction,
-        file=root,
-        unit="episode files",
-    )
+    root, files, parts = _episode_split(path, pattern, split_seed, valid_fraction, test_fraction)
+    options = {
+        "image_size": image_size,
+        "force_steps": force_steps,
+        "force_tanh": force_tanh,
+        "proprio_dim": proprio_dim,
+        "ee_dim": ee_dim,
+    }
     image_shape = None
     nonfinite = 0
     splits = {}
     for name, idx in parts.items():
-        episodes = []
-        for i in idx:
-            ep = _read_episode(
-                files[i],
-                keys,
-                image_size=image_size,
-                force_steps=force_steps,
-                force_tanh=force_tanh,
-                proprio_dim=proprio_dim,
-                ee_dim=ee_dim,
-            )
-            shape = tuple(ep["image"].shape[1:])
-            if image_shape is None:
-                image_shape = shape
-            elif shape != image_shape:
-                raise DatasetError(
-                    f"{files[i]}: key '{keys['image']}' frames are {shape} (as [3, H, W]), "
-                    f"expected {image_shape} as in the other episodes (or pass image_size)."
-                )
-            nonfinite += ep["nonfinite"]
-            episodes.append(ep)
-        cat = {
-            k: torch.from_numpy(np.concatenate([e[k] for e in episodes]))
-            for k in ("force", "proprio", "contact_next", "end_effector_next")
-        }
-        splits[name] = Split(
-            {
-                "image": torch.cat([e["image"] for e in episodes]),
-                "force": cat["force"],
-                "proprio": cat["proprio"],
-            },
-            {"contact_next": cat["contact_next"], "end_effector_next": cat["end_effector_next"]},
-        )
-    return MultimodalData(
-        name="vision_touch",
-        modalities=["image", "force", "proprio"],
-        kinds={"image": "image", "force": "sequence", "proprio": "vector"},
-        tasks=[
-            Task("contact_next", "classification", 2, "contact at the next step"),
-            Task(
-                "end_effector_next",
-                "regression",
-                0,
-                f"next step's proprio[:{ee_dim}] (end-effector position and yaw)",
-            ),
-        ],
-        train=splits["train"],
-        probe_train=splits["train"],
-        probe_test=splits["test"],
-        valid=splits["valid"],
-        info={
-            "path": str(root),
-            "episodes": {k: [str(files[i].relative_to(root)) for i in v] for k, v in parts.items()},
-            "nonfinite_zeroed": nonfinite,
-            "keys": keys,
-        },
-    )
+        splits[name], image_shape, n_zeroed = _read_split(files, idx, keys, image_shape, **options)
+        nonfinite += n_zeroed
+    info = {
+        "path": str(root),
+        "episodes": {k: [str(files[i].relative_to(root)) for i in v] for k, v in parts.items()},
+        "nonfinite_zeroed": nonfinite,
+        "keys": keys,
+    }
+    return _dataset(splits, ee_dim, info)
