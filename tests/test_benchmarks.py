@@ -1,6 +1,7 @@
-"""The step-time benchmark compares like with like: its reference-structure path (published
-cost structure, explicit Σ) computes the same loss and gradients as the library path given the
-same inputs and masks; and the benchmark scripts run end to end and write valid JSON."""
+"""The step-time benchmark compares like with like: its reference-structure path
+(tests/reference_step.py: published cost structure, explicit Σ) computes the same loss and
+gradients as the library path given the same inputs and masks; and the benchmark scripts run end
+to end and write valid JSON."""
 
 import importlib.util
 import json
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import reference_step as R  # tests/ is on sys.path under pytest
 import torch
 
 from infmasking.losses import infmasking_loss
@@ -19,15 +21,12 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 def _load(name):
     if name in sys.modules:
         return sys.modules[name]
-    sys.path.insert(0, str(BENCH))  # loss_memory imports step_time as a sibling
+    sys.path.insert(0, str(BENCH))  # the scripts import their siblings (timing, step_time_report)
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
-
-
-st = _load("step_time")
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +42,7 @@ def _one_thread(monkeypatch):
 
 def _loss_and_grads(variant, model, views, s, seed):
     model.zero_grad(set_to_none=True)
-    loss = st.step_loss(variant, model, views, s, torch.Generator().manual_seed(seed))
+    loss = R.step_loss(variant, model, views, s, torch.Generator().manual_seed(seed))
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -51,10 +50,10 @@ def _loss_and_grads(variant, model, views, s, seed):
 @pytest.mark.parametrize("lib,collapse", [("library", True), ("library_noshare", True), ("library_full", False)])
 def test_reference_structure_equals_library_path(lib, collapse):
     """Same model, inputs (with padding) and masks: same loss and same gradients, float64."""
-    s = st.PRESETS["tiny"]
+    s = R.TINY
     torch.manual_seed(0)
-    model = st.make_model(s, collapse=collapse, dtype=torch.float64)
-    views = st.make_views(s, torch.Generator().manual_seed(1), dtype=torch.float64)
+    model = R.make_model(s, collapse=collapse, dtype=torch.float64)
+    views = R.make_views(s, torch.Generator().manual_seed(1), dtype=torch.float64)
     assert views[0][1], "the tiny setting must exercise padding masks"
     ref_loss, ref_grads = _loss_and_grads("reference", model, views, s, seed=7)
     lib_loss, lib_grads = _loss_and_grads(lib, model, views, s, seed=7)
@@ -70,12 +69,12 @@ def test_reference_structure_equals_library_path(lib, collapse):
 
 def test_reference_structure_runs_every_subset_and_view():
     """The reference path runs (M+1)·T masked passes per view and keeps T of them."""
-    s = st.PRESETS["tiny"]
-    model = st.make_model(s, dtype=torch.float64)
+    s = R.TINY
+    model = R.make_model(s, dtype=torch.float64)
     calls = []
     model.fusion.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape))
-    (x, p), _ = st.make_views(s, torch.Generator().manual_seed(0), dtype=torch.float64)
-    z, masked, discarded = st.reference_view(model, x, p, s.num_masks, s.mask_ratio)
+    (x, p), _ = R.make_views(s, torch.Generator().manual_seed(0), dtype=torch.float64)
+    z, masked, discarded = R.reference_view(model, x, p, s.num_masks, s.mask_ratio)
     m, t = len(s.modalities), s.num_masks
     assert len(calls) == (m + 1) * (1 + t)  # one unmasked + T masked passes per subset
     assert all(c[0] == s.batch for c in calls)  # every pass is B rows: nothing batched
@@ -88,12 +87,13 @@ def test_explicit_covariance_loss_equals_library_loss(b, p, t):
     z1 = [torch.randn(b, p, generator=g, dtype=torch.float64) for _ in range(3)]
     z2 = [torch.randn(b, p, generator=g, dtype=torch.float64) for _ in range(3)]
     k1, k2 = (torch.randn(t, b, p, generator=g, dtype=torch.float64) for _ in range(2))
-    ref = st.reference_loss(z1, z2, k1, k2, temperature=0.2, mask_weight=0.7)
+    ref = R.reference_loss(z1, z2, k1, k2, temperature=0.2, mask_weight=0.7)
     lib = infmasking_loss(z1, z2, k1, k2, temperature=0.2, mask_weight=0.7).loss
     torch.testing.assert_close(ref, lib, rtol=1e-10, atol=1e-10)
 
 
 def test_step_time_runs_end_to_end(tmp_path):
+    st = _load("step_time")
     out = tmp_path / "step.json"
     st.main(["--preset", "tiny", "--reps", "2", "--warmup", "1", "--no-memory", "--matmul-size", "256",
              "--out", str(out)])
@@ -101,7 +101,7 @@ def test_step_time_runs_end_to_end(tmp_path):
     assert res["command"].startswith("python benchmarks/step_time.py --preset tiny")
     assert res["matmul_gflops_fp32"] > 0
     (r,) = res["settings"]
-    assert set(r["times_s"]) == set(st.VARIANTS) and all(len(v) == 2 for v in r["times_s"].values())
+    assert set(r["times_s"]) == set(R.VARIANTS) and all(len(v) == 2 for v in r["times_s"].values())
     assert all(math.isfinite(x["of_medians"]) and x["of_medians"] > 0 for x in r["ratios"].values())
     assert "reference/library" in r["ratios"] and "library/comm" in r["ratios"]
     assert r["gflop_per_step"]["reference"] > r["gflop_per_step"]["library"] > r["gflop_per_step"]["comm"] > 0
@@ -109,10 +109,11 @@ def test_step_time_runs_end_to_end(tmp_path):
 
 
 def test_memory_child_and_sweep(tmp_path, monkeypatch):
-    mem = st.measure_memory(st.PRESETS["tiny"], "library")
+    st, tm = _load("step_time"), _load("timing")  # timing: imported by step_time
+    mem = tm.measure_memory(R.TINY, "library")
     assert "error" not in mem, mem
     assert mem["peak_increase_bytes"] is None or mem["peak_increase_bytes"] >= 0
-    monkeypatch.setattr(st, "SWEEP_AXES", {"num_masks": [1, 2], "proj_dim": [8, 16]})
+    monkeypatch.setattr(tm, "SWEEP_AXES", {"num_masks": [1, 2], "proj_dim": [8, 16]})
     out = tmp_path / "scaling.json"
     st.main(["--sweep", "--sweep-preset", "tiny", "--reps", "1", "--warmup", "0", "--no-memory",
              "--sweep-max-cov-gb", "1e-8", "--matmul-size", "256", "--out", str(out)])
@@ -133,8 +134,9 @@ def test_loss_memory_growth_fit():
 
 
 def test_summary_reads_targets_off_the_results():
+    sr = _load("step_time_report")
     def result(name, ab, bc):
-        stats = {v: {"median": 1.0} for v in st.VARIANTS}
+        stats = {v: {"median": 1.0} for v in R.VARIANTS}
         ratios = {k: {"median_paired": 1.0, "of_medians": 1.0} for k in
                   ("reference/library", "library/comm", "library_full/library", "reference/comm")}
         ratios["reference/library"]["median_paired"] = ab
@@ -143,14 +145,14 @@ def test_summary_reads_targets_off_the_results():
                 "loadavg_at_end": [2.0], "settings": [{"setting": {"name": name, "batch": 64}, "stats": stats,
                                                        "ratios": ratios, "memory": {}}]}
 
-    md = st.summary_markdown([result("cpu64", 2.5, 2.1), result("three", 2.9, 1.2)])
+    md = sr.summary_markdown([result("cpu64", 2.5, 2.1), result("three", 2.9, 1.2)])
     assert "| two modalities, T = 6: (a)/(b) ≥ 2.3 | `cpu64` | 2.50 | **yes** |" in md
     assert "| InfMasking ≤ 2× CoMM at the CPU Trifeatures setting | `cpu64` | 2.10 | **no** |" in md
     assert "| three modalities: (a)/(b) ≥ 3 | `three` | 2.90 | **no** |" in md
     assert "| shared first-block K/V: InfMasking / CoMM ≤ 1.1 | `cpu64` | 2.10 | **no** |" in md
     old = result("tokens", 7.0, 2.1)  # measured before the shared keys/values: no such target row
     del old["settings"][0]["stats"]["library_noshare"]
-    assert "| shared first-block K/V: InfMasking" not in st.summary_markdown([old])
+    assert "| shared first-block K/V: InfMasking" not in sr.summary_markdown([old])
 
 
 def test_trifeatures_investigation_tables(tmp_path):
