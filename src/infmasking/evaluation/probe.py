@@ -167,94 +167,16 @@ def fit_probe(
             a single class in ``y_train``, targets of the wrong shape for ``task.kind``, an
             unknown kind, or a bad ``val_fraction`` / ``Cs`` / ``class_weight``.
     """
-    kind = task.kind
-    if kind not in PUBLISHED_METRIC:
-        raise ValueError(
-            f"task.kind: unknown task kind {kind!r} for task {task.name!r}; "
-            f"expected one of {sorted(PUBLISHED_METRIC)}"
-        )
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction: must be in (0, 1), got {val_fraction}")
-    Cs = sorted(float(c) for c in Cs)
-    if not Cs or any(not math.isfinite(c) or c <= 0 for c in Cs):
-        raise ValueError(f"Cs: need at least one finite positive value, got {Cs}")
-    weighting_ok = class_weight is None or isinstance(class_weight, Mapping)
-    if not (weighting_ok or class_weight == "balanced"):
-        raise ValueError(f"class_weight: expected None, 'balanced' or a dict, got {class_weight!r}")
-
-    x_train = _features(x_train, "x_train")
-    x_test = _features(x_test, "x_test")
-    if x_train.shape[1] != x_test.shape[1]:
-        raise ValueError(
-            f"x_test: feature dimension {x_test.shape[1]} differs from x_train's {x_train.shape[1]}"
-        )
-    y_train = _targets(task, y_train, "y_train", len(x_train), "x_train")
-    y_test = _targets(task, y_test, "y_test", len(x_test), "x_test")
-    if kind == "multilabel" and y_train.shape[1] != y_test.shape[1]:
-        raise ValueError(
-            f"y_test: {y_test.shape[1]} labels but y_train has {y_train.shape[1]}"
-        )
-    if kind == "regression" and y_train.shape[1:] != y_test.shape[1:]:
-        raise ValueError(f"y_test: shape {y_test.shape} does not match y_train's {y_train.shape}")
-
-    rng = np.random.default_rng(seed)
-    if kind == "classification":
-        classes = np.unique(y_train)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y_train: a single class ({classes.tolist()}) in the training labels of task "
-                f"{task.name!r}; a classifier needs at least two"
-            )
-        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng, strata=y_train)
-        if len(np.unique(y_train[fit_idx])) < 2:
-            raise ValueError(
-                "y_train: fewer than two classes left after holding out val_fraction of it; "
-                "use more training samples"
-            )
-        probe: _Probe = _LogisticProbe(class_weight)
-    elif kind == "multilabel":
-        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
-        probe = _MultilabelProbe(class_weight)
-    else:
-        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
-        probe = _RidgeProbe()
-
+    Cs = _check_options(task, val_fraction, Cs, class_weight)
+    x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
+    probe, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
     # 1) choose the regularisation on the held-out part of the training features
-    xs_fit, xs_val = _standardise(x_train[fit_idx], x_train[val_idx])
-    val_scores: list[list[float]] = []
-    with _quiet():
-        for c in Cs:
-            probe.fit(xs_fit, y_train[fit_idx], c)
-            val_scores.append([probe.hparam(c), *probe.selection_score(xs_val, y_train[val_idx])])
+    val_scores = _validation_scores(probe, x_train, y_train, fit_idx, val_idx, Cs)
     best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
-    best_c = Cs[best]
-
     # 2) refit on all training features, 3) score on the test features
-    xs_train, xs_test = _standardise(x_train, x_test)
-    probe.reset()
-    with _quiet():
-        probe.fit(xs_train, y_train, best_c)
-        metrics = probe.metrics(xs_test, y_test)
-
-    notes = list(probe.notes)
-    if not probe.converged:
-        notes.append(f"solver did not converge in {_MAX_ITER} iterations for the final refit")
-    return ProbeResult(
-        task=task.name,
-        kind=kind,
-        metrics={k: float(v) for k, v in metrics.items()},
-        published_metric=PUBLISHED_METRIC[kind],
-        hparam_name=probe.hparam_name,
-        hparam=probe.hparam(best_c),
-        selection_metric=probe.selection_metric,
-        # keep only the primary criterion (the tie-breaker is an implementation detail)
-        val_scores=[[v[0], v[1] * probe.score_sign] for v in val_scores],
-        val_score=val_scores[best][1] * probe.score_sign,
-        n_train=len(x_train),
-        n_test=len(x_test),
-        converged=probe.converged,
-        class_weight=None if kind == "regression" else _jsonable(class_weight),
-        notes=notes,
+    metrics = _refit_and_score(probe, x_train, y_train, x_test, y_test, Cs[best])
+    return _result(
+        task, probe, metrics, val_scores, best, Cs[best], len(x_train), len(x_test), class_weight
     )
 
 
@@ -296,13 +218,172 @@ def probe_all(
     out = {}
     for i, t in enumerate(tasks):
         start = time.perf_counter()
-        out[t.name] = fit_probe(t, x_train, train_targets[t.name], x_test, test_targets[t.name], seed=seed,
-                                val_fraction=val_fraction, Cs=Cs, class_weight=class_weight)
+        out[t.name] = fit_probe(
+            t,
+            x_train,
+            train_targets[t.name],
+            x_test,
+            test_targets[t.name],
+            seed=seed,
+            val_fraction=val_fraction,
+            Cs=Cs,
+            class_weight=class_weight,
+        )
         if verbose:
             r = out[t.name]
-            print(f"  probe {i + 1}/{len(tasks)} {t.name}: {r.published_metric} {100 * r.published_value:.1f}"
-                  f" ({r.hparam_name} {r.hparam:g}, {time.perf_counter() - start:.1f} s)", flush=True)
+            print(
+                f"  probe {i + 1}/{len(tasks)} {t.name}: {r.published_metric} {100 * r.published_value:.1f}"
+                f" ({r.hparam_name} {r.hparam:g}, {time.perf_counter() - start:.1f} s)",
+                flush=True,
+            )
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# the steps of fit_probe
+
+
+def _check_options(
+    task: Task, val_fraction: float, Cs: Sequence[float], class_weight: str | Mapping | None
+) -> list[float]:
+    """Validate the task kind and the options; returns ``Cs`` sorted ascending, as floats."""
+    kind = task.kind
+    if kind not in PUBLISHED_METRIC:
+        raise ValueError(
+            f"task.kind: unknown task kind {kind!r} for task {task.name!r}; "
+            f"expected one of {sorted(PUBLISHED_METRIC)}"
+        )
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction: must be in (0, 1), got {val_fraction}")
+    Cs = sorted(float(c) for c in Cs)
+    if not Cs or any(not math.isfinite(c) or c <= 0 for c in Cs):
+        raise ValueError(f"Cs: need at least one finite positive value, got {Cs}")
+    weighting_ok = class_weight is None or isinstance(class_weight, Mapping)
+    if not (weighting_ok or class_weight == "balanced"):
+        raise ValueError(f"class_weight: expected None, 'balanced' or a dict, got {class_weight!r}")
+    return Cs
+
+
+def _check_data(
+    task: Task, x_train: Any, y_train: Any, x_test: Any, y_test: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated arrays: features float64 [N, D] / [M, D], targets with N / M rows."""
+    kind = task.kind
+    x_train = _features(x_train, "x_train")
+    x_test = _features(x_test, "x_test")
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"x_test: feature dimension {x_test.shape[1]} differs from x_train's {x_train.shape[1]}"
+        )
+    y_train = _targets(task, y_train, "y_train", len(x_train), "x_train")
+    y_test = _targets(task, y_test, "y_test", len(x_test), "x_test")
+    if kind == "multilabel" and y_train.shape[1] != y_test.shape[1]:
+        raise ValueError(f"y_test: {y_test.shape[1]} labels but y_train has {y_train.shape[1]}")
+    if kind == "regression" and y_train.shape[1:] != y_test.shape[1:]:
+        raise ValueError(f"y_test: shape {y_test.shape} does not match y_train's {y_train.shape}")
+    return x_train, y_train, x_test, y_test
+
+
+def _probe_and_holdout(
+    task: Task,
+    y_train: np.ndarray,
+    val_fraction: float,
+    seed: int,
+    class_weight: str | Mapping | None,
+) -> tuple[_Probe, np.ndarray, np.ndarray]:
+    """The probe for ``task.kind`` and the seeded (fit, held-out) split of the N training rows."""
+    kind = task.kind
+    rng = np.random.default_rng(seed)
+    if kind == "classification":
+        classes = np.unique(y_train)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y_train: a single class ({classes.tolist()}) in the training labels of task "
+                f"{task.name!r}; a classifier needs at least two"
+            )
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng, strata=y_train)
+        if len(np.unique(y_train[fit_idx])) < 2:
+            raise ValueError(
+                "y_train: fewer than two classes left after holding out val_fraction of it; "
+                "use more training samples"
+            )
+        probe: _Probe = _LogisticProbe(class_weight)
+    elif kind == "multilabel":
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
+        probe = _MultilabelProbe(class_weight)
+    else:
+        fit_idx, val_idx = _holdout_split(len(y_train), val_fraction, rng)
+        probe = _RidgeProbe()
+    return probe, fit_idx, val_idx
+
+
+def _validation_scores(
+    probe: _Probe,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    Cs: list[float],
+) -> list[list[float]]:
+    """``[[hparam, *held-out score], ...]`` per C: fit on ``fit_idx``, scored on ``val_idx``."""
+    xs_fit, xs_val = _standardise(x_train[fit_idx], x_train[val_idx])
+    val_scores: list[list[float]] = []
+    with _quiet():
+        for c in Cs:
+            probe.fit(xs_fit, y_train[fit_idx], c)
+            val_scores.append([probe.hparam(c), *probe.selection_score(xs_val, y_train[val_idx])])
+    return val_scores
+
+
+def _refit_and_score(
+    probe: _Probe,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    c: float,
+) -> dict[str, float]:
+    """Refit on all N training rows (standardised with their statistics), test metrics on M rows."""
+    xs_train, xs_test = _standardise(x_train, x_test)
+    probe.reset()
+    with _quiet():
+        probe.fit(xs_train, y_train, c)
+        return probe.metrics(xs_test, y_test)
+
+
+def _result(
+    task: Task,
+    probe: _Probe,
+    metrics: dict[str, float],
+    val_scores: list[list[float]],
+    best: int,
+    best_c: float,
+    n_train: int,
+    n_test: int,
+    class_weight: str | Mapping | None,
+) -> ProbeResult:
+    """The :class:`ProbeResult` of the final refit (``best``: index of the chosen C)."""
+    kind = task.kind
+    notes = list(probe.notes)
+    if not probe.converged:
+        notes.append(f"solver did not converge in {_MAX_ITER} iterations for the final refit")
+    return ProbeResult(
+        task=task.name,
+        kind=kind,
+        metrics={k: float(v) for k, v in metrics.items()},
+        published_metric=PUBLISHED_METRIC[kind],
+        hparam_name=probe.hparam_name,
+        hparam=probe.hparam(best_c),
+        selection_metric=probe.selection_metric,
+        # keep only the primary criterion (the tie-breaker is an implementation detail)
+        val_scores=[[v[0], v[1] * probe.score_sign] for v in val_scores],
+        val_score=val_scores[best][1] * probe.score_sign,
+        n_train=n_train,
+        n_test=n_test,
+        converged=probe.converged,
+        class_weight=None if kind == "regression" else _jsonable(class_weight),
+        notes=notes,
+    )
 
 
 # --------------------------------------------------------------------------------------------
