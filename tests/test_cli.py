@@ -164,20 +164,21 @@ def test_reproduce_rejects_unknown_method(tmp_path, capsys):
     assert "unknown method 'infmask'" in capsys.readouterr().err
 
 
-def test_train_seconds_survive_a_resume():
-    """The fit time stored in a checkpoint is added to the resumed process's time."""
-    from infmasking.training.config import RunConfig, to_dict
-    from infmasking.training.module import SSLModule
-
-    cfg = to_dict(RunConfig())
-    m = SSLModule(cfg, ["image1", "image2"], {"image1": "image", "image2": "image"},
-                  {"image1": [3, 64, 64], "image2": [3, 64, 64]})
-    m.on_load_checkpoint({"infmasking_train_seconds": 100.0})
-    m.on_fit_start()
-    assert 100.0 <= m.train_seconds() < 110.0
-    ckpt = {}
-    m.on_save_checkpoint(ckpt)
-    assert 100.0 <= ckpt["infmasking_train_seconds"] < 110.0
+def test_train_seconds_survive_a_resume(tmp_path):
+    """The training time in a checkpoint (Lightning's Timer state) is added to the resumed
+    process's time in the report."""
+    out = tmp_path / "run"
+    r = _run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)], crash_at=1)
+    assert r.returncode == 17, r.stderr[-2000:]
+    ckpt_path = out / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    (key,) = [k for k in ckpt["callbacks"] if k.startswith("Timer")]
+    assert 0 < ckpt["callbacks"][key]["time_elapsed"]["train"] < 1000
+    ckpt["callbacks"][key]["time_elapsed"]["train"] = 1000.0  # as if the first process had trained long
+    torch.save(ckpt, ckpt_path)
+    r = _run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 1000.0 < json.loads((out / "report.json").read_text())["train_seconds"] < 1300.0
 
 
 def test_checkpoints_replace_stale_files(tmp_path):

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "train":
             from infmasking.training.run import train
 
-            train(_run_config(parser, cmd, args), overwrite=args.overwrite)
+            train(_run_config(parser, cfg), overwrite=args.overwrite)
         elif cmd == "evaluate":
             from infmasking.training.run import evaluate
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for m in args.methods:
                 get_objective(m)  # a clear error for an unknown name
-            reproduce(args.benchmark, _run_config(parser, cmd, args), methods=args.methods, seeds=args.seeds,
+            reproduce(args.benchmark, _run_config(parser, cfg), methods=args.methods, seeds=args.seeds,
                       only_finished=args.only_finished, ru_unbiased=args.ru_unbiased)
     except (RunError, ValueError, FileNotFoundError) as e:
         if debug:
@@ -240,11 +240,11 @@ def _describe(e: BaseException) -> str:
     return f"{name}: {first}"
 
 
-def _run_config(parser: ArgumentParser, cmd: str, args) -> RunConfig:
-    sub = parser._subcommands_action._name_parser_map[cmd]
-    init = sub.instantiate(args)
-    keep = {k: getattr(init, k) for k in RunConfig.__dataclass_fields__}
-    return RunConfig(**keep)
+def _run_config(parser: ArgumentParser, cfg) -> RunConfig:
+    """The RunConfig of a parsed ``train`` / ``reproduce`` command (jsonargparse builds the
+    section dataclasses; the command's own options are left out)."""
+    init = parser.instantiate(cfg)[cfg.command]
+    return RunConfig(**{k: getattr(init, k) for k in RunConfig.__dataclass_fields__})
 
 
 if __name__ == "__main__":

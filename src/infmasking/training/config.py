@@ -5,11 +5,14 @@ folder (``config.yaml``) and every checkpoint, so a run can be re-evaluated or r
 from __future__ import annotations
 
 import dataclasses
+import functools
+from argparse import ArgumentError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from jsonargparse import ArgumentParser
 
 from infmasking.objectives import OBJECTIVES
 from infmasking.objectives import get as get_objective
@@ -205,31 +208,36 @@ class RunConfig:
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain YAML-safe dict of ``cfg`` (tuples as lists); ``from_dict`` reads it back."""
     d = dataclasses.asdict(cfg)
     d["augment"]["crop_scale"] = list(d["augment"]["crop_scale"])
     return d
 
 
+@functools.cache
+def _dict_parser() -> ArgumentParser:
+    """jsonargparse parser of one ``RunConfig`` under the key ``cfg`` (types, nesting, unknown keys)."""
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(RunConfig, "cfg")
+    return parser
+
+
 def from_dict(d: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig from ``to_dict`` output; unknown keys are an error naming them."""
-    sections = {f.name: f for f in dataclasses.fields(RunConfig)}
-    kwargs: dict[str, Any] = {}
-    for key, value in d.items():
-        if key not in sections:
-            raise ValueError(f"unknown config key {key!r}; valid: {sorted(sections)}")
-        typ = sections[key].default_factory if isinstance(value, dict) else None  # type: ignore[misc]
-        if typ is not None and dataclasses.is_dataclass(typ()):
-            names = {f.name for f in dataclasses.fields(typ())}
-            bad = set(value) - names
-            if bad:
-                raise ValueError(f"unknown config key(s) {sorted(f'{key}.{b}' for b in bad)}; valid: {sorted(names)}")
-            value = dict(value)
-            if key == "augment" and "crop_scale" in value:
-                value["crop_scale"] = tuple(value["crop_scale"])
-            kwargs[key] = typ().__class__(**value)
-        else:
-            kwargs[key] = value
-    return RunConfig(**kwargs)
+    """Rebuild a RunConfig from ``to_dict`` output (jsonargparse checks every key and type);
+    an unknown key or a wrongly typed value raises ValueError naming it."""
+    # method.name is checked against the objective registry as it is now (get_objective), not
+    # against the Literal of the names registered at import: an objective registered later loads.
+    method = dict(d.get("method") or {})
+    name = method.pop("name", None)
+    parser = _dict_parser()
+    try:
+        cfg = parser.instantiate(parser.parse_object({"cfg": {**d, "method": method}})).cfg
+    except ArgumentError as e:
+        raise ValueError(f"invalid config: {e}") from None
+    if name is not None:
+        get_objective(name)  # ValueError naming the unknown method and the valid ones
+        cfg.method.name = name
+    return cfg
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

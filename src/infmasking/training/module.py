@@ -8,7 +8,6 @@ that is a pure function of (seed, step, rank) so that a resumed run repeats the 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import lightning as pl
@@ -77,27 +76,10 @@ class SSLModule(pl.LightningModule):
             activation=mc.activation, init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
-        self.seconds_before = 0.0  # training time of the processes before a resume (from the checkpoint)
-        self._fit_started = time.monotonic()
         meth = self.cfg.method
         self.objective = get_objective(meth.name)
         self.objective.check_modalities(len(modalities))
         self.objective.check_weights(meth.weights, len(modalities))
-
-    # ------------------------------------------------------------------ wall time across resumes
-
-    def on_fit_start(self) -> None:
-        self._fit_started = time.monotonic()
-
-    def train_seconds(self) -> float:
-        """Seconds spent in ``fit`` by this run, summed over the processes of a resumed run."""
-        return self.seconds_before + time.monotonic() - self._fit_started
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["infmasking_train_seconds"] = self.train_seconds()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.seconds_before = float(checkpoint.get("infmasking_train_seconds", 0.0))
 
     # ------------------------------------------------------------------ schedule
 

@@ -15,13 +15,14 @@ import json
 import logging
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import lightning as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 
 from infmasking.data.base import MultimodalData, Split, collate_batch
@@ -34,7 +35,6 @@ from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import (
     RunConfig,
-    from_dict,
     load_config,
     save_config,
     to_dict,
@@ -320,7 +320,8 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     check_data(data, cfg)
     module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
     stop = StopOnSigterm(out)
-    callbacks = [stop] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
+    timer = Timer()  # training time; its state rides in the checkpoint, so resumes add up
+    callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
     trainer = make_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
         save_config(cfg, out / "config.yaml")
@@ -340,7 +341,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
         _merge_metrics(out / "metrics.csv", old_metrics)
     if not trainer.is_global_zero:
         return None
-    train_seconds = module.train_seconds()  # fit time, summed over the processes of a resumed run
+    train_seconds = timer.time_elapsed("train")  # summed over the processes of a resumed run
     with stop.installed(after_fit=True):  # SIGTERM while probing: the training is saved, stop now
         results = run_probes(module, data, cfg, verbose=True)
         report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
@@ -513,19 +514,18 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         ckpt = path
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
+    if not zipfile.is_zipfile(ckpt):  # torch.save writes a zip archive; a truncated one has no directory
+        raise RunError(f"cannot read checkpoint {ckpt}: not a complete torch checkpoint file")
     try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise RunError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
-    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
-    if not hp or "config" not in hp or "state_dict" not in state:
-        raise RunError(f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict)")
-    try:
-        cfg = from_dict(hp["config"])
-        module = SSLModule(hp["config"], hp["modalities"], hp["kinds"], hp["shapes"])
-        module.load_state_dict(state["state_dict"])
-    except (ValueError, RuntimeError, KeyError, TypeError) as e:
+        module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    except (TypeError, KeyError) as e:  # no run config among its hyper_parameters, or no state_dict
+        raise RunError(f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict: "
+                       f"{type(e).__name__}: {e})") from None
+    except (ValueError, RuntimeError) as e:
         raise RunError(f"checkpoint {ckpt} does not match this version of infmasking: {e}") from None
+    except Exception as e:  # noqa: BLE001 - any other unreadable file is reported the same way
+        raise RunError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+    cfg = module.cfg
     module.eval()
     return module, cfg, ckpt
 
