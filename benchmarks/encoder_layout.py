@@ -53,8 +53,12 @@ def measure(name: str, reps: int, warmup: int) -> dict[str, float]:
             times["nchw"].append(a)
             times["channels_last"].append(b)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"batch": list(shape), "nchw_s": med["nchw"], "channels_last_s": med["channels_last"],
-            "ratio": med["nchw"] / med["channels_last"]}
+    return {
+        "batch": list(shape),
+        "nchw_s": med["nchw"],
+        "channels_last_s": med["channels_last"],
+        "ratio": med["nchw"] / med["channels_last"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,26 +67,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--trunks", nargs="+", default=list(TRUNKS), choices=list(TRUNKS))
-    p.add_argument("--out", type=Path, default=None, help="JSON file; a Markdown table is written beside it")
+    p.add_argument(
+        "--out", type=Path, default=None, help="JSON file; a Markdown table is written beside it"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python benchmarks/encoder_layout.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python benchmarks/encoder_layout.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
     rows = {}
     for name in args.trunks:
         rows[name] = measure(name, args.reps, args.warmup)
         r = rows[name]
-        print(f"{name:16s} batch {r['batch']}: NCHW {r['nchw_s'] * 1e3:7.1f} ms  channels-last "
-              f"{r['channels_last_s'] * 1e3:7.1f} ms  ratio {r['ratio']:.2f}", flush=True)
+        print(
+            f"{name:16s} batch {r['batch']}: NCHW {r['nchw_s'] * 1e3:7.1f} ms  channels-last "
+            f"{r['channels_last_s'] * 1e3:7.1f} ms  ratio {r['ratio']:.2f}",
+            flush=True,
+        )
     if args.out:
-        result = {"command": command, "threads": torch.get_num_threads(), "reps": args.reps, "trunks": rows}
+        result = {
+            "command": command,
+            "threads": torch.get_num_threads(),
+            "reps": args.reps,
+            "trunks": rows,
+        }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
-        md = [f"`{command}`", "", f"Forward + backward of one batch, median of {args.reps} interleaved repetitions, "
-              f"{torch.get_num_threads()} torch thread(s).", "",
-              "| trunk | batch | NCHW (ms) | channels-last (ms) | NCHW / channels-last |", "|---|---|---|---|---|"]
-        md += [f"| {n} | {'×'.join(map(str, r['batch']))} | {r['nchw_s'] * 1e3:.1f} | {r['channels_last_s'] * 1e3:.1f} | "
-               f"{r['ratio']:.2f} |" for n, r in rows.items()]
+        md = [
+            f"`{command}`",
+            "",
+            f"Forward + backward of one batch, median of {args.reps} interleaved repetitions, "
+            f"{torch.get_num_threads()} torch thread(s).",
+            "",
+            "| trunk | batch | NCHW (ms) | channels-last (ms) | NCHW / channels-last |",
+            "|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {n} | {'×'.join(map(str, r['batch']))} | {r['nchw_s'] * 1e3:.1f} | {r['channels_last_s'] * 1e3:.1f} | "
+            f"{r['ratio']:.2f} |"
+            for n, r in rows.items()
+        ]
         args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
     return 0
 

@@ -58,7 +58,9 @@ def _affect(n: tuple[int, int, int], dims: tuple[int, int, int]) -> Callable[[Pa
         rng = np.random.default_rng(0)
         data = {}
         for split, size in zip(("train", "valid", "test"), n):
-            data[split], _ = W.affect_split(rng, max(40, int(size * scale)), dims, max_len=W.AFFECT_STEPS)
+            data[split], _ = W.affect_split(
+                rng, max(40, int(size * scale)), dims, max_len=W.AFFECT_STEPS
+            )
         path = folder / "affect.pkl"
         with open(path, "wb") as f:
             pickle.dump(data, f, protocol=4)
@@ -128,29 +130,89 @@ class Bench:
 
 V_T_REAL_TRAIN = 117_000  # CoMM's V&T split: about 117k training samples (29k test)
 BENCHES = [
-    Bench("mosi", "mosi", "mosi", _affect((1284, 229, 686), (20, 5, 300)),
-          "MOSI pickle: 1284 / 229 / 686 samples, 50 steps, dims 20 / 5 / 300", modalities=["vision", "text"]),
-    Bench("ur_funny", "ur_funny", "ur_funny", _affect((7614, 980, 994), (371, 81, 300)),
-          "UR-FUNNY pickle: 7614 / 980 / 994, 50 steps, dims 371 / 81 / 300", modalities=["vision", "text"]),
-    Bench("ur_funny3", "ur_funny3", "ur_funny", _affect((7614, 980, 994), (371, 81, 300)),
-          "as ur_funny, vision + audio + text", modalities=["vision", "audio", "text"]),
-    Bench("mustard", "mustard", "mustard", _affect((414, 138, 138), (371, 81, 300)),
-          "MUStARD pickle: 414 / 138 / 138, 50 steps, dims 371 / 81 / 300", modalities=["vision", "text"]),
-    Bench("mimic", "mimic", "mimic", _mimic(36212),
-          "MIMIC im.pk: 20 % of the 36 212 patients (80 / 10 / 10 split)", real_train=36212 - 2 * 3621,
-          fraction=0.2),
-    Bench("vision_touch_ee", "vision_touch_ee", "vision_touch", _vision_touch(30),
-          "30 episodes × 50 steps, 128 px (real: ~117 000 train samples)", real_train=V_T_REAL_TRAIN,
-          modalities=["image", "force"]),
-    Bench("vision_touch_contact", "vision_touch_contact", "vision_touch", _vision_touch(30),
-          "30 episodes × 50 steps, 128 px", real_train=V_T_REAL_TRAIN, modalities=["image", "proprio"]),
-    Bench("vision_touch_contact3", "vision_touch_contact3", "vision_touch", _vision_touch(30),
-          "30 episodes × 50 steps, 128 px", real_train=V_T_REAL_TRAIN),
-    Bench("mmimdb", "mmimdb", "mmimdb", _mmimdb(),
-          "multimodal_imdb.hdf5 (text 300-d, VGG 4096-d), 20 % of its 25 959 rows", real_train=15552,
-          fraction=0.2),
-    Bench("npz", "npz", "npz", _npz(10_000),
-          "own .npz: 10 000 samples of data_writers.write_npz (vector 5, sequence 7 × 3, image 3 × 8 × 8)"),
+    Bench(
+        "mosi",
+        "mosi",
+        "mosi",
+        _affect((1284, 229, 686), (20, 5, 300)),
+        "MOSI pickle: 1284 / 229 / 686 samples, 50 steps, dims 20 / 5 / 300",
+        modalities=["vision", "text"],
+    ),
+    Bench(
+        "ur_funny",
+        "ur_funny",
+        "ur_funny",
+        _affect((7614, 980, 994), (371, 81, 300)),
+        "UR-FUNNY pickle: 7614 / 980 / 994, 50 steps, dims 371 / 81 / 300",
+        modalities=["vision", "text"],
+    ),
+    Bench(
+        "ur_funny3",
+        "ur_funny3",
+        "ur_funny",
+        _affect((7614, 980, 994), (371, 81, 300)),
+        "as ur_funny, vision + audio + text",
+        modalities=["vision", "audio", "text"],
+    ),
+    Bench(
+        "mustard",
+        "mustard",
+        "mustard",
+        _affect((414, 138, 138), (371, 81, 300)),
+        "MUStARD pickle: 414 / 138 / 138, 50 steps, dims 371 / 81 / 300",
+        modalities=["vision", "text"],
+    ),
+    Bench(
+        "mimic",
+        "mimic",
+        "mimic",
+        _mimic(36212),
+        "MIMIC im.pk: 20 % of the 36 212 patients (80 / 10 / 10 split)",
+        real_train=36212 - 2 * 3621,
+        fraction=0.2,
+    ),
+    Bench(
+        "vision_touch_ee",
+        "vision_touch_ee",
+        "vision_touch",
+        _vision_touch(30),
+        "30 episodes × 50 steps, 128 px (real: ~117 000 train samples)",
+        real_train=V_T_REAL_TRAIN,
+        modalities=["image", "force"],
+    ),
+    Bench(
+        "vision_touch_contact",
+        "vision_touch_contact",
+        "vision_touch",
+        _vision_touch(30),
+        "30 episodes × 50 steps, 128 px",
+        real_train=V_T_REAL_TRAIN,
+        modalities=["image", "proprio"],
+    ),
+    Bench(
+        "vision_touch_contact3",
+        "vision_touch_contact3",
+        "vision_touch",
+        _vision_touch(30),
+        "30 episodes × 50 steps, 128 px",
+        real_train=V_T_REAL_TRAIN,
+    ),
+    Bench(
+        "mmimdb",
+        "mmimdb",
+        "mmimdb",
+        _mmimdb(),
+        "multimodal_imdb.hdf5 (text 300-d, VGG 4096-d), 20 % of its 25 959 rows",
+        real_train=15552,
+        fraction=0.2,
+    ),
+    Bench(
+        "npz",
+        "npz",
+        "npz",
+        _npz(10_000),
+        "own .npz: 10 000 samples of data_writers.write_npz (vector 5, sequence 7 × 3, image 3 × 8 × 8)",
+    ),
 ]
 
 
@@ -168,22 +230,48 @@ def measure(bench: Bench, work: Path, scale: float, threads: int) -> dict:
     t = time.perf_counter()
     path = bench.write(folder, size)
     write_seconds = time.perf_counter() - t
-    options = {"bounds": list(_mmimdb_bounds(size))} if bench.name == "mmimdb" and size != 1.0 else {}
+    options = (
+        {"bounds": list(_mmimdb_bounds(size))} if bench.name == "mmimdb" and size != 1.0 else {}
+    )
     load = _load_seconds(bench, path, options)  # also warms the page cache for the run
     out = folder / "run"
-    args = ["train", "--preset", bench.preset, "--data.path", str(path), "--optim.epochs", "1",
-            "--trainer.progress_bar", "false", "--trainer.num_threads", str(threads),
-            "--eval.probe_max_train", "1000", "--out_dir", str(out), *bench.extra]
+    args = [
+        "train",
+        "--preset",
+        bench.preset,
+        "--data.path",
+        str(path),
+        "--optim.epochs",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        "--trainer.num_threads",
+        str(threads),
+        "--eval.probe_max_train",
+        "1000",
+        "--out_dir",
+        str(out),
+        *bench.extra,
+    ]
     if scale < 1.0:  # smoke run: small splits
         args += ["--optim.batch_size", "16"]
     if options:
         args += ["--data.options", json.dumps(options)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
     load_avg = os.getloadavg()[0]
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "infmasking.cli", *args], capture_output=True, text=True, env=env,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infmasking.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{bench.name}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
@@ -193,15 +281,32 @@ def measure(bench: Bench, work: Path, scale: float, threads: int) -> dict:
     n_train = steps * int(report["config"]["optim"]["batch_size"])  # drop_last: samples seen
     batch = int(report["config"]["optim"]["batch_size"])
     per_step = max(train - load, 0.0) / steps
-    row = {"name": bench.name, "files": bench.files, "steps": steps, "samples": n_train, "load_s": load,
-           "train_seconds": train, "s_per_step": per_step, "wall_s": wall, "write_s": write_seconds,
-           "load_avg_1min": load_avg, "threads": threads, "scale": scale,
-           "command": "infmasking " + shlex.join(a if a != str(path) else "FILE" for a in args).replace(
-               str(out), "runs/epoch_cost")}
+    row = {
+        "name": bench.name,
+        "files": bench.files,
+        "steps": steps,
+        "samples": n_train,
+        "load_s": load,
+        "train_seconds": train,
+        "s_per_step": per_step,
+        "wall_s": wall,
+        "write_s": write_seconds,
+        "load_avg_1min": load_avg,
+        "threads": threads,
+        "scale": scale,
+        "command": "infmasking "
+        + shlex.join(a if a != str(path) else "FILE" for a in args).replace(
+            str(out), "runs/epoch_cost"
+        ),
+    }
     if bench.real_train and bench.real_train > n_train:
         real_steps = bench.real_train // batch
-        row.update(extrapolated=True, real_train=bench.real_train, real_steps=real_steps,
-                   epoch_s=load * bench.real_train / n_train + per_step * real_steps)
+        row.update(
+            extrapolated=True,
+            real_train=bench.real_train,
+            real_steps=real_steps,
+            epoch_s=load * bench.real_train / n_train + per_step * real_steps,
+        )
     else:
         row.update(extrapolated=False, epoch_s=train)
     shutil.rmtree(folder, ignore_errors=True)
@@ -220,21 +325,29 @@ def markdown(rows: list[dict]) -> str:
     lines = [
         "# One-epoch cost on this CPU",
         "",
-        ("Produced by `python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md` (rows re-measured "
-        "with `--only NAME ...` replace their earlier rows; each row's time of measurement is in the .json)."),
+        (
+            "Produced by `python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md` (rows re-measured "
+            "with `--only NAME ...` replace their earlier rows; each row's time of measurement is in the .json)."
+        ),
         "",
-        (f"torch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-        f"one training process at a time, {rows[0]['threads'] if rows else 1} torch thread(s); the machine was "
-        "shared with other jobs (1-minute load average at the start of each run in the last column)."),
+        (
+            f"torch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+            f"one training process at a time, {rows[0]['threads'] if rows else 1} torch thread(s); the machine was "
+            "shared with other jobs (1-minute load average at the start of each run in the last column)."
+        ),
         "",
-        ("Synthetic data of realistic size in the real file formats (tests/data_writers.py), the real preset, "
-        "`--optim.epochs 1`. *epoch* = `train_seconds` of the run's report.json (data loading + model build + "
-        "all steps + the epoch-end checkpoint, no probe). *load* = the loader alone. "
-        "*s/step* = (epoch − load) / steps. Rows marked † trained a fraction of the real dataset and extrapolate "
-        "the epoch to the real size: load × N_real / N + s/step × steps_real."),
+        (
+            "Synthetic data of realistic size in the real file formats (tests/data_writers.py), the real preset, "
+            "`--optim.epochs 1`. *epoch* = `train_seconds` of the run's report.json (data loading + model build + "
+            "all steps + the epoch-end checkpoint, no probe). *load* = the loader alone. "
+            "*s/step* = (epoch − load) / steps. Rows marked † trained a fraction of the real dataset and extrapolate "
+            "the epoch to the real size: load × N_real / N + s/step × steps_real."
+        ),
         "",
-        ("| benchmark | data written | train samples × 1 epoch | steps (batch 64) | load (s) | s/step | "
-        "epoch | load avg |"),
+        (
+            "| benchmark | data written | train samples × 1 epoch | steps (batch 64) | load (s) | s/step | "
+            "epoch | load avg |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -244,8 +357,10 @@ def markdown(rows: list[dict]) -> str:
             epoch = f"{_fmt_time(r['epoch_s'])} † (measured {r['train_seconds']:.0f} s for {r['steps']} steps)"
         else:
             samples, steps, epoch = f"{r['samples']}", f"{r['steps']}", _fmt_time(r["epoch_s"])
-        lines.append(f"| {r['name']} | {r['files']} | {samples} | {steps} | {r['load_s']:.1f} | "
-                     f"{r['s_per_step']:.2f} | {epoch} | {r['load_avg_1min']:.1f} |")
+        lines.append(
+            f"| {r['name']} | {r['files']} | {samples} | {steps} | {r['load_s']:.1f} | "
+            f"{r['s_per_step']:.2f} | {epoch} | {r['load_avg_1min']:.1f} |"
+        )
     lines += ["", "Commands (FILE = the written file or folder):", ""]
     lines += [f"- {r['name']}: `{r['command']}`" for r in rows]
     return "\n".join(lines) + "\n"
@@ -255,15 +370,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names (default: all)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every written size (smoke runs)")
-    parser.add_argument("--work", type=str, default=None, help="folder for the written data (default: a tmp dir)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every written size (smoke runs)"
+    )
+    parser.add_argument(
+        "--work", type=str, default=None, help="folder for the written data (default: a tmp dir)"
+    )
     parser.add_argument("--out", type=str, default=None, help="markdown file (a .json beside it)")
-    parser.add_argument("--render", action="store_true", help="only rewrite --out from its .json, no measuring")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite --out from its .json, no measuring"
+    )
     args = parser.parse_args()
     if args.render:
         if not args.out:
             parser.error("--render needs --out")
-        Path(args.out).write_text(markdown(json.loads(Path(args.out).with_suffix(".json").read_text())))
+        Path(args.out).write_text(
+            markdown(json.loads(Path(args.out).with_suffix(".json").read_text()))
+        )
         return
     names = [b.name for b in BENCHES]
     bad = sorted(set(args.only or []) - set(names))
@@ -280,9 +403,12 @@ def main() -> None:
         row["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
         kept[row["name"]] = row
         rows = [kept[n] for n in names if n in kept]
-        print(f"{row['name']}: {row['steps']} steps, load {row['load_s']:.1f} s, epoch {row['train_seconds']:.1f} s"
-              f" ({row['s_per_step']:.2f} s/step), estimate {_fmt_time(row['epoch_s'])}"
-              f"{' (extrapolated)' if row['extrapolated'] else ''}, load avg {row['load_avg_1min']:.1f}", flush=True)
+        print(
+            f"{row['name']}: {row['steps']} steps, load {row['load_s']:.1f} s, epoch {row['train_seconds']:.1f} s"
+            f" ({row['s_per_step']:.2f} s/step), estimate {_fmt_time(row['epoch_s'])}"
+            f"{' (extrapolated)' if row['extrapolated'] else ''}, load avg {row['load_avg_1min']:.1f}",
+            flush=True,
+        )
         if args.out:  # written after every row: a long run keeps what it measured
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(markdown(rows))

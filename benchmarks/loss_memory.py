@@ -60,11 +60,13 @@ def _inputs(b: int, p: int, t: int, m: int, seed: int = 0):
 
 def loss_fn(variant: str):
     if variant == "library":
-        return lambda z1, z2, k1, k2: infmasking_loss(z1, z2, k1, k2, temperature=TEMPERATURE,
-                                                      mask_weight=MASK_WEIGHT).loss
+        return lambda z1, z2, k1, k2: (
+            infmasking_loss(z1, z2, k1, k2, temperature=TEMPERATURE, mask_weight=MASK_WEIGHT).loss
+        )
     if variant == "reference":
-        return lambda z1, z2, k1, k2: reference_loss(z1, z2, k1, k2, temperature=TEMPERATURE,
-                                                     mask_weight=MASK_WEIGHT)
+        return lambda z1, z2, k1, k2: reference_loss(
+            z1, z2, k1, k2, temperature=TEMPERATURE, mask_weight=MASK_WEIGHT
+        )
     raise ValueError(f"unknown variant {variant!r}")
 
 
@@ -89,15 +91,25 @@ def _child(payload: dict) -> dict:
     before = _rss_kb()
     seconds = run()
     peak = _rss_kb("VmHWM")
-    return {"variant": variant, "p": p, "peak_increase_bytes": (peak - before) * 1024, "seconds": seconds,
-            "input_bytes": sum(x.numel() * 4 for x in leaves)}
+    return {
+        "variant": variant,
+        "p": p,
+        "peak_increase_bytes": (peak - before) * 1024,
+        "seconds": seconds,
+        "input_bytes": sum(x.numel() * 4 for x in leaves),
+    }
 
 
 def measure(variant: str, b: int, p: int, t: int, m: int, threads: int | None = None) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     payload = json.dumps({"variant": variant, "b": b, "p": p, "t": t, "m": m, "threads": threads})
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", payload],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--_child", payload],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         return {"variant": variant, "p": p, "error": tail}
@@ -125,8 +137,13 @@ def fit_growth(ps: list[int], ys: list[float]) -> dict:
     ss_res = sum((y - (a0 + c * x)) ** 2 for x, y in zip(ps, ys))
     ss_tot = sum((y - mpy) ** 2 for y in ys)
     top = math.log(ys[-1] / ys[-2]) / math.log(ps[-1] / ps[-2])
-    return {"loglog_slope": slope, "loglog_slope_top_two": top, "linear_intercept_bytes": a0,
-            "linear_bytes_per_p": c, "linear_r2": 1 - ss_res / ss_tot if ss_tot else 1.0}
+    return {
+        "loglog_slope": slope,
+        "loglog_slope_top_two": top,
+        "linear_intercept_bytes": a0,
+        "linear_bytes_per_p": c,
+        "linear_r2": 1 - ss_res / ss_tot if ss_tot else 1.0,
+    }
 
 
 def plot(result: dict, path: Path) -> None:
@@ -139,8 +156,12 @@ def plot(result: dict, path: Path) -> None:
     for v, style in (("library", "s-"), ("reference", "o-")):
         rows = [r for r in result["rows"] if v in r and "peak_increase_bytes" in r[v]]
         if rows:
-            ax.plot([r["p"] for r in rows], [r[v]["peak_increase_bytes"] / 2**20 for r in rows], style,
-                    label=f"{v}: infmasking_loss" if v == "library" else f"{v}: explicit Σ [B, p, p]")
+            ax.plot(
+                [r["p"] for r in rows],
+                [r[v]["peak_increase_bytes"] / 2**20 for r in rows],
+                style,
+                label=f"{v}: infmasking_loss" if v == "library" else f"{v}: explicit Σ [B, p, p]",
+            )
     ps = [r["p"] for r in result["rows"]]
     ax.plot(ps, [r["cov_bytes"] / 2**20 for r in result["rows"]], "k:", label="one Σ: B·p²·4 bytes")
     ax.set_xscale("log", base=2)
@@ -157,25 +178,43 @@ def plot(result: dict, path: Path) -> None:
 
 def markdown(result: dict) -> str:
     title = f"# Loss memory — InfMasking loss forward + backward, B={result['B']}, T={result['T']}, M={result['M']}"
-    about = (f"torch {result['torch']}, {result['threads']} threads; load average (1 min) at start / end "
-             f"{result['loadavg_at_start'][0]:.2f} / {result['loadavg_at_end'][0]:.2f} (shared machine); times "
-             "are one forward + backward, for orientation only.")
-    lines = [title, "", f"Command: `{result['command']}`", "", f"Memory: {result['memory_method']}", "", about, "",
-             "| p | library peak (MiB) | library time (s) | reference peak (MiB) | reference time (s) | one Σ B·p²·4 (MiB) |",
-             "|---|---|---|---|---|---|"]
+    about = (
+        f"torch {result['torch']}, {result['threads']} threads; load average (1 min) at start / end "
+        f"{result['loadavg_at_start'][0]:.2f} / {result['loadavg_at_end'][0]:.2f} (shared machine); times "
+        "are one forward + backward, for orientation only."
+    )
+    lines = [
+        title,
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Memory: {result['memory_method']}",
+        "",
+        about,
+        "",
+        "| p | library peak (MiB) | library time (s) | reference peak (MiB) | reference time (s) | one Σ B·p²·4 (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         lib, ref = r["library"], r.get("reference", {})
-        ref_mem = (f"{ref['peak_increase_bytes'] / 2**20:,.0f}" if "peak_increase_bytes" in ref
-                   else ref.get("skipped") or ref.get("error", "—"))
+        ref_mem = (
+            f"{ref['peak_increase_bytes'] / 2**20:,.0f}"
+            if "peak_increase_bytes" in ref
+            else ref.get("skipped") or ref.get("error", "—")
+        )
         ref_t = f"{ref['seconds']:.2f}" if "seconds" in ref else "—"
-        lines.append(f"| {r['p']} | {lib['peak_increase_bytes'] / 2**20:,.1f} | {lib['seconds']:.3f} | {ref_mem} | "
-                     f"{ref_t} | {r['cov_bytes'] / 2**20:,.0f} |")
+        lines.append(
+            f"| {r['p']} | {lib['peak_increase_bytes'] / 2**20:,.1f} | {lib['seconds']:.3f} | {ref_mem} | "
+            f"{ref_t} | {r['cov_bytes'] / 2**20:,.0f} |"
+        )
     lines.append("")
     for v, f in result["fits"].items():
-        lines.append(f"- {v}: log-log slope of peak vs p = {f['loglog_slope']:.2f} over all p, "
-                     f"**{f['loglog_slope_top_two']:.2f}** between the two largest; linear fit "
-                     f"{f['linear_intercept_bytes'] / 2**20:.1f} MiB + {f['linear_bytes_per_p'] / 1024:.1f} KiB·p "
-                     f"(R² = {f['linear_r2']:.4f})")
+        lines.append(
+            f"- {v}: log-log slope of peak vs p = {f['loglog_slope']:.2f} over all p, "
+            f"**{f['loglog_slope_top_two']:.2f}** between the two largest; linear fit "
+            f"{f['linear_intercept_bytes'] / 2**20:.1f} MiB + {f['linear_bytes_per_p'] / 1024:.1f} KiB·p "
+            f"(R² = {f['linear_r2']:.4f})"
+        )
     if "answer" in result:
         lines += ["", result["answer"]]
     return "\n".join(lines)
@@ -186,7 +225,11 @@ def summarize(result: dict) -> None:
     b, t = result["B"], result["T"]
     result["fits"] = {}
     for v in ("library", "reference"):
-        pts = [(r["p"], r[v]["peak_increase_bytes"]) for r in result["rows"] if "peak_increase_bytes" in r.get(v, {})]
+        pts = [
+            (r["p"], r[v]["peak_increase_bytes"])
+            for r in result["rows"]
+            if "peak_increase_bytes" in r.get(v, {})
+        ]
         if len(pts) >= 2:
             result["fits"][v] = fit_growth([x for x, _ in pts], [y for _, y in pts])
     at = next((r for r in result["rows"] if r["p"] == 2048), None)
@@ -197,20 +240,32 @@ def summarize(result: dict) -> None:
             f"At B={b}, p=2048, T={t}: one forward + backward of infmasking_loss raised peak RSS by "
             f"{lib / 2**20:,.0f} MiB. A p×p covariance per sample alone, B·p²·4 bytes, is {at['cov_bytes'] / 2**20:,.0f} MiB "
             f"({at['cov_bytes'] / lib:,.0f}× that)"
-            + (f"; the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB ({ref / lib:,.0f}×)." if ref
-               else "."))
+            + (
+                f"; the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB ({ref / lib:,.0f}×)."
+                if ref
+                else "."
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description="Peak memory of the InfMasking loss vs p (fresh subprocesses).")
+    ap = argparse.ArgumentParser(
+        description="Peak memory of the InfMasking loss vs p (fresh subprocesses)."
+    )
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--num-masks", type=int, default=6)
     ap.add_argument("--modalities", type=int, default=2)
     ap.add_argument("--p", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096])
-    ap.add_argument("--max-cov-gb", type=float, default=8.0, help="skip the reference where B·p²·4 exceeds this")
-    ap.add_argument("--threads", type=int, help="torch threads in the subprocesses (default: torch's)")
+    ap.add_argument(
+        "--max-cov-gb", type=float, default=8.0, help="skip the reference where B·p²·4 exceeds this"
+    )
+    ap.add_argument(
+        "--threads", type=int, help="torch threads in the subprocesses (default: torch's)"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "loss_memory.json")
-    ap.add_argument("--render", type=Path, help="recompute fits and rewrite the Markdown / PNG of a result JSON")
+    ap.add_argument(
+        "--render", type=Path, help="recompute fits and rewrite the Markdown / PNG of a result JSON"
+    )
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.render:
@@ -224,23 +279,40 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(_child(json.loads(args._child))))
         return {}
     b, t, m = args.batch, args.num_masks, args.modalities
-    cmd = " ".join(["python", "benchmarks/loss_memory.py"] + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
-    result = {"command": cmd, "B": b, "T": t, "M": m, "torch": torch.__version__,
-              "threads": args.threads or torch.get_num_threads(), "loadavg_at_start": list(os.getloadavg()),
-              "matmul_gflops_fp32": matmul_gflops(),
-              "memory_method": LOSS_MEMORY_METHOD,
-              "rows": []}
+    cmd = " ".join(
+        ["python", "benchmarks/loss_memory.py"]
+        + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]
+    )
+    result = {
+        "command": cmd,
+        "B": b,
+        "T": t,
+        "M": m,
+        "torch": torch.__version__,
+        "threads": args.threads or torch.get_num_threads(),
+        "loadavg_at_start": list(os.getloadavg()),
+        "matmul_gflops_fp32": matmul_gflops(),
+        "memory_method": LOSS_MEMORY_METHOD,
+        "rows": [],
+    }
     for p in args.p:
         cov = b * p * p * 4
         row = {"p": p, "cov_bytes": cov, "library": measure("library", b, p, t, m, args.threads)}
         print(f"p={p}: library {row['library']}", flush=True)
         if cov > args.max_cov_gb * 1e9:
-            row["reference"] = {"skipped": f"skipped: one Σ needs {cov / 1e9:.1f} GB (> {args.max_cov_gb} GB)"}
+            row["reference"] = {
+                "skipped": f"skipped: one Σ needs {cov / 1e9:.1f} GB (> {args.max_cov_gb} GB)"
+            }
         elif 3.2 * cov > 0.85 * _mem_available():  # measured: peak ≈ 3 Σ-sized buffers
-            row["reference"] = {"skipped": f"skipped: ~3 Σ-sized buffers ({3.2 * cov / 1e9:.1f} GB) exceed free memory"}
+            row["reference"] = {
+                "skipped": f"skipped: ~3 Σ-sized buffers ({3.2 * cov / 1e9:.1f} GB) exceed free memory"
+            }
         else:
             row["reference"] = measure("reference", b, p, t, m, args.threads)
-        print(f"p={p}: reference {row['reference']}  (one Σ = B·p²·4 = {cov:,} bytes = {cov / 1e9:.2f} GB)", flush=True)
+        print(
+            f"p={p}: reference {row['reference']}  (one Σ = B·p²·4 = {cov:,} bytes = {cov / 1e9:.2f} GB)",
+            flush=True,
+        )
         result["rows"].append(row)
     result["loadavg_at_end"] = list(os.getloadavg())
     summarize(result)

@@ -38,20 +38,33 @@ def probe_subsets(run_dir: Path, max_train: int) -> dict[str, dict[str, float]]:
     for name, mods in SUBSETS.items():
         xtr = embed_split(run, train, mods, progress=False)
         xte = embed_split(run, data.probe_test, mods, progress=False)
-        res = probe_all(data.tasks, xtr, {t: y.numpy() for t, y in train.targets.items()}, xte,
-                        {t: y.numpy() for t, y in data.probe_test.targets.items()}, seed=run.config.seed)
-        out[name] = {"redundancy": 100 * res["share"].published_value, "unique1": 100 * res["unique1"].published_value,
-                     "unique2": 100 * res["unique2"].published_value,
-                     "synergy_auroc": 100 * res["synergy"].metrics["auroc"]}
+        res = probe_all(
+            data.tasks,
+            xtr,
+            {t: y.numpy() for t, y in train.targets.items()},
+            xte,
+            {t: y.numpy() for t, y in data.probe_test.targets.items()},
+            seed=run.config.seed,
+        )
+        out[name] = {
+            "redundancy": 100 * res["share"].published_value,
+            "unique1": 100 * res["unique1"].published_value,
+            "unique2": 100 * res["unique2"].published_value,
+            "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
+        }
     return out
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--compare", type=Path, default=Path("runs/synergy_tokens/compare"))
     p.add_argument("--methods", nargs="+", default=["infmasking", "comm"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--max_train", type=int, default=3000, help="probe-train samples (a seeded subset)")
+    p.add_argument(
+        "--max_train", type=int, default=3000, help="probe-train samples (a seeded subset)"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/synergy_tokens"))
     args = p.parse_args(argv)
@@ -61,8 +74,15 @@ def main(argv=None) -> int:
         for s in args.seeds:
             u = probe_subsets(args.compare / m / f"seed{s}_unbiased", args.max_train)
             b = probe_subsets(args.compare / m / f"seed{s}", args.max_train)
-            raw.setdefault(m, []).append({k: {**{t: u[k][t] for t in ("redundancy", "unique1", "unique2")},
-                                              "synergy_auroc": b[k]["synergy_auroc"]} for k in SUBSETS})
+            raw.setdefault(m, []).append(
+                {
+                    k: {
+                        **{t: u[k][t] for t in ("redundancy", "unique1", "unique2")},
+                        "synergy_auroc": b[k]["synergy_auroc"],
+                    }
+                    for k in SUBSETS
+                }
+            )
             print(m, s, raw[m][-1], flush=True)
     rows = []
     for m, per_seed in raw.items():
@@ -72,13 +92,27 @@ def main(argv=None) -> int:
                 mean, half = mean_ci([r[k][t] for r in per_seed])
                 row[t] = f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} ± {half:.1f}"
             rows.append(row)
-    md = ["# trifeatures_tokens: a modality missing at inference", "",
-          "Linear probes fitted and scored on features from the modalities named (probe-train and probe-test "
-          "alike), last epoch of the comparison runs; balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
-          f"over seeds {args.seeds}. unique2 is the texture of x2 (chance 10), synergy needs both (chance 50). "
-          "Command: `python benchmarks/missing_modality.py`.", "",
-          write_markdown_table(rows, ["method", "features from", "seeds", "redundancy", "unique1", "unique2",
-                                      "synergy_auroc"])]
+    md = [
+        "# trifeatures_tokens: a modality missing at inference",
+        "",
+        "Linear probes fitted and scored on features from the modalities named (probe-train and probe-test "
+        "alike), last epoch of the comparison runs; balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
+        f"over seeds {args.seeds}. unique2 is the texture of x2 (chance 10), synergy needs both (chance 50). "
+        "Command: `python benchmarks/missing_modality.py`.",
+        "",
+        write_markdown_table(
+            rows,
+            [
+                "method",
+                "features from",
+                "seeds",
+                "redundancy",
+                "unique1",
+                "unique2",
+                "synergy_auroc",
+            ],
+        ),
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "missing_modality.md").write_text("\n".join(md) + "\n")
     (args.out / "missing_modality.json").write_text(json.dumps(raw, indent=1))

@@ -30,7 +30,12 @@ from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.run import load_data
 
-TASKS = {"y_shared": "both carry it", "y_sensor": "sensor only", "y_meta": "meta only", "y": "needs both"}
+TASKS = {
+    "y_shared": "both carry it",
+    "y_sensor": "sensor only",
+    "y_meta": "meta only",
+    "y": "needs both",
+}
 
 
 def write_data(path: Path, n: int = 3000, seed: int = 0) -> None:
@@ -45,16 +50,41 @@ def write_data(path: Path, n: int = 3000, seed: int = 0) -> None:
     mask = np.arange(24)[None] < length[:, None]  # True = real step
     sensor[~mask] = 0.0
     meta = emb_shared_m[shared] + emb_b[b] + 0.5 * rng.normal(size=(n, 16))
-    np.savez(path, x_sensor=sensor.astype(np.float32), mask_sensor=mask, x_meta=meta.astype(np.float32),
-             y=(a + b) % 2, y_shared=shared, y_sensor=a, y_meta=b)
+    np.savez(
+        path,
+        x_sensor=sensor.astype(np.float32),
+        mask_sensor=mask,
+        x_meta=meta.astype(np.float32),
+        y=(a + b) % 2,
+        y_shared=shared,
+        y_sensor=a,
+        y_meta=b,
+    )
 
 
 def train(data: Path, root: Path, method: str, seed: int, epochs: int, threads: int) -> Path:
     out = root / method / f"seed{seed}"
     if not (out / "report.json").exists():
-        cmd = ["infmasking", "train", "--preset", "npz", "--data.path", str(data), "--method.name", method,
-               "--seed", str(seed), "--optim.epochs", str(epochs), "--trainer.num_threads", str(threads),
-               "--trainer.progress_bar", "false", "--out_dir", str(out)]
+        cmd = [
+            "infmasking",
+            "train",
+            "--preset",
+            "npz",
+            "--data.path",
+            str(data),
+            "--method.name",
+            method,
+            "--seed",
+            str(seed),
+            "--optim.epochs",
+            str(epochs),
+            "--trainer.num_threads",
+            str(threads),
+            "--trainer.progress_bar",
+            "false",
+            "--out_dir",
+            str(out),
+        ]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     return out
@@ -72,12 +102,16 @@ def probe_subsets(run_dir: Path) -> dict[str, dict[str, float]]:
         xtr = embed_split(run, data.probe_train, mods, progress=False)
         xte = embed_split(run, data.probe_test, mods, progress=False)
         res = probe_all(data.tasks, xtr, ytr, xte, yte, seed=run.config.seed)
-        out[name] = {t: 100 * res[t.removeprefix("y_") if t != "y" else "y"].published_value for t in TASKS}
+        out[name] = {
+            t: 100 * res[t.removeprefix("y_") if t != "y" else "y"].published_value for t in TASKS
+        }
     return out
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--root", type=Path, default=Path("runs/own_data"))
     p.add_argument("--methods", nargs="+", default=["infmasking", "comm"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
@@ -93,7 +127,9 @@ def main(argv=None) -> int:
     raw: dict = {}
     for m in args.methods:
         for s in args.seeds:
-            raw.setdefault(m, []).append(probe_subsets(train(data, args.root, m, s, args.epochs, args.threads)))
+            raw.setdefault(m, []).append(
+                probe_subsets(train(data, args.root, m, s, args.epochs, args.threads))
+            )
             print(m, s, raw[m][-1], flush=True)
     rows = []
     for m, per_seed in raw.items():
@@ -101,16 +137,23 @@ def main(argv=None) -> int:
             row = {"method": m, "features from": k}
             for t, what in TASKS.items():
                 mean, half = mean_ci([r[k][t] for r in per_seed])
-                row[f"{t} ({what})"] = f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} ± {half:.1f}"
+                row[f"{t} ({what})"] = (
+                    f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} ± {half:.1f}"
+                )
             rows.append(row)
     cols = ["method", "features from"] + [f"{t} ({w})" for t, w in TASKS.items()]
-    md = ["# Own data (.npz): a modality missing at inference", "",
-          "A two-modality `.npz` written by the script (padded sequence `sensor` [24, 6], vector `meta` [16]; "
-          "3 000 samples, seeded 80/10/10 split), trained with `--preset npz` for "
-          f"{args.epochs} epochs; linear probes fitted and scored on features from the modalities named "
-          "(probe-train and probe-test alike); balanced accuracy (%), mean ± 95 % CI over seeds "
-          f"{args.seeds}. Chance: 25 for y_shared / y_sensor / y_meta (4 classes), 50 for y (2 classes). "
-          "Command: `python benchmarks/own_data_missing.py`.", "", write_markdown_table(rows, cols)]
+    md = [
+        "# Own data (.npz): a modality missing at inference",
+        "",
+        "A two-modality `.npz` written by the script (padded sequence `sensor` [24, 6], vector `meta` [16]; "
+        "3 000 samples, seeded 80/10/10 split), trained with `--preset npz` for "
+        f"{args.epochs} epochs; linear probes fitted and scored on features from the modalities named "
+        "(probe-train and probe-test alike); balanced accuracy (%), mean ± 95 % CI over seeds "
+        f"{args.seeds}. Chance: 25 for y_shared / y_sensor / y_meta (4 classes), 50 for y (2 classes). "
+        "Command: `python benchmarks/own_data_missing.py`.",
+        "",
+        write_markdown_table(rows, cols),
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "missing_modality.md").write_text("\n".join(md) + "\n")
     (args.out / "missing_modality.json").write_text(json.dumps(raw, indent=1))

@@ -79,7 +79,9 @@ def _img(name: str, size: int, encoder: str) -> Modality:
     return Modality(name, "image", (3, size, size), {"name": encoder})
 
 
-def _seq(name: str, length: int, channels: int, encoder: dict[str, Any], min_len: int | None) -> Modality:
+def _seq(
+    name: str, length: int, channels: int, encoder: dict[str, Any], min_len: int | None
+) -> Modality:
     return Modality(name, "sequence", (length, channels), encoder, min_len)
 
 
@@ -89,45 +91,84 @@ PRESETS: dict[str, Setting] = {
         "Published Trifeatures setting: 2 AlexNet trunks at 224 px (36 tokens each), d=512, 8 heads, "
         "1 block, p=256, T=6, mask_ratio 0.7",
         [_img("image1", 224, "alexnet"), _img("image2", 224, "alexnet")],
-        batch=64, dim=512, n_heads=8, n_layers=1, num_masks=6, mask_ratio=0.7,
+        batch=64,
+        dim=512,
+        n_heads=8,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
     ),
     "cpu64": Setting(
         "cpu64",
         "CPU Trifeatures setting: 2 ConvNets 16-32-64-128 at 64 px (16 tokens each), d=128, 4 heads, "
         "1 block, p=256, T=6, mask_ratio 0.7",
         [_img("image1", 64, "convnet"), _img("image2", 64, "convnet")],
-        batch=64, dim=128, n_heads=4, n_layers=1, num_masks=6, mask_ratio=0.7,
+        batch=64,
+        dim=128,
+        n_heads=4,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
     ),
     "mosi": Setting(
         "mosi",
         "MOSI-like: vision [50, 35] + text [50, 300] sequences, padded (real length 10..50), "
         "Transformer encoders of width 40 (5 heads), d=40, 5 fusion heads, 1 block, p=256, T=5, mask_ratio 0.8",
-        [_seq("vision", 50, 35, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
-         _seq("text", 50, 300, {"name": "transformer", "width": 40, "n_heads": 5}, 10)],
-        batch=64, dim=40, n_heads=5, n_layers=1, num_masks=5, mask_ratio=0.8, lr=1e-3,
+        [
+            _seq("vision", 50, 35, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
+            _seq("text", 50, 300, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
+        ],
+        batch=64,
+        dim=40,
+        n_heads=5,
+        n_layers=1,
+        num_masks=5,
+        mask_ratio=0.8,
+        lr=1e-3,
     ),
     "three": Setting(
         "three",
         "Three modalities: 2 ConvNets at 64 px (16 tokens each) + a padded sequence [24, 12] "
         "(real length 12..24) through a Transformer encoder of width 128; d=128, 4 heads, 1 block, p=256, "
         "T=6, mask_ratio 0.7",
-        [_img("image1", 64, "convnet"), _img("image2", 64, "convnet"),
-         _seq("series", 24, 12, {"name": "transformer", "width": 128, "n_heads": 4}, 12)],
-        batch=64, dim=128, n_heads=4, n_layers=1, num_masks=6, mask_ratio=0.7,
+        [
+            _img("image1", 64, "convnet"),
+            _img("image2", 64, "convnet"),
+            _seq("series", 24, 12, {"name": "transformer", "width": 128, "n_heads": 4}, 12),
+        ],
+        batch=64,
+        dim=128,
+        n_heads=4,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
     ),
     "tokens": Setting(
         "tokens",
         "Token-only: 2 modalities of 16 random tokens of width 128 (identity encoders, linear adapter), "
         "d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
-        [_seq("tok1", 16, 128, {"name": "identity"}, None), _seq("tok2", 16, 128, {"name": "identity"}, None)],
-        batch=64, dim=128, n_heads=4, n_layers=1, num_masks=6, mask_ratio=0.7,
+        [
+            _seq("tok1", 16, 128, {"name": "identity"}, None),
+            _seq("tok2", 16, 128, {"name": "identity"}, None),
+        ],
+        batch=64,
+        dim=128,
+        n_heads=4,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
     ),
     "tokens3": Setting(
         "tokens3",
         "Token-only, three modalities of 16 random tokens of width 128 (identity encoders, linear adapter), "
         "d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
         [_seq(f"tok{i}", 16, 128, {"name": "identity"}, None) for i in (1, 2, 3)],
-        batch=64, dim=128, n_heads=4, n_layers=1, num_masks=6, mask_ratio=0.7,
+        batch=64,
+        dim=128,
+        n_heads=4,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
     ),
     "tiny": TINY,
 }
@@ -138,25 +179,61 @@ MAIN_PRESETS = ("trifeatures224", "cpu64", "mosi", "three")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="cpu64", help=f"one of {sorted(PRESETS)} or 'all' ({', '.join(MAIN_PRESETS)})")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--preset",
+        default="cpu64",
+        help=f"one of {sorted(PRESETS)} or 'all' ({', '.join(MAIN_PRESETS)})",
+    )
     ap.add_argument("--batch", type=int, help="override B")
     ap.add_argument("--num-masks", type=int, help="override T")
-    ap.add_argument("--reps", type=int, default=10, help="timed rounds (each runs every variant once)")
+    ap.add_argument(
+        "--reps", type=int, default=10, help="timed rounds (each runs every variant once)"
+    )
     ap.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
-    ap.add_argument("--max-step-seconds", type=float, default=60.0,
-                    help="halve B while one reference step takes longer than this")
-    ap.add_argument("--no-memory", action="store_true", help="skip the per-variant memory subprocesses")
+    ap.add_argument(
+        "--max-step-seconds",
+        type=float,
+        default=60.0,
+        help="halve B while one reference step takes longer than this",
+    )
+    ap.add_argument(
+        "--no-memory", action="store_true", help="skip the per-variant memory subprocesses"
+    )
     ap.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
-    ap.add_argument("--profile", action="store_true", help="profile what is left of the library step (cpu64 with 'all')")
-    ap.add_argument("--sweep", action="store_true", help="scaling sweep over T, B, p for (a) and (b) instead")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile what is left of the library step (cpu64 with 'all')",
+    )
+    ap.add_argument(
+        "--sweep", action="store_true", help="scaling sweep over T, B, p for (a) and (b) instead"
+    )
     ap.add_argument("--sweep-preset", default="tokens", help="base setting of the sweep")
-    ap.add_argument("--sweep-max-cov-gb", type=float, default=3.0, help="skip (a) where Σ of both views exceeds this")
-    ap.add_argument("--out", type=Path, help="JSON output (Markdown beside it, .md; PNG for --sweep)")
+    ap.add_argument(
+        "--sweep-max-cov-gb",
+        type=float,
+        default=3.0,
+        help="skip (a) where Σ of both views exceeds this",
+    )
+    ap.add_argument(
+        "--out", type=Path, help="JSON output (Markdown beside it, .md; PNG for --sweep)"
+    )
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
-    ap.add_argument("--matmul-size", type=int, default=2048, help="n of the n×n float32 matmul throughput probe")
-    ap.add_argument("--render", type=Path, help="rewrite the Markdown (and derived numbers) of a result JSON")
-    ap.add_argument("--summary", type=Path, nargs="+", help="tabulate result JSONs into step_time_summary.md beside them")
+    ap.add_argument(
+        "--matmul-size", type=int, default=2048, help="n of the n×n float32 matmul throughput probe"
+    )
+    ap.add_argument(
+        "--render", type=Path, help="rewrite the Markdown (and derived numbers) of a result JSON"
+    )
+    ap.add_argument(
+        "--summary",
+        type=Path,
+        nargs="+",
+        help="tabulate result JSONs into step_time_summary.md beside them",
+    )
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.summary:
@@ -180,7 +257,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     if args.threads:
         torch.set_num_threads(args.threads)
-    cmd = " ".join(["python", "benchmarks/step_time.py"] + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
+    cmd = " ".join(
+        ["python", "benchmarks/step_time.py"]
+        + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]
+    )
     started = time.perf_counter()
     gflops = matmul_gflops(args.matmul_size)
     print(f"float32 matmul throughput: {gflops:.0f} GFLOP/s ({torch.get_num_threads()} threads)")
@@ -190,8 +270,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         base = PRESETS[args.sweep_preset]
         if args.batch:
             base = base.replace(batch=args.batch)
-        sweep = run_sweep(base, reps=args.reps, warmup=args.warmup, max_cov_gb=args.sweep_max_cov_gb,
-                          memory=not args.no_memory)
+        sweep = run_sweep(
+            base,
+            reps=args.reps,
+            warmup=args.warmup,
+            max_cov_gb=args.sweep_max_cov_gb,
+            memory=not args.no_memory,
+        )
         result["sweep"] = sweep
         result["matmul_gflops_fp32_end"] = matmul_gflops(args.matmul_size)
         result["loadavg_at_end"] = list(os.getloadavg())
@@ -213,8 +298,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s = s.replace(batch=args.batch)
         if args.num_masks:
             s = s.replace(num_masks=args.num_masks)
-        r = run_setting(s, reps=args.reps, warmup=args.warmup, max_step_seconds=args.max_step_seconds,
-                        memory=not args.no_memory, flops=not args.no_flops)
+        r = run_setting(
+            s,
+            reps=args.reps,
+            warmup=args.warmup,
+            max_step_seconds=args.max_step_seconds,
+            memory=not args.no_memory,
+            flops=not args.no_flops,
+        )
         r["gflops"] = gflops
         result["settings"].append(r)
         print(setting_markdown(r))

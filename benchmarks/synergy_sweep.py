@@ -24,14 +24,22 @@ import matplotlib.pyplot as plt
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
 
-OPTIONS = {"num_masks": ("T (masked views)", 6), "mask_ratio": ("mask_ratio", 0.7), "mask_lambda": ("mask_lambda", 1.0)}
+OPTIONS = {
+    "num_masks": ("T (masked views)", 6),
+    "mask_ratio": ("mask_ratio", 0.7),
+    "mask_lambda": ("mask_lambda", 1.0),
+}
 SEEDS = (0, 1, 2)  # --seeds
 
 
 def _metrics(report: dict) -> dict[str, float]:
     res = report["results"]
-    return {"synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"], "synergy": report["rus"]["synergy"],
-            "redundancy": report["rus"]["redundancy"], "uniqueness": report["rus"]["uniqueness"]}
+    return {
+        "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"],
+        "synergy": report["rus"]["synergy"],
+        "redundancy": report["rus"]["redundancy"],
+        "uniqueness": report["rus"]["uniqueness"],
+    }
 
 
 def _read(folder: Path) -> dict | None:
@@ -48,15 +56,19 @@ def collect(sweep: Path, compare: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
     for option, (_, default) in OPTIONS.items():
         points: dict[float, list[dict]] = {}
         for folder in sorted(sweep.glob(f"{option}_*")):
-            value = float(folder.name[len(option) + 1:])
+            value = float(folder.name[len(option) + 1 :])
             points[value] = [m for s in seeds if (m := _read(folder / f"seed{s}"))]
-        points[float(default)] = [m for s in seeds if (m := _read(compare / "infmasking" / f"seed{s}"))]
+        points[float(default)] = [
+            m for s in seeds if (m := _read(compare / "infmasking" / f"seed{s}"))
+        ]
         table[option] = dict(sorted(points.items()))
     return table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sweep", type=Path, required=True)
     p.add_argument("--compare", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -66,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     table = collect(args.sweep, args.compare, seeds)
     comm = [m for s in seeds if (m := _read(args.compare / "comm" / f"seed{s}"))]
     keys = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
-    md = ["# InfMasking on trifeatures_tokens: what drives synergy", "",
-          "InfMasking trained on the biased pairs, one option changed at a time from the published setting "
-          "(T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, mean ± 95 % CI over the "
-          "seeds listed; Δ: per-seed difference from the published setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair runs (on them texture₁ is "
-          "shared with colour₂), so read them as a sanity check only. Command: `bash benchmarks/synergy_tokens.sh`.", ""]
+    md = [
+        "# InfMasking on trifeatures_tokens: what drives synergy",
+        "",
+        "InfMasking trained on the biased pairs, one option changed at a time from the published setting "
+        "(T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, mean ± 95 % CI over the "
+        "seeds listed; Δ: per-seed difference from the published setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair runs (on them texture₁ is "
+        "shared with colour₂), so read them as a sanity check only. Command: `bash benchmarks/synergy_tokens.sh`.",
+        "",
+    ]
     rows, out_json = [], {}
     for option, points in table.items():
         base = {r["seed"]: r for r in points.get(float(OPTIONS[option][1]), [])}
@@ -78,21 +94,52 @@ def main(argv: list[str] | None = None) -> int:
             if not runs:
                 continue
             st = {k: mean_ci([r[k] for r in runs]) for k in keys}
-            diff = [r["synergy_auroc"] - base[r["seed"]]["synergy_auroc"] for r in runs if r["seed"] in base]
+            diff = [
+                r["synergy_auroc"] - base[r["seed"]]["synergy_auroc"]
+                for r in runs
+                if r["seed"] in base
+            ]
             dm, dh = mean_ci(diff) if diff else (math.nan, math.nan)
-            out_json.setdefault(option, {})[value] = {"n": len(runs), "seeds": [r["seed"] for r in runs],
-                                                      "delta_auroc": [dm, dh], **{k: list(v) for k, v in st.items()}}
+            out_json.setdefault(option, {})[value] = {
+                "n": len(runs),
+                "seeds": [r["seed"] for r in runs],
+                "delta_auroc": [dm, dh],
+                **{k: list(v) for k, v in st.items()},
+            }
             label = f"{value:g}" + (" (published)" if value == float(OPTIONS[option][1]) else "")
-            rows.append({"option": option, "value": label, "seeds": ", ".join(str(r["seed"]) for r in runs),
-                         **{k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") for k, (m, h) in st.items()},
-                         "Δ synergy_auroc vs published (paired)": "—" if value == float(OPTIONS[option][1])
-                         else f"{dm:+.1f}" + ("" if math.isnan(dh) else f" ± {dh:.1f}")})
+            rows.append(
+                {
+                    "option": option,
+                    "value": label,
+                    "seeds": ", ".join(str(r["seed"]) for r in runs),
+                    **{
+                        k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
+                        for k, (m, h) in st.items()
+                    },
+                    "Δ synergy_auroc vs published (paired)": "—"
+                    if value == float(OPTIONS[option][1])
+                    else f"{dm:+.1f}" + ("" if math.isnan(dh) else f" ± {dh:.1f}"),
+                }
+            )
     if comm:
         st = {k: mean_ci([r[k] for r in comm]) for k in keys}
         out_json["comm"] = {"n": len(comm), **{k: list(v) for k, v in st.items()}}
-        rows.append({"option": "*CoMM*", "value": "—", "seeds": ", ".join(str(r["seed"]) for r in comm),
-                     **{k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") for k, (m, h) in st.items()}})
-    md.append(write_markdown_table(rows, ["option", "value", "seeds", *keys, "Δ synergy_auroc vs published (paired)"]))
+        rows.append(
+            {
+                "option": "*CoMM*",
+                "value": "—",
+                "seeds": ", ".join(str(r["seed"]) for r in comm),
+                **{
+                    k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
+                    for k, (m, h) in st.items()
+                },
+            }
+        )
+    md.append(
+        write_markdown_table(
+            rows, ["option", "value", "seeds", *keys, "Δ synergy_auroc vs published (paired)"]
+        )
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sweep.md").write_text("\n".join(md) + "\n")
     (args.out / "sweep.json").write_text(json.dumps(out_json, indent=1))
@@ -101,8 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     for ax, (option, points) in zip(axes, table.items()):
         xs = [v for v, r in points.items() if r]
         stats = [mean_ci([r["synergy_auroc"] for r in points[v]]) for v in xs]
-        ax.errorbar(xs, [s[0] for s in stats], yerr=[0 if math.isnan(s[1]) else s[1] for s in stats],
-                    marker="o", capsize=3, label="InfMasking")
+        ax.errorbar(
+            xs,
+            [s[0] for s in stats],
+            yerr=[0 if math.isnan(s[1]) else s[1] for s in stats],
+            marker="o",
+            capsize=3,
+            label="InfMasking",
+        )
         if comm:
             m, h = mean_ci([r["synergy_auroc"] for r in comm])
             ax.axhline(m, color="tab:orange", ls="--", label="CoMM")
@@ -113,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("synergy AUROC (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("trifeatures_tokens, biased pairs: synergy vs InfMasking's options (mean ± 95 % CI)")
+    fig.suptitle(
+        "trifeatures_tokens, biased pairs: synergy vs InfMasking's options (mean ± 95 % CI)"
+    )
     fig.tight_layout()
     fig.savefig(args.out / "sweep.png", dpi=120)
     print("\n".join(md))

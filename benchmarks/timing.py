@@ -40,8 +40,14 @@ STEP_TIME = HERE / "step_time.py"  # the memory subprocesses run its --_child
 # =========================================================================== steps
 
 
-def make_step(variant: str, model: MaskedFusionModel, opt: torch.optim.Optimizer, views, s: Setting,
-              generator: torch.Generator | None = None) -> Callable[[], float]:
+def make_step(
+    variant: str,
+    model: MaskedFusionModel,
+    opt: torch.optim.Optimizer,
+    views,
+    s: Setting,
+    generator: torch.Generator | None = None,
+) -> Callable[[], float]:
     def step() -> float:
         opt.zero_grad(set_to_none=True)
         loss = step_loss(variant, model, views, s, generator)
@@ -100,7 +106,10 @@ def masked_rows_flops(s: Setting, seed: int = 0) -> dict[str, float]:
     out["head_on_masked_rows"] = 2 * float(counter.get_total_flops())
     if s.n_layers == 1:
         with FlopCounterMode(display=False) as counter:
-            x, a = torch.randn(rows, s.dim, requires_grad=True), torch.randn(rows, s.dim, requires_grad=True)
+            x, a = (
+                torch.randn(rows, s.dim, requires_grad=True),
+                torch.randn(rows, s.dim, requires_grad=True),
+            )
             model.fusion.norm(model.fusion.blocks[0].finish(x, a)).sum().backward()
         out["cls_row_proj_mlp_on_masked_rows"] = 2 * float(counter.get_total_flops())
     return out
@@ -109,11 +118,24 @@ def masked_rows_flops(s: Setting, seed: int = 0) -> dict[str, float]:
 def _stats(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
     q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
-    return {"median": statistics.median(xs), "q1": q[0], "q3": q[2], "min": xs[0], "max": xs[-1], "n": len(xs)}
+    return {
+        "median": statistics.median(xs),
+        "q1": q[0],
+        "q3": q[2],
+        "min": xs[0],
+        "max": xs[-1],
+        "n": len(xs),
+    }
 
 
-def time_interleaved(s: Setting, variants: tuple[str, ...], reps: int, warmup: int, seed: int = 0,
-                     log: Callable[[str], None] = print) -> dict[str, list[float]]:
+def time_interleaved(
+    s: Setting,
+    variants: tuple[str, ...],
+    reps: int,
+    warmup: int,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, list[float]]:
     """Per-variant step times (s), variants interleaved within each round, after warmup rounds."""
     model, opt, views = _setup(s, seed)
     gen = torch.Generator().manual_seed(seed)
@@ -184,8 +206,14 @@ def _child_memory(payload: dict[str, Any]) -> dict[str, Any]:
     step()
     peak = _rss_kb("VmHWM")
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return {"variant": variant, "rss_before_kb": before, "peak_kb": peak, "hwm_reset": reset,
-            "peak_increase_bytes": (peak - before) * 1024 if reset else None, "param_bytes": params}
+    return {
+        "variant": variant,
+        "rss_before_kb": before,
+        "peak_kb": peak,
+        "hwm_reset": reset,
+        "peak_increase_bytes": (peak - before) * 1024 if reset else None,
+        "param_bytes": params,
+    }
 
 
 def measure_memory(s: Setting, variant: str, timeout: float = 1800) -> dict[str, Any]:
@@ -193,8 +221,14 @@ def measure_memory(s: Setting, variant: str, timeout: float = 1800) -> dict[str,
     the child runs with torch's default number of threads)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     payload = json.dumps({"setting": s.to_dict(), "variant": variant})
-    proc = subprocess.run([sys.executable, str(STEP_TIME), "--_child", payload],
-                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(STEP_TIME), "--_child", payload],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         return {"variant": variant, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -203,8 +237,17 @@ def measure_memory(s: Setting, variant: str, timeout: float = 1800) -> dict[str,
 # =========================================================================== one setting
 
 
-def run_setting(s: Setting, *, reps: int, warmup: int, max_step_seconds: float, memory: bool,
-                flops: bool, variants: tuple[str, ...] = VARIANTS, log=print) -> dict[str, Any]:
+def run_setting(
+    s: Setting,
+    *,
+    reps: int,
+    warmup: int,
+    max_step_seconds: float,
+    memory: bool,
+    flops: bool,
+    variants: tuple[str, ...] = VARIANTS,
+    log=print,
+) -> dict[str, Any]:
     notes = list(s.notes)
     # budget: reduce B while one reference step exceeds the limit
     while True:
@@ -216,24 +259,36 @@ def run_setting(s: Setting, *, reps: int, warmup: int, max_step_seconds: float, 
         del model, opt, views, probe
         if dt <= max_step_seconds or s.batch <= 8:
             break
-        notes.append(f"one reference step took {dt:.1f} s at B={s.batch} (> {max_step_seconds:.0f} s): "
-                     f"B halved to {s.batch // 2}")
+        notes.append(
+            f"one reference step took {dt:.1f} s at B={s.batch} (> {max_step_seconds:.0f} s): "
+            f"B halved to {s.batch // 2}"
+        )
         log("  " + notes[-1])
         s = s.replace(batch=s.batch // 2)
     s = s.replace(notes=notes)
     log(f"== {s.name}: B={s.batch}, T={s.num_masks}, d={s.dim}, p={s.proj_dim}")
     times = time_interleaved(s, variants, reps, warmup, log=log)
-    result: dict[str, Any] = {"setting": s.to_dict(), "times_s": times,
-                              "stats": {v: _stats(t) for v, t in times.items()}}
+    result: dict[str, Any] = {
+        "setting": s.to_dict(),
+        "times_s": times,
+        "stats": {v: _stats(t) for v, t in times.items()},
+    }
     med = {v: result["stats"][v]["median"] for v in variants}
 
     def paired(a: str, b: str) -> float:
         return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
     ratios = {}
-    for a, b in (("reference", "library"), ("library", "comm"), ("reference", "library_full"),
-                 ("library_full", "library"), ("reference", "comm"), ("library_noshare", "library"),
-                 ("comm_noshare", "comm"), ("library_noshare", "comm_noshare")):
+    for a, b in (
+        ("reference", "library"),
+        ("library", "comm"),
+        ("reference", "library_full"),
+        ("library_full", "library"),
+        ("reference", "comm"),
+        ("library_noshare", "library"),
+        ("comm_noshare", "comm"),
+        ("library_noshare", "comm_noshare"),
+    ):
         if a in med and b in med:
             ratios[f"{a}/{b}"] = {"of_medians": med[a] / med[b], "median_paired": paired(a, b)}
     result["ratios"] = ratios
@@ -256,7 +311,11 @@ def masking_overhead(stats: dict[str, Any]) -> dict[str, float]:
     if "comm" not in stats:
         return {}
     c = stats["comm"]["median"]
-    out = {f"{v}_minus_comm_s": stats[v]["median"] - c for v in ("reference", "library", "library_full") if v in stats}
+    out = {
+        f"{v}_minus_comm_s": stats[v]["median"] - c
+        for v in ("reference", "library", "library_full")
+        if v in stats
+    }
     if "reference" in stats and "library" in stats:
         out["reference_over_library"] = out["reference_minus_comm_s"] / out["library_minus_comm_s"]
     return out
@@ -286,11 +345,15 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
     T = s.num_masks
 
     # ---- components, forward + backward each (one view; a step runs two views)
-    tokens_detached = {m: t._replace(x=t.x.detach().requires_grad_()) for m, t in model.tokenize(x1, p1).items()}
+    tokens_detached = {
+        m: t._replace(x=t.x.detach().requires_grad_()) for m, t in model.tokenize(x1, p1).items()
+    }
     masks = model.draw_masks(tokens_detached, T, s.mask_ratio, gen)
     feats_masked = torch.randn(T * s.batch, s.dim, requires_grad=True)
     feats = torch.randn(s.batch, s.dim, requires_grad=True)
-    zs = [torch.randn(s.batch, s.proj_dim, requires_grad=True) for _ in range(len(s.modalities) + 1)]
+    zs = [
+        torch.randn(s.batch, s.proj_dim, requires_grad=True) for _ in range(len(s.modalities) + 1)
+    ]
     ks = torch.randn(T, s.batch, s.proj_dim, requires_grad=True)
 
     def bwd(y: Tensor) -> None:
@@ -309,6 +372,7 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
         def f():
             model.collapse_masked = collapse
             bwd(model.fuse_masked(tokens_detached, masks).square().mean())
+
         return f
 
     def comp_head_masked():
@@ -318,8 +382,14 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
         bwd(model.head(feats).square().mean())
 
     def comp_loss():
-        L.infmasking_loss(zs, [z * 1.01 for z in zs], ks, ks * 1.01, temperature=s.temperature,
-                          mask_weight=s.mask_weight).loss.backward()
+        L.infmasking_loss(
+            zs,
+            [z * 1.01 for z in zs],
+            ks,
+            ks * 1.01,
+            temperature=s.temperature,
+            mask_weight=s.mask_weight,
+        ).loss.backward()
 
     def comp_loss_comm():
         L.comm_loss(zs, [z * 1.01 for z in zs], temperature=s.temperature).loss.backward()
@@ -339,8 +409,11 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
         "head on B rows (one call)": comp_head_one,
     }
     per_view = {k: _time(f, reps) for k, f in comps.items()}
-    per_step = {"infmasking_loss fwd+bwd": _time(comp_loss, reps), "comm_loss fwd+bwd": _time(comp_loss_comm, reps),
-                "AdamW step": _time(comp_optimizer, reps)}
+    per_step = {
+        "infmasking_loss fwd+bwd": _time(comp_loss, reps),
+        "comm_loss fwd+bwd": _time(comp_loss_comm, reps),
+        "AdamW step": _time(comp_optimizer, reps),
+    }
     out["components_per_view_fwd_bwd_s"] = per_view
     out["components_per_step_s"] = per_step
     model.collapse_masked = True
@@ -364,10 +437,45 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
         ("layer norm", ("layer_norm",)),
         ("GELU / ReLU / softmax", ("gelu", "relu", "threshold", "softmax", "logsumexp")),
         ("optimizer (AdamW)", ("adam", "_foreach", "lerp", "addcdiv", "addcmul")),
-        ("copies / indexing / cat", ("copy", "cat", "gather", "scatter", "index", "where", "clone", "contiguous",
-                                     "expand", "masked_fill", "sort", "argsort", "stack")),
-        ("elementwise / reductions", ("add", "mul", "div", "sub", "sum", "mean", "pow", "exp", "log", "norm", "sqrt",
-                                      "rand", "fill", "zero", "ones", "max")),
+        (
+            "copies / indexing / cat",
+            (
+                "copy",
+                "cat",
+                "gather",
+                "scatter",
+                "index",
+                "where",
+                "clone",
+                "contiguous",
+                "expand",
+                "masked_fill",
+                "sort",
+                "argsort",
+                "stack",
+            ),
+        ),
+        (
+            "elementwise / reductions",
+            (
+                "add",
+                "mul",
+                "div",
+                "sub",
+                "sum",
+                "mean",
+                "pow",
+                "exp",
+                "log",
+                "norm",
+                "sqrt",
+                "rand",
+                "fill",
+                "zero",
+                "ones",
+                "max",
+            ),
+        ),
     ]
     total = 0.0
     for evt in prof.key_averages():
@@ -379,8 +487,10 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
     out["profiler_categories_s_per_step"] = dict(sorted(cats.items(), key=lambda kv: -kv[1]))
     out["profiler_total_self_cpu_s_per_step"] = total
     top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
-    out["profiler_top_ops"] = [{"op": e.key, "self_s_per_step": e.self_cpu_time_total / 1e6 / 3, "calls": e.count // 3}
-                               for e in top]
+    out["profiler_top_ops"] = [
+        {"op": e.key, "self_s_per_step": e.self_cpu_time_total / 1e6 / 3, "calls": e.count // 3}
+        for e in top
+    ]
 
     # ---- data augmentation (src/infmasking/data/augment.py, if it exists)
     out["augmentation"] = _profile_augment(s, reps)
@@ -410,13 +520,20 @@ def _profile_augment(s: Setting, reps: int) -> dict[str, Any]:
     if images:
         x = torch.rand(s.batch, *images[0].shape)
         calls = 2 * len(images)  # two views of every image modality per step
-        for name, kw in (("simclr", {}), ("crop_flip", {"jitter_p": 0.0, "grayscale_p": 0.0, "blur_p": 0.0})):
+        for name, kw in (
+            ("simclr", {}),
+            ("crop_flip", {"jitter_p": 0.0, "grayscale_p": 0.0, "blur_p": 0.0}),
+        ):
             try:
                 aug = ImageAugment.simclr(**kw)
                 per_call = _time(lambda aug=aug: aug(x, generator=g), reps)
-                res[name] = {"what": f"ImageAugment.simclr({', '.join(f'{k}={v}' for k, v in kw.items())}) on "
-                                     f"float [{s.batch}, {', '.join(map(str, images[0].shape))}]",
-                             "per_call_s": per_call, "calls_per_step": calls, "per_step_s": per_call * calls}
+                res[name] = {
+                    "what": f"ImageAugment.simclr({', '.join(f'{k}={v}' for k, v in kw.items())}) on "
+                    f"float [{s.batch}, {', '.join(map(str, images[0].shape))}]",
+                    "per_call_s": per_call,
+                    "calls_per_step": calls,
+                    "per_step_s": per_call * calls,
+                }
             except Exception as e:  # noqa: BLE001
                 res[name] = {"status": f"failed: {type(e).__name__}: {e}"}
     try:
@@ -424,8 +541,12 @@ def _profile_augment(s: Setting, reps: int) -> dict[str, Any]:
         pad = torch.arange(50)[None, :] >= torch.randint(10, 51, (s.batch, 1), generator=g)
         aug = SequenceAugment("drop+noise")
         per_call = _time(lambda: aug(seq, pad, generator=g), reps)
-        res["sequence_drop_noise"] = {"what": f'SequenceAugment("drop+noise") on padded [{s.batch}, 50, 300]',
-                                      "per_call_s": per_call, "calls_per_step": 4, "per_step_s": 4 * per_call}
+        res["sequence_drop_noise"] = {
+            "what": f'SequenceAugment("drop+noise") on padded [{s.batch}, 50, 300]',
+            "per_call_s": per_call,
+            "calls_per_step": 4,
+            "per_step_s": 4 * per_call,
+        }
     except Exception as e:  # noqa: BLE001
         res["sequence_drop_noise"] = {"status": f"failed: {type(e).__name__}: {e}"}
     return res
@@ -441,22 +562,33 @@ def _profile_loading(s: Setting, reps: int) -> dict[str, Any]:
     bank = torch.randint(0, 256, (2400, *images[0].shape), dtype=torch.uint8, generator=g)
     n = 10_000
     index = {m.name: torch.randint(0, 2400, (n,), generator=g) for m in images}
-    split = Split({m.name: bank for m in images}, {"y": torch.zeros(n, dtype=torch.long)}, index=index)
+    split = Split(
+        {m.name: bank for m in images}, {"y": torch.zeros(n, dtype=torch.long)}, index=index
+    )
 
     def fetch():
         batch = split[torch.randint(0, n, (s.batch,), generator=g)]
         return {m: to_float_images(x) for m, x in batch.inputs.items()}
 
-    return {"status": "ok", "what": "Split[64 random indices] from a 2400-image uint8 bank + to_float_images",
-            "per_batch_s": _time(fetch, reps)}
+    return {
+        "status": "ok",
+        "what": "Split[64 random indices] from a 2400-image uint8 bank + to_float_images",
+        "per_batch_s": _time(fetch, reps),
+    }
 
 
 # =========================================================================== scaling sweep
 
-SWEEP_AXES = {"num_masks": [1, 2, 4, 8, 16], "batch": [32, 64, 128, 256, 512], "proj_dim": [128, 256, 512, 1024, 2048, 4096]}
+SWEEP_AXES = {
+    "num_masks": [1, 2, 4, 8, 16],
+    "batch": [32, 64, 128, 256, 512],
+    "proj_dim": [128, 256, 512, 1024, 2048, 4096],
+}
 
 
-def run_sweep(base: Setting, *, reps: int, warmup: int, max_cov_gb: float, memory: bool, log=print) -> dict[str, Any]:
+def run_sweep(
+    base: Setting, *, reps: int, warmup: int, max_cov_gb: float, memory: bool, log=print
+) -> dict[str, Any]:
     out: dict[str, Any] = {"base": base.to_dict(), "axes": {}}
     for axis, values in SWEEP_AXES.items():
         rows = []
@@ -467,8 +599,10 @@ def run_sweep(base: Setting, *, reps: int, warmup: int, max_cov_gb: float, memor
             row: dict[str, Any] = {"value": val, "reference_cov_bytes": cov_bytes}
             if cov_bytes > max_cov_gb * 1e9:
                 variants = ("library",)
-                row["reference_skipped"] = (f"Σ of both views would need {cov_bytes / 1e9:.1f} GB "
-                                            f"(> {max_cov_gb} GB limit), before its gradient")
+                row["reference_skipped"] = (
+                    f"Σ of both views would need {cov_bytes / 1e9:.1f} GB "
+                    f"(> {max_cov_gb} GB limit), before its gradient"
+                )
                 log(f"  [sweep {axis}={val}] reference skipped: {row['reference_skipped']}")
             times = time_interleaved(s, variants, reps, warmup, log=log)
             row["stats"] = {v: _stats(t) for v, t in times.items()}
@@ -486,15 +620,19 @@ def header(args_cmd: str, gflops: float) -> dict[str, Any]:
     """The run's metadata at the top of a result JSON (command, versions, throughput, methods)."""
     return {
         "command": args_cmd,
-        "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "matmul_gflops_fp32": gflops,
         "memory_method": MEMORY_METHOD,
         "loadavg_at_start": list(os.getloadavg()),
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
+        "env": {
+            k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
+        },
         "timing_method": "full training steps (zero_grad, forward of both views, loss, backward, AdamW), variants "
-                         "interleaved within each round, warmup rounds discarded, medians; wall clock "
-                         "(time.perf_counter); views are pre-made random tensors (augmentation timed separately)",
+        "interleaved within each round, warmup rounds discarded, medians; wall clock "
+        "(time.perf_counter); views are pre-made random tensors (augmentation timed separately)",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-

@@ -37,7 +37,9 @@ def _report_row(report: dict) -> dict[str, float]:
     res = report["results"]
     row = {name: 100 * res[t]["metrics"]["balanced_accuracy"] for t, name in TASKS}
     row["synergy_auroc"] = 100 * res["synergy"]["metrics"]["auroc"]
-    row["synergy_val"] = 100 * max(v[1] for v in res["synergy"]["val_scores"])  # held-out, balanced accuracy
+    row["synergy_val"] = 100 * max(
+        v[1] for v in res["synergy"]["val_scores"]
+    )  # held-out, balanced accuracy
     row["share_val"] = 100 * max(v[1] for v in res["share"]["val_scores"])
     row["steps"] = report.get("steps")
     return row
@@ -53,31 +55,50 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
         f = runs / f"curve_{m}" / "probe_curve.json"
         if f.exists():
             curves[m] = json.loads(f.read_text())
-    lines = ["## 1. Longer training: linear probe every 3 epochs (156 steps per epoch)", "",
-             "One run per method on the **biased** pairs, 12 epochs, seed 0. Probe-test balanced accuracy (%) of "
-             "share (redundancy), unique1 (uniqueness — overstated on the biased pairs, where texture₁ is shared "
-             "with colour₂), synergy, and the synergy AUROC; epoch 0 is the randomly initialised network.", "",
-             "| method | epoch | step | redundancy | uniqueness | synergy | synergy AUROC |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## 1. Longer training: linear probe every 3 epochs (156 steps per epoch)",
+        "",
+        "One run per method on the **biased** pairs, 12 epochs, seed 0. Probe-test balanced accuracy (%) of "
+        "share (redundancy), unique1 (uniqueness — overstated on the biased pairs, where texture₁ is shared "
+        "with colour₂), synergy, and the synergy AUROC; epoch 0 is the randomly initialised network.",
+        "",
+        "| method | epoch | step | redundancy | uniqueness | synergy | synergy AUROC |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m, rows in curves.items():
         for r in rows:
-            lines.append(f"| {m} | {r['epoch']} | {r['step']} | {r['share']:.1f} | {r['unique1']:.1f} | "
-                         f"{r['synergy']:.1f} | {_fmt(r.get('synergy_auroc'))} |")
+            lines.append(
+                f"| {m} | {r['epoch']} | {r['step']} | {r['share']:.1f} | {r['unique1']:.1f} | "
+                f"{r['synergy']:.1f} | {_fmt(r.get('synergy_auroc'))} |"
+            )
     finals = {}
     for m in curves:
         rep = runs / f"curve_{m}" / "report.json"
         if rep.exists():
             finals[m] = _report_row(json.loads(rep.read_text()))
     if finals:
-        lines += ["", "Held-out (probe-train) vs probe-test at the last epoch:", "",
-                  "| method | steps | redundancy held-out / test | synergy held-out / test | synergy AUROC (test) |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {m} | {r['steps']} | {r['share_val']:.1f} / {r['redundancy']:.1f} | {r['synergy_val']:.1f} / "
-                  f"{r['synergy']:.1f} | {r['synergy_auroc']:.1f} |" for m, r in finals.items()]
+        lines += [
+            "",
+            "Held-out (probe-train) vs probe-test at the last epoch:",
+            "",
+            "| method | steps | redundancy held-out / test | synergy held-out / test | synergy AUROC (test) |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {m} | {r['steps']} | {r['share_val']:.1f} / {r['redundancy']:.1f} | {r['synergy_val']:.1f} / "
+            f"{r['synergy']:.1f} | {r['synergy_auroc']:.1f} |"
+            for m, r in finals.items()
+        ]
     if curves:
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-        for ax, (key, title, chance) in zip(axes, [("share", "redundancy (share), bal. acc. %", 10),
-                                                    ("unique1", "uniqueness (unique1), bal. acc. %", 10),
-                                                    ("synergy_auroc", "synergy AUROC %", 50)]):
+        for ax, (key, title, chance) in zip(
+            axes,
+            [
+                ("share", "redundancy (share), bal. acc. %", 10),
+                ("unique1", "uniqueness (unique1), bal. acc. %", 10),
+                ("synergy_auroc", "synergy AUROC %", 50),
+            ],
+        ):
             for m, rows in curves.items():
                 pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
                 if pts:
@@ -87,8 +108,10 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
             ax.set_xlabel("training step")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle("Trifeatures 64 px, biased training set: linear probes on frozen fused features (step 0 = random init)",
-                     fontsize=10)
+        fig.suptitle(
+            "Trifeatures 64 px, biased training set: linear probes on frozen fused features (step 0 = random init)",
+            fontsize=10,
+        )
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=120)
         plt.close(fig)
@@ -101,16 +124,26 @@ def colour_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
     for m in METHODS:
         a, b = reproduce / m / "seed0" / "report.json", runs / f"colour_{m}" / "report.json"
         if a.exists() and b.exists():
-            rows[m] = {"published": _report_row(json.loads(a.read_text())), "colour": _report_row(json.loads(b.read_text()))}
-    lines = ["## 2. Augmentation: published SimCLR views vs colour-preserving views (hue 0, grayscale p 0)", "",
-             "Seed 0, 468 steps each. Synergy depends on the colour of image 2, which hue jitter and grayscale "
-             "alter.", "",
-             "| method | views | redundancy | uniqueness | synergy held-out / test | synergy AUROC |", "|---|---|---|---|---|---|"]
+            rows[m] = {
+                "published": _report_row(json.loads(a.read_text())),
+                "colour": _report_row(json.loads(b.read_text())),
+            }
+    lines = [
+        "## 2. Augmentation: published SimCLR views vs colour-preserving views (hue 0, grayscale p 0)",
+        "",
+        "Seed 0, 468 steps each. Synergy depends on the colour of image 2, which hue jitter and grayscale "
+        "alter.",
+        "",
+        "| method | views | redundancy | uniqueness | synergy held-out / test | synergy AUROC |",
+        "|---|---|---|---|---|---|",
+    ]
     for m, r in rows.items():
         for k, label in (("published", "SimCLR (published)"), ("colour", "colour-preserving")):
             x = r[k]
-            lines.append(f"| {m} | {label} | {x['redundancy']:.1f} | {x['uniqueness']:.1f} | "
-                         f"{x['synergy_val']:.1f} / {x['synergy']:.1f} | {x['synergy_auroc']:.1f} |")
+            lines.append(
+                f"| {m} | {label} | {x['redundancy']:.1f} | {x['uniqueness']:.1f} | "
+                f"{x['synergy_val']:.1f} / {x['synergy']:.1f} | {x['synergy_auroc']:.1f} |"
+            )
     return lines, {"colour": rows}
 
 
@@ -120,16 +153,24 @@ def weighting_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
     for f in folders:
         a, b = f / "report.json", f / "evaluation_balanced.json"
         if a.exists() and b.exists():
-            rows[str(f)] = {"unweighted": _report_row(json.loads(a.read_text())),
-                            "balanced": _report_row(json.loads(b.read_text()))}
-    lines = ["## 3. Probe imbalance: unweighted vs class-weighted (`class_weight=balanced`) synergy probe", "",
-             "Same frozen features; ≈ 11 % of probe-test pairs are synergy-positive.", "",
-             "| run | steps | synergy bal. acc. unweighted | class-weighted (held-out / test) | AUROC unweighted / weighted |",
-             "|---|---|---|---|---|"]
+            rows[str(f)] = {
+                "unweighted": _report_row(json.loads(a.read_text())),
+                "balanced": _report_row(json.loads(b.read_text())),
+            }
+    lines = [
+        "## 3. Probe imbalance: unweighted vs class-weighted (`class_weight=balanced`) synergy probe",
+        "",
+        "Same frozen features; ≈ 11 % of probe-test pairs are synergy-positive.",
+        "",
+        "| run | steps | synergy bal. acc. unweighted | class-weighted (held-out / test) | AUROC unweighted / weighted |",
+        "|---|---|---|---|---|",
+    ]
     for f, r in rows.items():
         u, w = r["unweighted"], r["balanced"]
-        lines.append(f"| `{f}` | {u['steps']} | {u['synergy']:.1f} | {w['synergy_val']:.1f} / {w['synergy']:.1f} | "
-                     f"{u['synergy_auroc']:.1f} / {w['synergy_auroc']:.1f} |")
+        lines.append(
+            f"| `{f}` | {u['steps']} | {u['synergy']:.1f} | {w['synergy_val']:.1f} / {w['synergy']:.1f} | "
+            f"{u['synergy_auroc']:.1f} / {w['synergy_auroc']:.1f} |"
+        )
     return lines, {"weighting": rows}
 
 
@@ -140,23 +181,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures_investigation"))
     args = p.parse_args(argv)
     if not args.runs.is_dir():
-        p.error(f"--runs: no folder {args.runs} (run benchmarks/trifeatures_investigation.sh first)")
+        p.error(
+            f"--runs: no folder {args.runs} (run benchmarks/trifeatures_investigation.sh first)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    md = ["# Trifeatures at CPU scale: why the published ordering does not appear", "",
-          "Runs: `bash benchmarks/trifeatures_investigation.sh`; tables: "
-          "`python benchmarks/trifeatures_investigation.py`. 64 px, biased training set, batch 64, "
-          "published hyper-parameters otherwise; last-epoch numbers; per-run reports under `runs/`.", ""]
+    md = [
+        "# Trifeatures at CPU scale: why the published ordering does not appear",
+        "",
+        "Runs: `bash benchmarks/trifeatures_investigation.sh`; tables: "
+        "`python benchmarks/trifeatures_investigation.py`. 64 px, biased training set, batch 64, "
+        "published hyper-parameters otherwise; last-epoch numbers; per-run reports under `runs/`.",
+        "",
+    ]
     data = {}
-    for section in (curves_section(args.runs, args.out), colour_section(args.runs, args.reproduce),
-                    weighting_section(args.runs, args.reproduce)):
+    for section in (
+        curves_section(args.runs, args.out),
+        colour_section(args.runs, args.reproduce),
+        weighting_section(args.runs, args.reproduce),
+    ):
         md += section[0] + [""]
         data.update(section[1])
     (args.out / "investigation.md").write_text("\n".join(md))
     (args.out / "investigation.json").write_text(json.dumps(data, indent=1))
     for run in sorted(args.runs.glob("*/")):  # per-run reports and curves, small files only
         dst = args.out / "runs" / run.name
-        for name in ("report.md", "report.json", "probe_curve.json", "probe_curve.png", "evaluation_balanced.json",
-                     "config.yaml", "training_curves.png"):
+        for name in (
+            "report.md",
+            "report.json",
+            "probe_curve.json",
+            "probe_curve.png",
+            "evaluation_balanced.json",
+            "config.yaml",
+            "training_curves.png",
+        ):
             if (run / name).exists():
                 dst.mkdir(parents=True, exist_ok=True)
                 shutil.copy(run / name, dst / name)

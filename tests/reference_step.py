@@ -85,18 +85,36 @@ class Setting:
 TINY = Setting(
     "tiny",
     "Tiny smoke-test setting: image 16 px + padded sequence [6, 5], d=16, p=8, T=3",
-    [Modality("img", "image", (3, 16, 16), {"name": "convnet", "widths": [4, 8]}),
-     Modality("seq", "sequence", (6, 5), {"name": "identity"}, 3)],
-    batch=6, dim=16, n_heads=2, n_layers=1, head_hidden=8, proj_dim=8, num_masks=3, mask_ratio=0.5,
+    [
+        Modality("img", "image", (3, 16, 16), {"name": "convnet", "widths": [4, 8]}),
+        Modality("seq", "sequence", (6, 5), {"name": "identity"}, 3),
+    ],
+    batch=6,
+    dim=16,
+    n_heads=2,
+    n_layers=1,
+    head_hidden=8,
+    proj_dim=8,
+    num_masks=3,
+    mask_ratio=0.5,
 )
 
 
-def make_model(s: Setting, collapse: bool = True, dtype: torch.dtype = torch.float32) -> MaskedFusionModel:
+def make_model(
+    s: Setting, collapse: bool = True, dtype: torch.dtype = torch.float32
+) -> MaskedFusionModel:
     mods = [m.name for m in s.modalities]
     model = build_model(
-        mods, {m.name: m.kind for m in s.modalities}, {m.name: tuple(m.shape) for m in s.modalities},
-        dim=s.dim, n_layers=s.n_layers, n_heads=s.n_heads, head_hidden=s.head_hidden, proj_dim=s.proj_dim,
-        encoders={m.name: dict(m.encoder) for m in s.modalities}, collapse_masked=collapse,
+        mods,
+        {m.name: m.kind for m in s.modalities},
+        {m.name: tuple(m.shape) for m in s.modalities},
+        dim=s.dim,
+        n_layers=s.n_layers,
+        n_heads=s.n_heads,
+        head_hidden=s.head_hidden,
+        proj_dim=s.proj_dim,
+        encoders={m.name: dict(m.encoder) for m in s.modalities},
+        collapse_masked=collapse,
     )
     return model.to(dtype).train()
 
@@ -114,7 +132,9 @@ def make_views(s: Setting, generator: torch.Generator, dtype: torch.dtype = torc
                 inputs[m.name] = torch.randn(s.batch, *m.shape, generator=generator, dtype=dtype)
                 if m.min_len is not None:
                     real = torch.randint(m.min_len, length + 1, (s.batch,), generator=generator)
-                    padding[m.name] = torch.arange(length)[None, :] >= real[:, None]  # real steps first
+                    padding[m.name] = (
+                        torch.arange(length)[None, :] >= real[:, None]
+                    )  # real steps first
         views.append((inputs, padding))
     return views
 
@@ -125,14 +145,24 @@ def make_views(s: Setting, generator: torch.Generator, dtype: torch.dtype = torc
 def _masked_pass(model: MaskedFusionModel, tokens, masks, mods: list[str], t: int) -> Tensor:
     """F of view t of the masked subset ``mods``: full-length sequence, mask token written in
     place (``torch.where``), padding bias kept. [B, d]."""
-    xs = [torch.where(masks[m].mask[t][..., None], model.mask_token.to(tokens[m].x.dtype), tokens[m].x)
-          for m in mods]
+    xs = [
+        torch.where(
+            masks[m].mask[t][..., None], model.mask_token.to(tokens[m].x.dtype), tokens[m].x
+        )
+        for m in mods
+    ]
     bias = torch.cat([tokens[m].bias for m in mods], 1)
     return model.fusion(torch.cat(xs, 1), bias)
 
 
-def reference_view(model: MaskedFusionModel, inputs, padding, num_masks: int, mask_ratio: float,
-                   generator: torch.Generator | None = None):
+def reference_view(
+    model: MaskedFusionModel,
+    inputs,
+    padding,
+    num_masks: int,
+    mask_ratio: float,
+    generator: torch.Generator | None = None,
+):
     """One view with the published cost structure: for every subset S in {1}, …, {M}, all: one
     unmasked pass F(x_S) and T masked passes of S, one per view, each projected by the head
     (the published module projects every masked output); only the all-modality masked
@@ -149,10 +179,15 @@ def reference_view(model: MaskedFusionModel, inputs, padding, num_masks: int, ma
     for m in model.modalities:
         z.append(model.head(model.fuse(tokens, [m])))
         sub_masks = model.draw_masks({m: tokens[m]}, num_masks, mask_ratio)
-        discarded += [model.head(_masked_pass(model, tokens, sub_masks, [m], t)) for t in range(num_masks)]
+        discarded += [
+            model.head(_masked_pass(model, tokens, sub_masks, [m], t)) for t in range(num_masks)
+        ]
     z.append(model.head(model.fuse(tokens)))
     masks = model.draw_masks(tokens, num_masks, mask_ratio, generator)
-    kept = [model.head(_masked_pass(model, tokens, masks, model.modalities, t)) for t in range(num_masks)]
+    kept = [
+        model.head(_masked_pass(model, tokens, masks, model.modalities, t))
+        for t in range(num_masks)
+    ]
     return z, torch.stack(kept), discarded
 
 
@@ -169,31 +204,45 @@ def reference_masked_term(q: Tensor, k: Tensor, temperature: float, mask_weight:
     bonus = 0.5 * (mask_weight / temperature) * v
     pos = (torch.einsum("bp,bp->b", q, mu) + bonus) / temperature  # [B]
     eye = torch.eye(b, dtype=torch.bool, device=q.device)
-    neg_k = torch.einsum("bp,tnp->btn", q, k).masked_fill(eye[:, None, :], -math.inf) / temperature  # [B, T, B]
+    neg_k = (
+        torch.einsum("bp,tnp->btn", q, k).masked_fill(eye[:, None, :], -math.inf) / temperature
+    )  # [B, T, B]
     neg_q = (q @ q.T).masked_fill(eye, -math.inf) / temperature  # [B, B]
     logits = torch.cat([pos[:, None], neg_k.reshape(b, t * b), neg_q], 1)  # [B, 1 + (T+1)B]
     labels = torch.zeros(b, dtype=torch.long, device=q.device)
     return F.cross_entropy(logits, labels) + (bonus / temperature).mean()
 
 
-def reference_loss(z1, z2, masked1: Tensor, masked2: Tensor, *, temperature: float, mask_weight: float) -> Tensor:
+def reference_loss(
+    z1, z2, masked1: Tensor, masked2: Tensor, *, temperature: float, mask_weight: float
+) -> Tensor:
     """mean([L_mask', L_mask'', CoMM_1, …, CoMM_M, CoMM_all]) with the explicit-Σ masked term;
     every CoMM term as ½[NCE(z'_S, z''_all) + NCE(z''_S, z'_all)] (both halves, also for all)."""
     z1 = [F.normalize(z, dim=-1) for z in z1]
     z2 = [F.normalize(z, dim=-1) for z in z2]
     k1, k2 = F.normalize(masked1, dim=-1), F.normalize(masked2, dim=-1)
-    terms = [reference_masked_term(z1[-1], k1, temperature, mask_weight),
-             reference_masked_term(z2[-1], k2, temperature, mask_weight)]
+    terms = [
+        reference_masked_term(z1[-1], k1, temperature, mask_weight),
+        reference_masked_term(z2[-1], k2, temperature, mask_weight),
+    ]
     for s in range(len(z1)):
-        terms.append(0.5 * (L.nt_xent(z1[s], z2[-1], temperature)[0] + L.nt_xent(z2[s], z1[-1], temperature)[0]))
+        terms.append(
+            0.5
+            * (L.nt_xent(z1[s], z2[-1], temperature)[0] + L.nt_xent(z2[s], z1[-1], temperature)[0])
+        )
     return torch.stack(terms).mean()
 
 
 # =========================================================================== steps
 
 
-def step_loss(variant: str, model: MaskedFusionModel, views, s: Setting,
-              generator: torch.Generator | None = None) -> Tensor:
+def step_loss(
+    variant: str,
+    model: MaskedFusionModel,
+    views,
+    s: Setting,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """The loss of one training step of ``variant`` (forward only)."""
     (x1, p1), (x2, p2) = views
     # all rows in the published structure and with the savings off
@@ -209,9 +258,17 @@ def step_loss(variant: str, model: MaskedFusionModel, views, s: Setting,
         model.collapse_masked = variant != "library_full"
         kw = {"num_masks": s.num_masks, "mask_ratio": s.mask_ratio, "generator": generator}
         o1, o2 = model(x1, p1, **kw), model(x2, p2, **kw)
-        return L.infmasking_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
-                                 temperature=s.temperature, mask_weight=s.mask_weight).loss
+        return L.infmasking_loss(
+            o1.unimodal + [o1.full],
+            o2.unimodal + [o2.full],
+            o1.masked,
+            o2.masked,
+            temperature=s.temperature,
+            mask_weight=s.mask_weight,
+        ).loss
     if variant in ("comm", "comm_noshare"):
         o1, o2 = model(x1, p1), model(x2, p2)
-        return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=s.temperature).loss
+        return L.comm_loss(
+            o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=s.temperature
+        ).loss
     raise ValueError(f"unknown variant {variant!r}; valid: {VARIANTS}")

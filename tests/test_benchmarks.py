@@ -44,10 +44,14 @@ def _loss_and_grads(variant, model, views, s, seed):
     model.zero_grad(set_to_none=True)
     loss = R.step_loss(variant, model, views, s, torch.Generator().manual_seed(seed))
     loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+    }
 
 
-@pytest.mark.parametrize("lib,collapse", [("library", True), ("library_noshare", True), ("library_full", False)])
+@pytest.mark.parametrize(
+    "lib,collapse", [("library", True), ("library_noshare", True), ("library_full", False)]
+)
 def test_reference_structure_equals_library_path(lib, collapse):
     """Same model, inputs (with padding) and masks: same loss and same gradients, float64."""
     s = R.TINY
@@ -95,8 +99,21 @@ def test_explicit_covariance_loss_equals_library_loss(b, p, t):
 def test_step_time_runs_end_to_end(tmp_path):
     st = _load("step_time")
     out = tmp_path / "step.json"
-    st.main(["--preset", "tiny", "--reps", "2", "--warmup", "1", "--no-memory", "--matmul-size", "256",
-             "--out", str(out)])
+    st.main(
+        [
+            "--preset",
+            "tiny",
+            "--reps",
+            "2",
+            "--warmup",
+            "1",
+            "--no-memory",
+            "--matmul-size",
+            "256",
+            "--out",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())
     assert res["command"].startswith("python benchmarks/step_time.py --preset tiny")
     assert res["matmul_gflops_fp32"] > 0
@@ -104,7 +121,12 @@ def test_step_time_runs_end_to_end(tmp_path):
     assert set(r["times_s"]) == set(R.VARIANTS) and all(len(v) == 2 for v in r["times_s"].values())
     assert all(math.isfinite(x["of_medians"]) and x["of_medians"] > 0 for x in r["ratios"].values())
     assert "reference/library" in r["ratios"] and "library/comm" in r["ratios"]
-    assert r["gflop_per_step"]["reference"] > r["gflop_per_step"]["library"] > r["gflop_per_step"]["comm"] > 0
+    assert (
+        r["gflop_per_step"]["reference"]
+        > r["gflop_per_step"]["library"]
+        > r["gflop_per_step"]["comm"]
+        > 0
+    )
     assert "| (a) reference structure |" in out.with_suffix(".md").read_text()
 
 
@@ -115,12 +137,30 @@ def test_memory_child_and_sweep(tmp_path, monkeypatch):
     assert mem["peak_increase_bytes"] is None or mem["peak_increase_bytes"] >= 0
     monkeypatch.setattr(tm, "SWEEP_AXES", {"num_masks": [1, 2], "proj_dim": [8, 16]})
     out = tmp_path / "scaling.json"
-    st.main(["--sweep", "--sweep-preset", "tiny", "--reps", "1", "--warmup", "0", "--no-memory",
-             "--sweep-max-cov-gb", "1e-8", "--matmul-size", "256", "--out", str(out)])
+    st.main(
+        [
+            "--sweep",
+            "--sweep-preset",
+            "tiny",
+            "--reps",
+            "1",
+            "--warmup",
+            "0",
+            "--no-memory",
+            "--sweep-max-cov-gb",
+            "1e-8",
+            "--matmul-size",
+            "256",
+            "--out",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())
     rows = res["sweep"]["axes"]["proj_dim"]
     assert [r["value"] for r in rows] == [8, 16]
-    assert all("reference_skipped" in r and "reference" not in r["stats"] for r in rows)  # tiny limit: skipped
+    assert all(
+        "reference_skipped" in r and "reference" not in r["stats"] for r in rows
+    )  # tiny limit: skipped
     assert out.with_suffix(".png").stat().st_size > 0
 
 
@@ -135,15 +175,28 @@ def test_loss_memory_growth_fit():
 
 def test_summary_reads_targets_off_the_results():
     sr = _load("step_time_report")
+
     def result(name, ab, bc):
         stats = {v: {"median": 1.0} for v in R.VARIANTS}
-        ratios = {k: {"median_paired": 1.0, "of_medians": 1.0} for k in
-                  ("reference/library", "library/comm", "library_full/library", "reference/comm")}
+        ratios = {
+            k: {"median_paired": 1.0, "of_medians": 1.0}
+            for k in ("reference/library", "library/comm", "library_full/library", "reference/comm")
+        }
         ratios["reference/library"]["median_paired"] = ab
         ratios["library/comm"]["median_paired"] = bc
-        return {"command": f"python benchmarks/step_time.py --preset {name}", "loadavg_at_start": [1.0],
-                "loadavg_at_end": [2.0], "settings": [{"setting": {"name": name, "batch": 64}, "stats": stats,
-                                                       "ratios": ratios, "memory": {}}]}
+        return {
+            "command": f"python benchmarks/step_time.py --preset {name}",
+            "loadavg_at_start": [1.0],
+            "loadavg_at_end": [2.0],
+            "settings": [
+                {
+                    "setting": {"name": name, "batch": 64},
+                    "stats": stats,
+                    "ratios": ratios,
+                    "memory": {},
+                }
+            ],
+        }
 
     md = sr.summary_markdown([result("cpu64", 2.5, 2.1), result("three", 2.9, 1.2)])
     assert "| two modalities, T = 6: (a)/(b) ≥ 2.3 | `cpu64` | 2.50 | **yes** |" in md
@@ -159,24 +212,59 @@ def test_trifeatures_investigation_tables(tmp_path):
     inv = _load("trifeatures_investigation")
 
     def report(share, syn, auroc, steps=30):
-        task = lambda v: {"metrics": {"balanced_accuracy": v, "auroc": auroc}, "val_scores": [[1.0, v + 0.01]]}
-        return {"results": {"share": task(share), "unique1": task(0.2), "unique2": task(0.2), "synergy": task(syn)},
-                "steps": steps}
+        task = lambda v: {
+            "metrics": {"balanced_accuracy": v, "auroc": auroc},
+            "val_scores": [[1.0, v + 0.01]],
+        }
+        return {
+            "results": {
+                "share": task(share),
+                "unique1": task(0.2),
+                "unique2": task(0.2),
+                "synergy": task(syn),
+            },
+            "steps": steps,
+        }
 
     runs, rep, out = tmp_path / "runs", tmp_path / "rep", tmp_path / "out"
     (runs / "curve_cross").mkdir(parents=True)
-    (runs / "curve_cross" / "probe_curve.json").write_text(json.dumps(
-        [{"epoch": 0, "step": 0, "share": 30.0, "unique1": 27.0, "unique2": 28.0, "synergy": 50.0, "synergy_auroc": 47.0},
-         {"epoch": 3, "step": 30, "share": 52.0, "unique1": 46.0, "unique2": 29.0, "synergy": 55.0, "synergy_auroc": 76.0}]))
+    (runs / "curve_cross" / "probe_curve.json").write_text(
+        json.dumps(
+            [
+                {
+                    "epoch": 0,
+                    "step": 0,
+                    "share": 30.0,
+                    "unique1": 27.0,
+                    "unique2": 28.0,
+                    "synergy": 50.0,
+                    "synergy_auroc": 47.0,
+                },
+                {
+                    "epoch": 3,
+                    "step": 30,
+                    "share": 52.0,
+                    "unique1": 46.0,
+                    "unique2": 29.0,
+                    "synergy": 55.0,
+                    "synergy_auroc": 76.0,
+                },
+            ]
+        )
+    )
     (runs / "curve_cross" / "report.json").write_text(json.dumps(report(0.52, 0.55, 0.76)))
     (runs / "colour_comm").mkdir()
     (runs / "colour_comm" / "report.json").write_text(json.dumps(report(0.4, 0.6, 0.7)))
     (rep / "comm" / "seed0").mkdir(parents=True)
     (rep / "comm" / "seed0" / "report.json").write_text(json.dumps(report(0.45, 0.5, 0.6)))
-    (rep / "comm" / "seed0" / "evaluation_balanced.json").write_text(json.dumps(report(0.45, 0.58, 0.61)))
+    (rep / "comm" / "seed0" / "evaluation_balanced.json").write_text(
+        json.dumps(report(0.45, 0.58, 0.61))
+    )
     assert inv.main(["--runs", str(runs), "--reproduce", str(rep), "--out", str(out)]) == 0
     md = (out / "investigation.md").read_text()
     assert "| cross | 3 | 30 | 52.0 | 46.0 | 55.0 | 76.0 |" in md
     assert "| comm | colour-preserving | 40.0 | 20.0 | 61.0 / 60.0 | 70.0 |" in md
     assert "| 30 | 50.0 | 59.0 / 58.0 | 60.0 / 61.0 |" in md
-    assert (out / "curves.png").exists() and (out / "runs" / "curve_cross" / "probe_curve.json").exists()
+    assert (out / "curves.png").exists() and (
+        out / "runs" / "curve_cross" / "probe_curve.json"
+    ).exists()

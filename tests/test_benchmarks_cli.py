@@ -16,20 +16,50 @@ from infmasking.training.config import presets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data_writers as W
 
-QUICK = ["--optim.epochs", "1", "--optim.batch_size", "16", "--trainer.progress_bar", "false",
-         "--trainer.num_threads", "1", "--trainer.log_every_n_steps", "1", "--eval.probe_max_train", "200"]
+QUICK = [
+    "--optim.epochs",
+    "1",
+    "--optim.batch_size",
+    "16",
+    "--trainer.progress_bar",
+    "false",
+    "--trainer.num_threads",
+    "1",
+    "--trainer.log_every_n_steps",
+    "1",
+    "--eval.probe_max_train",
+    "200",
+]
 # Narrower encoders for the presets whose published widths cost seconds per step on a CPU
 # (GRU 512, ResNet-18, d = 512 / 768); the encoder kinds and every method setting stay the preset's.
 SMALL = {
-    "mimic": ["--model.dim", "32", "--model.encoders",
-              "{static: {name: mlp, width: 10, n_layers: 2}, timeseries: {name: gru, hidden: 32}}"],
-    "vision_touch_ee": ["--model.dim", "32", "--model.encoders",
-                        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2}}"],
-    "vision_touch_contact": ["--model.dim", "32", "--model.encoders",
-                             "{image: {name: resnet18, widths: [8, 16, 16, 32]}, proprio: {name: mlp, width: 32}}"],
-    "vision_touch_contact3": ["--model.dim", "32", "--model.encoders",
-                              ("{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2},"
-                               " proprio: {name: mlp, width: 32}}")],
+    "mimic": [
+        "--model.dim",
+        "32",
+        "--model.encoders",
+        "{static: {name: mlp, width: 10, n_layers: 2}, timeseries: {name: gru, hidden: 32}}",
+    ],
+    "vision_touch_ee": [
+        "--model.dim",
+        "32",
+        "--model.encoders",
+        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2}}",
+    ],
+    "vision_touch_contact": [
+        "--model.dim",
+        "32",
+        "--model.encoders",
+        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, proprio: {name: mlp, width: 32}}",
+    ],
+    "vision_touch_contact3": [
+        "--model.dim",
+        "32",
+        "--model.encoders",
+        (
+            "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2},"
+            " proprio: {name: mlp, width: 32}}"
+        ),
+    ],
     "mmimdb": ["--model.dim", "32"],
     "npz": ["--model.dim", "32"],
 }
@@ -59,8 +89,20 @@ def files(tmp_path_factory):
 def _train(tmp_path: Path, preset: str, path: Path, *extra: str) -> dict:
     out = tmp_path / preset
     with threadpool_limits(1):  # the probes' BLAS threads, on a shared 2-core machine
-        code = main(["train", "--preset", preset, "--data.path", str(path), "--out_dir", str(out), *QUICK,
-                     *SMALL.get(preset, []), *extra])
+        code = main(
+            [
+                "train",
+                "--preset",
+                preset,
+                "--data.path",
+                str(path),
+                "--out_dir",
+                str(out),
+                *QUICK,
+                *SMALL.get(preset, []),
+                *extra,
+            ]
+        )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["steps"] >= 1
@@ -71,16 +113,23 @@ def _metrics(report: dict, task: str) -> dict:
     return report["results"][task]["metrics"]
 
 
-@pytest.mark.parametrize("preset, dataset", [("mosi", "mosi"), ("ur_funny", "ur_funny"), ("mustard", "mustard")])
+@pytest.mark.parametrize(
+    "preset, dataset", [("mosi", "mosi"), ("ur_funny", "ur_funny"), ("mustard", "mustard")]
+)
 def test_affect_presets(files, tmp_path, preset, dataset):
     report = _train(tmp_path, preset, files[dataset])
     assert report["dataset"] == dataset and report["method"] == "infmasking"
     assert report["results"]["label"]["published_metric"] == "balanced_accuracy"
     assert {"accuracy", "balanced_accuracy"} <= set(_metrics(report, "label"))
     cfg = report["config"]
-    assert cfg["data"]["modalities"] == ["vision", "text"] and cfg["augment"]["sequence"] == "drop+noise"
+    assert (
+        cfg["data"]["modalities"] == ["vision", "text"]
+        and cfg["augment"]["sequence"] == "drop+noise"
+    )
     assert cfg["model"]["encoders"]["text"]["name"] == "transformer" and cfg["model"]["dim"] == 40
-    assert cfg["optim"]["batch_size"] == 16 and cfg["optim"]["epochs"] == 1  # overridden on the command line
+    assert (
+        cfg["optim"]["batch_size"] == 16 and cfg["optim"]["epochs"] == 1
+    )  # overridden on the command line
 
 
 def test_published_hyperparameters_in_presets():
@@ -100,10 +149,18 @@ def test_published_hyperparameters_in_presets():
     for name, (ratio, t, lam, tau, lr, weights) in expected.items():
         cfg = yaml.safe_load(files[name].read_text())
         m = cfg["method"]
-        assert (m["mask_ratio"], m["num_masks"], m["mask_lambda"], m["temperature"], cfg["optim"]["lr"]) == (
-            ratio, t, lam, tau, lr), name
+        assert (
+            m["mask_ratio"],
+            m["num_masks"],
+            m["mask_lambda"],
+            m["temperature"],
+            cfg["optim"]["lr"],
+        ) == (ratio, t, lam, tau, lr), name
         assert m.get("weights") == weights, name
-        assert cfg["optim"]["epochs"] == (70 if name == "mmimdb" else 100) and cfg["optim"]["batch_size"] == 64
+        assert (
+            cfg["optim"]["epochs"] == (70 if name == "mmimdb" else 100)
+            and cfg["optim"]["batch_size"] == 64
+        )
     assert yaml.safe_load(files["mustard"].read_text())["optim"]["weight_decay"] == 0.05
 
 
@@ -112,13 +169,18 @@ def test_mimic_preset(files, tmp_path):
     assert "balanced_accuracy" in _metrics(report, "icd9_7")
     enc = report["config"]["model"]["encoders"]
     assert enc["static"]["name"] == "mlp" and enc["timeseries"]["name"] == "gru"
-    assert report["config"]["augment"]["vector"] == "noise" and report["config"]["method"]["weights"] == [1, 1, 1, 1, 5]
+    assert report["config"]["augment"]["vector"] == "noise" and report["config"]["method"][
+        "weights"
+    ] == [1, 1, 1, 1, 5]
 
 
-@pytest.mark.parametrize("preset, task, metric", [
-    ("vision_touch_ee", "end_effector_next", "mse"),
-    ("vision_touch_contact", "contact_next", "balanced_accuracy"),
-])
+@pytest.mark.parametrize(
+    "preset, task, metric",
+    [
+        ("vision_touch_ee", "end_effector_next", "mse"),
+        ("vision_touch_contact", "contact_next", "balanced_accuracy"),
+    ],
+)
 def test_vision_touch_presets(files, tmp_path, preset, task, metric):
     report = _train(tmp_path, preset, files["vision_touch"])
     assert report["results"][task]["published_metric"] == metric
@@ -166,23 +228,63 @@ def test_weights_length_checked_against_method(files, tmp_path, capsys):
     assert main([*args, "--out_dir", str(tmp_path / "a"), "--method.name", "comm"]) == 1
     err = capsys.readouterr().err
     assert "method.weights has 5 entries" in err and "comm on 2 modalities has 3" in err
-    assert main([*args, "--out_dir", str(tmp_path / "b"), "--method.name", "comm", "--method.weights", "null"]) == 0
+    assert (
+        main(
+            [
+                *args,
+                "--out_dir",
+                str(tmp_path / "b"),
+                "--method.name",
+                "comm",
+                "--method.weights",
+                "null",
+            ]
+        )
+        == 0
+    )
 
 
-@pytest.mark.parametrize("preset, what", [
-    ("mosi", "MultiBench"), ("mimic", "PhysioNet"), ("vision_touch_ee", "robotics"),
-    ("mmimdb", "archive.org/details/mmimdb"),
-])
+@pytest.mark.parametrize(
+    "preset, what",
+    [
+        ("mosi", "MultiBench"),
+        ("mimic", "PhysioNet"),
+        ("vision_touch_ee", "robotics"),
+        ("mmimdb", "archive.org/details/mmimdb"),
+    ],
+)
 def test_missing_file_says_where_to_get_it(tmp_path, capsys, preset, what):
     missing = tmp_path / "nowhere" / "data.pkl"
-    assert main(["train", "--preset", preset, "--data.path", str(missing), "--out_dir", str(tmp_path / "r")]) == 1
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                preset,
+                "--data.path",
+                str(missing),
+                "--out_dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert str(missing) in err and what in err and "Nothing is downloaded" in err
 
 
 def test_wrong_dataset_name_lists_valid_ones(files, tmp_path, capsys):
-    args = ["train", "--preset", "mosi", "--data.path", str(files["mosi"]), "--data.name", "mosii",
-            "--out_dir", str(tmp_path / "r")]
+    args = [
+        "train",
+        "--preset",
+        "mosi",
+        "--data.path",
+        str(files["mosi"]),
+        "--data.name",
+        "mosii",
+        "--out_dir",
+        str(tmp_path / "r"),
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "unknown dataset 'mosii'" in err
@@ -202,7 +304,9 @@ def test_resnet18_image_encoder():
     from infmasking.models.encoders import ResNet18
 
     enc = ResNet18()
-    assert sum(p.numel() for p in enc.parameters()) == 11_176_512  # ResNet-18 without its classifier
+    assert (
+        sum(p.numel() for p in enc.parameters()) == 11_176_512
+    )  # ResNet-18 without its classifier
     assert enc(torch.zeros(2, 3, 128, 128)).shape == (2, 512, 4, 4)
 
 
@@ -214,9 +318,13 @@ def test_vector_augmentations_separate_from_sequences():
     from infmasking.training.views import ViewMaker
 
     x = {"v": torch.ones(64, 5), "s": torch.ones(64, 7, 3)}
-    views = ViewMaker(AugmentConfig(sequence="drop", vector="none"), {"v": "vector", "s": "sequence"})
+    views = ViewMaker(
+        AugmentConfig(sequence="drop", vector="none"), {"v": "vector", "s": "sequence"}
+    )
     (a, _), _ = views(x, {}, torch.Generator().manual_seed(0))
     assert torch.equal(a["v"], x["v"]) and not torch.equal(a["s"], x["s"])
-    views = ViewMaker(AugmentConfig(sequence="drop"), {"v": "vector", "s": "sequence"})  # vector None = sequence
+    views = ViewMaker(
+        AugmentConfig(sequence="drop"), {"v": "vector", "s": "sequence"}
+    )  # vector None = sequence
     (a, _), _ = views(x, {}, torch.Generator().manual_seed(0))
     assert not torch.equal(a["v"], x["v"])

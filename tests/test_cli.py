@@ -17,9 +17,18 @@ TINY = ["--preset", "tiny"]
 
 def _run_cli(args, env=None, crash_at=None):
     """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
-    cmd = ["-m", "infmasking.cli"] if crash_at is None else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
-    return subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    cmd = (
+        ["-m", "infmasking.cli"]
+        if crash_at is None
+        else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
+    )
+    return subprocess.run(
+        [sys.executable, *cmd, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +39,15 @@ def tiny_run(tmp_path_factory):
 
 
 def test_train_writes_run_folder(tiny_run):
-    for name in ["config.yaml", "metrics.csv", "checkpoints/last.ckpt", "report.json", "report.md",
-                 "training_curves.png", "probe.png"]:
+    for name in [
+        "config.yaml",
+        "metrics.csv",
+        "checkpoints/last.ckpt",
+        "report.json",
+        "report.md",
+        "training_curves.png",
+        "probe.png",
+    ]:
         assert (tiny_run / name).exists(), name
     report = json.loads((tiny_run / "report.json").read_text())
     assert set(report["rus"]) == {"redundancy", "uniqueness", "synergy"}
@@ -66,11 +82,15 @@ def test_evaluate_reproduces_report(tiny_run):
 
 
 def test_evaluate_class_weighted(tiny_run):
-    assert main(["evaluate", str(tiny_run), "--class_weight", "balanced", "--num_threads", "1"]) == 0
+    assert (
+        main(["evaluate", str(tiny_run), "--class_weight", "balanced", "--num_threads", "1"]) == 0
+    )
     b = json.loads((tiny_run / "evaluation_balanced.json").read_text())
     assert b["config"]["eval"]["class_weight"] == "balanced"
     assert b["results"]["synergy"]["class_weight"] == "balanced"
-    assert json.loads((tiny_run / "report.json").read_text())["config"]["eval"]["class_weight"] is None
+    assert (
+        json.loads((tiny_run / "report.json").read_text())["config"]["eval"]["class_weight"] is None
+    )
 
 
 def test_evaluate_rejects_unknown_class_weight(tiny_run):
@@ -138,29 +158,68 @@ def test_reproduce_published_protocol(tmp_path, capsys):
     """reproduce trains a biased and an unbiased run per method × seed, reads R/U from the
     unbiased one and S from the biased one, reuses finished runs, and lists missing ones."""
     out = tmp_path / "rep"
-    args = ["reproduce", "trifeatures", *TINY, "--optim.epochs", "1", "--out_dir", str(out), "--seeds", "[0]"]
+    args = [
+        "reproduce",
+        "trifeatures",
+        *TINY,
+        "--optim.epochs",
+        "1",
+        "--out_dir",
+        str(out),
+        "--seeds",
+        "[0]",
+    ]
     assert main([*args, "--methods", "[comm, cross]"]) == 0
     for m in ("comm", "cross"):
-        assert (out / m / "seed0" / "report.json").exists() and (out / m / "seed0_unbiased" / "report.json").exists()
-        assert json.loads((out / m / "seed0_unbiased" / "config.yaml").read_text().split("biased: ")[1].split("\n")[0]) is False
+        assert (out / m / "seed0" / "report.json").exists() and (
+            out / m / "seed0_unbiased" / "report.json"
+        ).exists()
+        assert (
+            json.loads(
+                (out / m / "seed0_unbiased" / "config.yaml")
+                .read_text()
+                .split("biased: ")[1]
+                .split("\n")[0]
+            )
+            is False
+        )
     comp = json.loads((out / "comparison.json").read_text())
     assert comp["ru_unbiased"] is True and set(comp["runs"]) == {"comm", "cross"}
     for m in ("comm", "cross"):
         row = comp["runs"][m][0]["last"]
         unb = json.loads((out / m / "seed0_unbiased" / "report.json").read_text())
         bia = json.loads((out / m / "seed0" / "report.json").read_text())
-        assert row["redundancy"] == unb["rus"]["redundancy"] and row["uniqueness"] == unb["rus"]["uniqueness"]
+        assert (
+            row["redundancy"] == unb["rus"]["redundancy"]
+            and row["uniqueness"] == unb["rus"]["uniqueness"]
+        )
         assert row["synergy"] == bia["rus"]["synergy"]
     assert (out / "comparison.md").exists() and (out / "comparison.png").exists()
     capsys.readouterr()
     # a second call trains nothing; a method without runs is listed as missing
     assert main([*args, "--methods", "[comm, cmc]", "--only_finished", "true"]) == 0
     text = capsys.readouterr().out
-    assert "finished run reused" in text and "cmc seed 0 (biased)" in (out / "comparison.md").read_text()
+    assert (
+        "finished run reused" in text
+        and "cmc seed 0 (biased)" in (out / "comparison.md").read_text()
+    )
 
 
 def test_reproduce_rejects_unknown_method(tmp_path, capsys):
-    assert main(["reproduce", "trifeatures", *TINY, "--out_dir", str(tmp_path), "--methods", "[infmask]"]) == 1
+    assert (
+        main(
+            [
+                "reproduce",
+                "trifeatures",
+                *TINY,
+                "--out_dir",
+                str(tmp_path),
+                "--methods",
+                "[infmask]",
+            ]
+        )
+        == 1
+    )
     assert "unknown method 'infmask'" in capsys.readouterr().err
 
 
@@ -174,7 +233,9 @@ def test_train_seconds_survive_a_resume(tmp_path):
     ckpt = torch.load(ckpt_path, weights_only=False)
     (key,) = [k for k in ckpt["callbacks"] if k.startswith("Timer")]
     assert 0 < ckpt["callbacks"][key]["time_elapsed"]["train"] < 1000
-    ckpt["callbacks"][key]["time_elapsed"]["train"] = 1000.0  # as if the first process had trained long
+    ckpt["callbacks"][key]["time_elapsed"]["train"] = (
+        1000.0  # as if the first process had trained long
+    )
     torch.save(ckpt, ckpt_path)
     r = _run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -197,7 +258,61 @@ def test_checkpoints_replace_stale_files(tmp_path):
 def test_train_bf16_mixed(tmp_path):
     """``--trainer.precision bf16-mixed`` trains on the CPU with the exact savings and reports."""
     out = tmp_path / "bf16"
-    assert main(["train", *TINY, "--optim.epochs", "1", "--trainer.precision", "bf16-mixed",
-                 "--out_dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--optim.epochs",
+                "1",
+                "--trainer.precision",
+                "bf16-mixed",
+                "--out_dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert rep["config"]["trainer"]["precision"] == "bf16-mixed" and rep["steps"] == 3
+
+
+@pytest.mark.parametrize(
+    "native,precision,expected",
+    [
+        (False, "bf16-mixed", True),
+        (True, "bf16-mixed", False),
+        (None, "bf16-mixed", False),
+        (False, "32-true", False),
+    ],
+)
+def test_bf16_on_a_cpu_without_native_bf16_is_warned(monkeypatch, native, precision, expected):
+    """bf16-mixed where the CPU has no native bf16 (its GEMMs take a slow path) gets one warning line."""
+    from infmasking.training import run
+    from infmasking.training.config import RunConfig
+
+    monkeypatch.setattr(run, "cpu_bf16_native", lambda: native)
+    cfg = RunConfig()
+    cfg.trainer.accelerator, cfg.trainer.precision = "cpu", precision
+    warning = run.precision_warning(cfg)
+    assert (warning is not None) == expected
+    if expected:
+        assert "bf16-mixed" in warning and "32-true" in warning and "\n" not in warning
+
+
+def test_cpu_bf16_native_reads_the_cpu_flags(monkeypatch, tmp_path):
+    from infmasking.training import run
+
+    info = tmp_path / "cpuinfo"
+    real = run.Path
+
+    def fake(p, *a):
+        return info if str(p) == "/proc/cpuinfo" else real(p, *a)
+
+    monkeypatch.setattr(run, "Path", fake)
+    info.write_text("flags\t\t: fpu sse avx2 fma\n")
+    assert run.cpu_bf16_native() is False
+    info.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert run.cpu_bf16_native() is True
+    info.unlink()
+    assert run.cpu_bf16_native() is None

@@ -34,9 +34,19 @@ def _data(seed=0):
 
 def _objectives():
     return {
-        "infmasking": lambda z, k: L.infmasking_loss(z[: M + 1], z[M + 1 :], k[0], k[1], temperature=0.2, mask_weight=0.6),
+        "infmasking": lambda z, k: L.infmasking_loss(
+            z[: M + 1], z[M + 1 :], k[0], k[1], temperature=0.2, mask_weight=0.6
+        ),
         "infmasking_cross_weighted": lambda z, k: L.infmasking_loss(
-            z[: M + 1], z[M + 1 :], k[0], k[1], temperature=0.2, mask_weight=0.6, cross=True, weights=[1, 2, 1, 1, 5]),
+            z[: M + 1],
+            z[M + 1 :],
+            k[0],
+            k[1],
+            temperature=0.2,
+            mask_weight=0.6,
+            cross=True,
+            weights=[1, 2, 1, 1, 5],
+        ),
         "comm": lambda z, k: L.comm_loss(z[: M + 1], z[M + 1 :], temperature=0.1),
         "cross_self": lambda z, k: L.cross_self_loss(z[:M], z[M + 1 : 2 * M + 1], temperature=0.1),
         "cmc": lambda z, k: L.cmc_loss(z[:M], z[M + 1 : 2 * M + 1], temperature=0.1),
@@ -74,8 +84,14 @@ def _worker(rank, port, queue):
         z, k = _data()
         if rank == 1:
             z[0][n, 0] = float("nan")  # a row of rank 1's half
-        out = L.infmasking_loss([t[sl] for t in z[: M + 1]], [t[sl] for t in z[M + 1 :]], k[0][:, sl], k[1][:, sl],
-                                temperature=0.1, mask_weight=1.0)
+        out = L.infmasking_loss(
+            [t[sl] for t in z[: M + 1]],
+            [t[sl] for t in z[M + 1 :]],
+            k[0][:, sl],
+            k[1][:, sl],
+            temperature=0.1,
+            mask_weight=1.0,
+        )
         try:
             L.check_finite(out)
             results["nan_raised"] = False
@@ -120,7 +136,11 @@ def test_gathered_losses_and_gradients_equal_full_batch():
             torch.testing.assert_close(loss, ref_loss, msg=f"{name} loss, rank {rank}")
             for i, (g, rg) in enumerate(zip(grads, ref_grads)):
                 # local gradient = sum over ranks' losses = WORLD × d(mean loss); DDP divides by WORLD
-                expected = rg[rank * n : (rank + 1) * n] if rg.dim() == 2 else rg[:, rank * n : (rank + 1) * n]
+                expected = (
+                    rg[rank * n : (rank + 1) * n]
+                    if rg.dim() == 2
+                    else rg[:, rank * n : (rank + 1) * n]
+                )
                 torch.testing.assert_close(g / WORLD, expected, msg=f"{name} grad {i}, rank {rank}")
     for rank in range(WORLD):
         assert out[rank]["nan_raised"] and out[rank]["local_nan_raised"] and out[rank]["any_rank"]

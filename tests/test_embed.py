@@ -33,13 +33,17 @@ def test_load_run_and_embed(run_dir):
     one = run.embed({"image1": batch.inputs["image1"]}, modalities=["image1"])
     assert one.shape == (6, run.dim) and (one - full).abs().max() > 1e-4
     # the checkpoint file works as well as the folder
-    torch.testing.assert_close(infmasking.load_run(run_dir / "checkpoints" / "last.ckpt").embed(batch.inputs), full)
+    torch.testing.assert_close(
+        infmasking.load_run(run_dir / "checkpoints" / "last.ckpt").embed(batch.inputs), full
+    )
 
 
 def test_embed_errors(run_dir, tmp_path):
     run = infmasking.load_run(run_dir)
     x = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
-    with pytest.raises(ValueError, match=r"'image2': per-sample shape \[3, 32, 32\] does not match .*\[3, 64, 64\]"):
+    with pytest.raises(
+        ValueError, match=r"'image2': per-sample shape \[3, 32, 32\] does not match .*\[3, 64, 64\]"
+    ):
         run.embed({"image1": x, "image2": torch.zeros(2, 3, 32, 32)})
     with pytest.raises(ValueError, match="unknown modality 'audio'"):
         run.embed({"image1": x}, modalities=["audio"])
@@ -59,11 +63,19 @@ def test_embed_command(run_dir, tmp_path, capsys):
     assert f["features"].shape == (n_tr + n_te, 32)
     assert (f["split"] == "train").sum() == n_tr and (f["split"] == "test").sum() == n_te
     np.testing.assert_array_equal(f["y_share"][n_tr:], data.probe_test.targets["share"].numpy())
-    assert main(["embed", str(run_dir), "--out", str(tmp_path / "g.npz"), "--modalities", "[image2]"]) == 0
+    assert (
+        main(["embed", str(run_dir), "--out", str(tmp_path / "g.npz"), "--modalities", "[image2]"])
+        == 0
+    )
     g = np.load(tmp_path / "g.npz")
-    assert g["features"].shape == f["features"].shape and not np.allclose(g["features"], f["features"])
+    assert g["features"].shape == f["features"].shape and not np.allclose(
+        g["features"], f["features"]
+    )
     capsys.readouterr()
-    assert main(["embed", str(run_dir), "--out", str(tmp_path / "h.npz"), "--modalities", "[sound]"]) == 1
+    assert (
+        main(["embed", str(run_dir), "--out", str(tmp_path / "h.npz"), "--modalities", "[sound]"])
+        == 1
+    )
     assert "unknown modality 'sound'" in capsys.readouterr().err
 
 
@@ -78,9 +90,32 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
         src = run_dir
     else:
         src = tmp_path / "tok"
-        assert main(["train", "--preset", "trifeatures_tokens", "--optim.epochs", "1", "--data.max_pairs", "128",
-                     "--eval.probe_max_train", "300", "--eval.probe_every", "0", "--trainer.progress_bar", "false",
-                     "--model.head_hidden", "32", "--model.proj_dim", "16", "--out_dir", str(src)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--preset",
+                    "trifeatures_tokens",
+                    "--optim.epochs",
+                    "1",
+                    "--data.max_pairs",
+                    "128",
+                    "--eval.probe_max_train",
+                    "300",
+                    "--eval.probe_every",
+                    "0",
+                    "--trainer.progress_bar",
+                    "false",
+                    "--model.head_hidden",
+                    "32",
+                    "--model.proj_dim",
+                    "16",
+                    "--out_dir",
+                    str(src),
+                ]
+            )
+            == 0
+        )
     pt2 = tmp_path / "model.pt2"
     assert main(["embed", str(src), "--export", str(pt2)]) == 0
     run = infmasking.load_run(src)
@@ -88,12 +123,17 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
     batch = data.probe_test[torch.arange(7)]
     x = {m: v.float() / 255 if run.kinds[m] == "image" else v for m, v in batch.inputs.items()}
     want = run.embed(x)
-    args = [x[m] for m in run.modalities] + [torch.zeros(7, x[m].shape[1], dtype=torch.bool)
-                                             for m in run.modalities if run.kinds[m] == "sequence"]
+    args = [x[m] for m in run.modalities] + [
+        torch.zeros(7, x[m].shape[1], dtype=torch.bool)
+        for m in run.modalities
+        if run.kinds[m] == "sequence"
+    ]
     torch.save(args, tmp_path / "args.pt")
-    code = ("import sys, torch; sys.modules['infmasking'] = None; "
-            f"p = torch.export.load({str(pt2)!r}).module(); a = torch.load({str(tmp_path / 'args.pt')!r}); "
-            f"torch.save(p(*a), {str(tmp_path / 'out.pt')!r})")
+    code = (
+        "import sys, torch; sys.modules['infmasking'] = None; "
+        f"p = torch.export.load({str(pt2)!r}).module(); a = torch.load({str(tmp_path / 'args.pt')!r}); "
+        f"torch.save(p(*a), {str(tmp_path / 'out.pt')!r})"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), want, rtol=1e-5, atol=1e-5)

@@ -20,16 +20,30 @@ TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
 
 def _cli(args, env=None, crash_at=None, **kw):
     """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
-    cmd = ["-m", "infmasking.cli"] if crash_at is None else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
-    return subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600, **kw)
+    cmd = (
+        ["-m", "infmasking.cli"]
+        if crash_at is None
+        else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
+    )
+    return subprocess.run(
+        [sys.executable, *cmd, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        **kw,
+    )
 
 
 def test_sigterm_leaves_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", *TINY, "--optim.epochs", "40", "--out_dir", str(out)]
-    p = subprocess.Popen([sys.executable, "-m", "infmasking.cli", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "infmasking.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -85,18 +99,21 @@ def test_corrupt_last_checkpoint(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model.dim", "0"], "--model.dim must be an integer >= 1"),
-    (["--model.n_layers", "0"], "--model.n_layers must be an integer >= 1"),
-    (["--model.proj_dim", "0"], "--model.proj_dim"),
-    (["--method.num_masks", "0"], "--method.num_masks"),
-    (["--method.mask_lambda", "-1"], "--method.mask_lambda must be >= 0"),
-    (["--optim.weight_decay", "-0.1"], "--optim.weight_decay must be >= 0"),
-    (["--optim.epochs", "-1"], "--optim.epochs must be an integer >= 1"),
-    (["--eval.class_weight", "foo"], "--eval.class_weight"),
-    (["--eval.probe_max_train", "0"], "--eval.probe_max_train"),
-    (["--eval.select", "best_valid"], "--eval.probe_every must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model.dim", "0"], "--model.dim must be an integer >= 1"),
+        (["--model.n_layers", "0"], "--model.n_layers must be an integer >= 1"),
+        (["--model.proj_dim", "0"], "--model.proj_dim"),
+        (["--method.num_masks", "0"], "--method.num_masks"),
+        (["--method.mask_lambda", "-1"], "--method.mask_lambda must be >= 0"),
+        (["--optim.weight_decay", "-0.1"], "--optim.weight_decay must be >= 0"),
+        (["--optim.epochs", "-1"], "--optim.epochs must be an integer >= 1"),
+        (["--eval.class_weight", "foo"], "--eval.class_weight"),
+        (["--eval.probe_max_train", "0"], "--eval.probe_max_train"),
+        (["--eval.select", "best_valid"], "--eval.probe_every must be >= 1"),
+    ],
+)
 def test_meaningless_options_refused_before_training(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     assert main(["train", *TINY, *args, "--out_dir", str(out)]) == 1
@@ -108,14 +125,19 @@ def test_meaningless_options_refused_before_training(tmp_path, capsys, args, mes
 def test_gpu_without_gpu(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert main(["train", *TINY, "--trainer.accelerator", "gpu", "--out_dir", str(tmp_path / "r")]) == 1
+    assert (
+        main(["train", *TINY, "--trainer.accelerator", "gpu", "--out_dir", str(tmp_path / "r")])
+        == 1
+    )
     assert "--trainer.accelerator" in capsys.readouterr().err
 
 
 def test_bad_files_get_one_line(tmp_path, capsys):
     bad = tmp_path / "data.npz"
     bad.write_bytes(b"PK\x03\x04 this is not a zip archive")
-    rc = main(["train", "--preset", "npz", "--data.path", str(bad), "--out_dir", str(tmp_path / "r")])
+    rc = main(
+        ["train", "--preset", "npz", "--data.path", str(bad), "--out_dir", str(tmp_path / "r")]
+    )
     err = capsys.readouterr().err
     assert rc in (1, 2) and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "npz" in err or "zip" in err
@@ -125,7 +147,18 @@ def test_bad_files_get_one_line(tmp_path, capsys):
     assert "is an existing file" in capsys.readouterr().err
     # --debug shows the traceback instead
     with pytest.raises(Exception):  # noqa: B017 - whatever the loader raises
-        main(["train", "--preset", "npz", "--data.path", str(bad), "--out_dir", str(tmp_path / "r"), "--debug"])
+        main(
+            [
+                "train",
+                "--preset",
+                "npz",
+                "--data.path",
+                str(bad),
+                "--out_dir",
+                str(tmp_path / "r"),
+                "--debug",
+            ]
+        )
 
 
 def test_empty_modality_and_single_class(tmp_path, capsys):
@@ -133,13 +166,28 @@ def test_empty_modality_and_single_class(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     p = tmp_path / "d.npz"
-    np.savez(p, x_a=rng.normal(size=(200, 5)).astype("f4"), x_b=np.zeros((200, 0), "f4"), y=rng.integers(0, 2, 200))
-    assert main(["train", "--preset", "npz", "--data.path", str(p), "--out_dir", str(tmp_path / "r")]) == 1
+    np.savez(
+        p,
+        x_a=rng.normal(size=(200, 5)).astype("f4"),
+        x_b=np.zeros((200, 0), "f4"),
+        y=rng.integers(0, 2, 200),
+    )
+    assert (
+        main(["train", "--preset", "npz", "--data.path", str(p), "--out_dir", str(tmp_path / "r")])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "'b'" in err and "empty" in err
-    np.savez(p, x_a=rng.normal(size=(200, 5)).astype("f4"), x_b=rng.normal(size=(200, 3)).astype("f4"),
-             y=np.zeros(200, int))
-    assert main(["train", "--preset", "npz", "--data.path", str(p), "--out_dir", str(tmp_path / "r2")]) == 1
+    np.savez(
+        p,
+        x_a=rng.normal(size=(200, 5)).astype("f4"),
+        x_b=rng.normal(size=(200, 3)).astype("f4"),
+        y=np.zeros(200, int),
+    )
+    assert (
+        main(["train", "--preset", "npz", "--data.path", str(p), "--out_dir", str(tmp_path / "r2")])
+        == 1
+    )
     assert "single class" in capsys.readouterr().err
 
 
@@ -151,13 +199,25 @@ def test_vector_tokens_keep_a_token_in_masked_views():
         n = auto_vector_tokens(r)
         assert num_kept(n, r) >= 1 and (n == 1 or num_kept(n - 1, r) == 0)
     assert auto_vector_tokens(0.7) == 4
-    model = build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=8, n_heads=2,
-                        vector_tokens=1)
+    model = build_model(
+        ["a", "b"],
+        {"a": "vector", "b": "vector"},
+        {"a": (3,), "b": (3,)},
+        dim=8,
+        n_heads=2,
+        vector_tokens=1,
+    )
     x = {"a": torch.randn(4, 3), "b": torch.randn(4, 3)}
     with pytest.warns(UserWarning, match="keeps no token"):
         model(x, num_masks=2, mask_ratio=0.7)
-    model4 = build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=8, n_heads=2,
-                         vector_tokens=4)
+    model4 = build_model(
+        ["a", "b"],
+        {"a": "vector", "b": "vector"},
+        {"a": (3,), "b": (3,)},
+        dim=8,
+        n_heads=2,
+        vector_tokens=4,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model4(x, num_masks=2, mask_ratio=0.7)

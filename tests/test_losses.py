@@ -91,10 +91,16 @@ def naive_pairs(z1, z2, tau, with_self):
 
 def _leaves(n_tensors, b, p, seed, t=None):
     g = torch.Generator().manual_seed(seed)
-    zs = [torch.randn(b, p, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(n_tensors)]
+    zs = [
+        torch.randn(b, p, generator=g, dtype=torch.float64, requires_grad=True)
+        for _ in range(n_tensors)
+    ]
     ks = None
     if t is not None:
-        ks = [torch.randn(t, b, p, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+        ks = [
+            torch.randn(t, b, p, generator=g, dtype=torch.float64, requires_grad=True)
+            for _ in range(2)
+        ]
     return zs, ks
 
 
@@ -108,7 +114,9 @@ def _grads(value, leaves):
 @pytest.mark.parametrize("b", [1, 2, 5])
 def test_nt_xent_matches_naive(b):
     (a, c), _ = _leaves(2, b, 4, seed=b)
-    fast, _ = L.nt_xent(torch.nn.functional.normalize(a, dim=1), torch.nn.functional.normalize(c, dim=1), 0.3)
+    fast, _ = L.nt_xent(
+        torch.nn.functional.normalize(a, dim=1), torch.nn.functional.normalize(c, dim=1), 0.3
+    )
     slow = naive_nce(a, c, 0.3)
     torch.testing.assert_close(fast, slow)
     for g1, g2 in zip(_grads(fast, [a, c]), _grads(slow, [a, c])):
@@ -124,13 +132,17 @@ def test_infmasking_matches_naive(m, b, t, cross, weighted):
     zs, ks = _leaves(2 * (m + 1), b, p, seed=10 * m + b + t, t=t)
     z1, z2 = zs[: m + 1], zs[m + 1 :]
     weights = [1.0 + 0.5 * i for i in range(m + 3)] if weighted else None
-    out = L.infmasking_loss(z1, z2, ks[0], ks[1], temperature=tau, mask_weight=lam, weights=weights, cross=cross)
+    out = L.infmasking_loss(
+        z1, z2, ks[0], ks[1], temperature=tau, mask_weight=lam, weights=weights, cross=cross
+    )
     ref = naive_infmasking(z1, z2, ks[0], ks[1], tau, lam, weights, cross)
     torch.testing.assert_close(out.loss, ref)
     leaves = zs + ks
     for g1, g2 in zip(_grads(out.loss, leaves), _grads(ref, leaves)):
         torch.testing.assert_close(g1, g2)
-    assert list(out.terms) == ["mask1", "mask2"] + [f"comm_{i + 1}" for i in range(m)] + ["comm_all"]
+    assert list(out.terms) == ["mask1", "mask2"] + [f"comm_{i + 1}" for i in range(m)] + [
+        "comm_all"
+    ]
 
 
 @pytest.mark.parametrize("m,b", [(2, 1), (2, 4), (3, 3)])
@@ -180,7 +192,9 @@ def test_vectorised_variance_equals_explicit_covariance():
     v_slow = torch.einsum("bp,bpr,br->b", q, sigma, q)
     torch.testing.assert_close(v_fast, v_slow)
     w = torch.randn(7, generator=g, dtype=torch.float64)
-    for g1, g2 in zip(torch.autograd.grad(v_fast @ w, [q, k]), torch.autograd.grad(v_slow @ w, [q, k])):
+    for g1, g2 in zip(
+        torch.autograd.grad(v_fast @ w, [q, k]), torch.autograd.grad(v_slow @ w, [q, k])
+    ):
         torch.testing.assert_close(g1, g2)
 
 
@@ -210,7 +224,9 @@ def test_identical_views_closed_form():
     mask = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + (t + 1) * (b - 1)))
     torch.testing.assert_close(out.terms["comm_1"], torch.tensor(nce, dtype=torch.float64))
     torch.testing.assert_close(out.terms["mask1"], torch.tensor(mask, dtype=torch.float64))
-    torch.testing.assert_close(out.loss, torch.tensor((2 * mask + 3 * nce) / 5, dtype=torch.float64))
+    torch.testing.assert_close(
+        out.loss, torch.tensor((2 * mask + 3 * nce) / 5, dtype=torch.float64)
+    )
     assert out.accuracies["comm_all"] == 1.0
 
 
@@ -238,10 +254,16 @@ def test_modules_equal_functions():
     mod = L.InfMaskingLoss(temperature=0.2, cross=True)
     torch.testing.assert_close(
         mod(zs[:3], zs[3:], ks[0], ks[1], 0.3).loss,
-        L.infmasking_loss(zs[:3], zs[3:], ks[0], ks[1], temperature=0.2, mask_weight=0.3, cross=True).loss,
+        L.infmasking_loss(
+            zs[:3], zs[3:], ks[0], ks[1], temperature=0.2, mask_weight=0.3, cross=True
+        ).loss,
     )
-    torch.testing.assert_close(L.CoMMLoss(0.2)(zs[:3], zs[3:]).loss, L.comm_loss(zs[:3], zs[3:], temperature=0.2).loss)
-    torch.testing.assert_close(L.CMCLoss(0.2)(zs[:3], zs[3:]).loss, L.cmc_loss(zs[:3], zs[3:], temperature=0.2).loss)
+    torch.testing.assert_close(
+        L.CoMMLoss(0.2)(zs[:3], zs[3:]).loss, L.comm_loss(zs[:3], zs[3:], temperature=0.2).loss
+    )
+    torch.testing.assert_close(
+        L.CMCLoss(0.2)(zs[:3], zs[3:]).loss, L.cmc_loss(zs[:3], zs[3:], temperature=0.2).loss
+    )
 
 
 # ----------------------------------------------------------------- bad input

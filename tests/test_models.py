@@ -6,22 +6,36 @@ import torch
 from infmasking.models import build_model, num_kept, random_masking
 
 
-def _model(collapse=True, pool="cls", dtype=torch.float64, activation="quick_gelu", init="reference"):
+def _model(
+    collapse=True, pool="cls", dtype=torch.float64, activation="quick_gelu", init="reference"
+):
     torch.manual_seed(0)
     m = build_model(
-        ["img", "seq", "vec"], {"img": "image", "seq": "sequence", "vec": "vector"},
+        ["img", "seq", "vec"],
+        {"img": "image", "seq": "sequence", "vec": "vector"},
         {"img": (3, 32, 32), "seq": (7, 5), "vec": (4,)},
-        dim=16, n_layers=2, n_heads=2, pool=pool, head_hidden=8, proj_dim=6, vector_tokens=3,
+        dim=16,
+        n_layers=2,
+        n_heads=2,
+        pool=pool,
+        head_hidden=8,
+        proj_dim=6,
+        vector_tokens=3,
         encoders={"img": {"name": "convnet", "widths": (4, 8, 8)}, "seq": {"name": "identity"}},
-        collapse_masked=collapse, activation=activation, init=init,
+        collapse_masked=collapse,
+        activation=activation,
+        init=init,
     )
     return m.to(dtype).eval()
 
 
 def _batch(b=5, seed=0, dtype=torch.float64, pad=True):
     g = torch.Generator().manual_seed(seed)
-    x = {"img": torch.rand(b, 3, 32, 32, generator=g, dtype=dtype), "seq": torch.randn(b, 7, 5, generator=g, dtype=dtype),
-         "vec": torch.randn(b, 4, generator=g, dtype=dtype)}
+    x = {
+        "img": torch.rand(b, 3, 32, 32, generator=g, dtype=dtype),
+        "seq": torch.randn(b, 7, 5, generator=g, dtype=dtype),
+        "vec": torch.randn(b, 4, generator=g, dtype=dtype),
+    }
     padding = {}
     if pad:
         p = torch.zeros(b, 7, dtype=torch.bool)
@@ -34,7 +48,9 @@ def _batch(b=5, seed=0, dtype=torch.float64, pad=True):
 # ------------------------------------------------------------------ masking
 
 
-@pytest.mark.parametrize("length,ratio", [(16, 0.7), (36, 0.7), (10, 0.5), (5, 0.8), (1, 0.3), (7, 0.0)])
+@pytest.mark.parametrize(
+    "length,ratio", [(16, 0.7), (36, 0.7), (10, 0.5), (5, 0.8), (1, 0.3), (7, 0.0)]
+)
 def test_kept_counts_exact(length, ratio):
     out = random_masking(4, length, ratio, num_masks=6, generator=torch.Generator().manual_seed(0))
     k = int(length * (1 - ratio))
@@ -107,7 +123,13 @@ def test_batched_masked_pass_equals_separate_passes(pad):
         masks = model.draw_masks(t, 4, 0.6, torch.Generator().manual_seed(2))
         batched = model.fuse_masked(t, masks)
         for v in range(4):
-            toks = torch.cat([torch.where(masks[m].mask[v][..., None], model.mask_token, t[m].x) for m in model.modalities], 1)
+            toks = torch.cat(
+                [
+                    torch.where(masks[m].mask[v][..., None], model.mask_token, t[m].x)
+                    for m in model.modalities
+                ],
+                1,
+            )
             bias = torch.cat([t[m].bias for m in model.modalities], 1)
             torch.testing.assert_close(batched[v], model.fusion(toks, bias))
 
@@ -144,7 +166,9 @@ def test_forward_shapes_and_embed():
     x, padding = _batch(dtype=torch.float32)
     out = model(x, padding, num_masks=4, mask_ratio=0.7)
     assert [u.shape for u in out.unimodal] == [(5, 6)] * 3
-    assert out.full.shape == (5, 6) and out.masked.shape == (4, 5, 6) and out.features.shape == (5, 16)
+    assert (
+        out.full.shape == (5, 6) and out.masked.shape == (4, 5, 6) and out.features.shape == (5, 16)
+    )
     out = model(x, padding, full=False)
     assert out.full is None and out.masked is None
     assert model.embed(x, padding).shape == (5, 16)
@@ -163,15 +187,24 @@ def test_wrong_modalities_rejected():
 
 def test_bad_build_arguments():
     with pytest.raises(ValueError, match="unknown encoder"):
-        build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, encoders={"a": "resnet"})
+        build_model(
+            ["a", "b"],
+            {"a": "vector", "b": "vector"},
+            {"a": (3,), "b": (3,)},
+            encoders={"a": "resnet"},
+        )
     with pytest.raises(ValueError, match="unknown modality kind"):
         build_model(["a", "b"], {"a": "audio", "b": "vector"}, {"a": (3,), "b": (3,)})
     with pytest.raises(ValueError, match="divisible"):
-        build_model(["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=10, n_heads=4)
+        build_model(
+            ["a", "b"], {"a": "vector", "b": "vector"}, {"a": (3,), "b": (3,)}, dim=10, n_heads=4
+        )
 
 
-@pytest.mark.parametrize("name,shape", [("convnet", (3, 3, 64, 64)), ("resnet18", (2, 3, 64, 64)),
-                                        ("alexnet", (2, 3, 224, 224))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [("convnet", (3, 3, 64, 64)), ("resnet18", (2, 3, 64, 64)), ("alexnet", (2, 3, 224, 224))],
+)
 def test_image_trunks_channels_last_equal_nchw(name, shape):
     """The channels-last image trunks compute what the same weights compute in NCHW, forward
     and gradient (float64), and hand back an ordinary [B, C, H, W] tensor."""
@@ -181,7 +214,11 @@ def test_image_trunks_channels_last_equal_nchw(name, shape):
     kwargs = {"widths": (8, 8, 16, 16)} if name == "resnet18" else {}
     torch.manual_seed(0)
     trunk = cls(**kwargs).double()
-    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in trunk.parameters() if p.dim() == 4)
+    assert all(
+        p.is_contiguous(memory_format=torch.channels_last)
+        for p in trunk.parameters()
+        if p.dim() == 4
+    )
     x = torch.rand(*shape, dtype=torch.float64)
     y = trunk(x)
     y.pow(2).sum().backward()
@@ -210,7 +247,9 @@ def test_cls_only_last_block_equals_full_block(n_layers, with_bias, options):
     torch.manual_seed(0)
     act, init = options
     fast = FusionTransformer(16, n_layers, 4, pool="cls", activation=act, init=init).double()
-    full = FusionTransformer(16, n_layers, 4, pool="cls", cls_only_last=False, activation=act, init=init).double()
+    full = FusionTransformer(
+        16, n_layers, 4, pool="cls", cls_only_last=False, activation=act, init=init
+    ).double()
     full.load_state_dict(fast.state_dict())
     tokens = torch.randn(5, 9, 16, dtype=torch.float64)
     bias = None
@@ -247,9 +286,14 @@ def test_encoders_follow_the_contract():
     from infmasking.models.build import make_encoder
     from infmasking.models.encoders import ENCODERS, Encoder
 
-    for name, kind, shape in (("convnet", "image", (3, 32, 32)), ("transformer", "sequence", (7, 5)),
-                              ("gru", "sequence", (7, 5)), ("conv1d", "sequence", (7, 5)), ("mlp", "vector", (4,)),
-                              ("identity", "sequence", (7, 5))):
+    for name, kind, shape in (
+        ("convnet", "image", (3, 32, 32)),
+        ("transformer", "sequence", (7, 5)),
+        ("gru", "sequence", (7, 5)),
+        ("conv1d", "sequence", (7, 5)),
+        ("mlp", "vector", (4,)),
+        ("identity", "sequence", (7, 5)),
+    ):
         enc = make_encoder(name, kind, shape)
         assert isinstance(enc, Encoder) and enc.out_kind in ("map", "sequence", "vector"), name
 

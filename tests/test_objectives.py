@@ -51,9 +51,13 @@ def test_term_names_are_the_loss_terms(name, m):
 
 
 def test_weights_checked_against_the_term_names():
-    with pytest.raises(ValueError, match=r"has 2 entries but comm on 2 modalities has 3 loss terms \['comm_1'"):
+    with pytest.raises(
+        ValueError, match=r"has 2 entries but comm on 2 modalities has 3 loss terms \['comm_1'"
+    ):
         _module("comm", weights=[1.0, 2.0])
-    out = _module("comm", weights=[0.0, 0.0, 3.0]).compute_loss(_batch(), torch.Generator().manual_seed(1))
+    out = _module("comm", weights=[0.0, 0.0, 3.0]).compute_loss(
+        _batch(), torch.Generator().manual_seed(1)
+    )
     torch.testing.assert_close(out.loss, out.terms["comm_all"])  # mean of (0, 0, 3·comm_all)
 
 
@@ -72,16 +76,23 @@ def test_a_new_objective_is_one_function_and_one_entry():
     def fused_simclr(o1, o2, meth, mask_weight):
         out = L.LossOutput(loss=torch.zeros(()))
         out.terms["fused"], out.accuracies["fused"] = L.nt_xent(
-            torch.nn.functional.normalize(o1.full, dim=-1), torch.nn.functional.normalize(o2.full, dim=-1),
-            meth.temperature)
+            torch.nn.functional.normalize(o1.full, dim=-1),
+            torch.nn.functional.normalize(o2.full, dim=-1),
+            meth.temperature,
+        )
         out.loss = out.terms["fused"]
         return out
 
-    objectives.register(objectives.Objective("fused_simclr", "SimCLR on the fused embedding", fused_simclr,
-                                             lambda m: ["fused"]))
+    objectives.register(
+        objectives.Objective(
+            "fused_simclr", "SimCLR on the fused embedding", fused_simclr, lambda m: ["fused"]
+        )
+    )
     try:
         with pytest.raises(ValueError, match="already registered"):
-            objectives.register(objectives.Objective("fused_simclr", "", fused_simclr, lambda m: ["fused"]))
+            objectives.register(
+                objectives.Objective("fused_simclr", "", fused_simclr, lambda m: ["fused"])
+            )
         module = _module("fused_simclr")
         out = module.compute_loss(_batch(), torch.Generator().manual_seed(1))
         out.loss.backward()

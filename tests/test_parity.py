@@ -56,7 +56,9 @@ def test_reference_init_statistics():
         _std_close(b.mlp[2].weight, d**-0.5 * (2 * n) ** -0.5)
         assert (b.qkv.bias == 0).all() and (b.proj.bias == 0).all()
         # MLP biases: PyTorch's default Linear init, U(±1/sqrt(fan_in))
-        assert b.mlp[0].bias.abs().max() <= d**-0.5 and b.mlp[0].bias.std() > 0.5 * d**-0.5 / math.sqrt(3)
+        assert b.mlp[0].bias.abs().max() <= d**-0.5 and b.mlp[
+            0
+        ].bias.std() > 0.5 * d**-0.5 / math.sqrt(3)
         assert b.mlp[2].bias.abs().max() <= (4 * d) ** -0.5 and b.mlp[2].bias.std() > 0
         for ln in (b.norm1, b.norm2):
             assert (ln.weight == 1).all() and (ln.bias == 0).all()
@@ -108,7 +110,9 @@ def test_imagenet_normalisation_after_augmentation():
     (v1, _), _ = vm({"i": x}, {})
     torch.testing.assert_close(v1["i"], got)
     none = ViewMaker(AugmentConfig(image="none", normalize="none"), {"i": "image"})
-    torch.testing.assert_close(none.probe_inputs({"i": x})["i"], torch.full((2, 3, 8, 8), 128 / 255))
+    torch.testing.assert_close(
+        none.probe_inputs({"i": x})["i"], torch.full((2, 3, 8, 8), 128 / 255)
+    )
     with pytest.raises(ValueError, match="augment.normalize"):
         ViewMaker(AugmentConfig(normalize="imagenet1k"), {"i": "image"})
 
@@ -194,7 +198,12 @@ def test_bf16_autocast_loss_agrees_with_float32(method):
     cfg.method.name, cfg.model.dim = method, 32
     cfg.model.encoders = {"x1": {"name": "identity"}, "x2": {"name": "identity"}}
     torch.manual_seed(0)
-    m = SSLModule(to_dict(cfg), data.modalities, data.kinds, {k: list(data.input_shape(k)) for k in data.modalities})
+    m = SSLModule(
+        to_dict(cfg),
+        data.modalities,
+        data.kinds,
+        {k: list(data.input_shape(k)) for k in data.modalities},
+    )
     m.mask_weight = lambda: 1.0
     batch = data.train[torch.arange(32)]
     l32 = m.compute_loss(batch, torch.Generator().manual_seed(1)).loss
@@ -203,4 +212,6 @@ def test_bf16_autocast_loss_agrees_with_float32(method):
     assert out.loss.dtype == torch.float32
     assert abs(out.loss.item() - l32.item()) < 2e-2 * abs(l32.item())
     out.loss.backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.model.fusion.parameters())
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all() for p in m.model.fusion.parameters()
+    )

@@ -68,15 +68,20 @@ def test_plot_training_curves_is_robust_to_missing_columns(tmp_path, text):
 def test_plot_rus_bars(tmp_path):
     results = {
         "InfMasking": {
-            "redundancy": (99.9, 0.1), "uniqueness": (90.6, 2.3), "synergy": (77.0, 4.2)
+            "redundancy": (99.9, 0.1),
+            "uniqueness": (90.6, 2.3),
+            "synergy": (77.0, 4.2),
         },
         "CoMM": {"redundancy": 99.9, "uniqueness": 86.8, "synergy": math.nan},
     }
-    published = {"InfMasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
-                 "Cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0}}
+    published = {
+        "InfMasking": {"redundancy": 99.9, "uniqueness": 90.6, "synergy": 77.0},
+        "Cross": {"redundancy": 100.0, "uniqueness": 11.6, "synergy": 50.0},
+    }
     chance = {"redundancy": 10.0, "uniqueness": 10.0, "synergy": 50.0}
-    out = plot_rus_bars(results, tmp_path / "rus.png", published=published, chance=chance,
-                        title="Trifeatures")
+    out = plot_rus_bars(
+        results, tmp_path / "rus.png", published=published, chance=chance, title="Trifeatures"
+    )
     assert _is_png(out)
     assert _is_png(plot_rus_bars({"MAE": {"synergy": 50.1}}, tmp_path / "one.png"))
 

@@ -246,8 +246,13 @@ def test_probe_all_runs_every_task():
     assert res["digit"].metrics["accuracy"] > 0.5
     assert res["pos"].class_weight is None
     with pytest.raises(ValueError, match="test_targets"):
-        probe_all(tasks, x[:600], {"digit": y[:600], "genres": yml[:600], "pos": yreg[:600]},
-                  x[600:], {"digit": y[600:]})
+        probe_all(
+            tasks,
+            x[:600],
+            {"digit": y[:600], "genres": yml[:600], "pos": yreg[:600]},
+            x[600:],
+            {"digit": y[600:]},
+        )
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -16,4 +16,7 @@ def test_readme_python_examples_run():
             assert namespace["out"].loss.ndim == 0
         if "load_run" in code:  # the trained-model example: features of every sample, any subset
             d = namespace["run"].dim
-            assert namespace["features"].shape == (4, d) and namespace["only_image1"].shape == (4, d)
+            assert namespace["features"].shape == (4, d) and namespace["only_image1"].shape == (
+                4,
+                d,
+            )

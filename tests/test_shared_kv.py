@@ -16,9 +16,19 @@ LENGTHS = {"a": 7, "b": 4, "c": 9}  # sequence modalities of different lengths
 def _model(m: int, n_layers: int, *, pool="cls", collapse=True, cls_only_last=True, seed=0):
     mods = list(LENGTHS)[:m]
     torch.manual_seed(seed)
-    model = build_model(mods, dict.fromkeys(mods, "sequence"), {k: (LENGTHS[k], 5) for k in mods},
-                        dim=16, n_layers=n_layers, n_heads=4, pool=pool, head_hidden=12, proj_dim=6,
-                        encoders={k: {"name": "identity"} for k in mods}, collapse_masked=collapse)
+    model = build_model(
+        mods,
+        dict.fromkeys(mods, "sequence"),
+        {k: (LENGTHS[k], 5) for k in mods},
+        dim=16,
+        n_layers=n_layers,
+        n_heads=4,
+        pool=pool,
+        head_hidden=12,
+        proj_dim=6,
+        encoders={k: {"name": "identity"} for k in mods},
+        collapse_masked=collapse,
+    )
     model.fusion.cls_only_last = cls_only_last
     return model.double().train()  # train mode: the head's batch norm uses batch statistics
 
@@ -42,17 +52,29 @@ def _loss_and_grads(model, x, padding, num_masks, shared):
     model.zero_grad()
     kw = dict(num_masks=num_masks, mask_ratio=0.5)
     o1 = model(x, padding, generator=torch.Generator().manual_seed(1), **kw)
-    o2 = model({k: v.flip(0) for k, v in x.items()}, {k: v.flip(0) for k, v in padding.items()},
-               generator=torch.Generator().manual_seed(2), **kw)
-    out = L.infmasking_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
-                            temperature=0.1, mask_weight=0.7)
+    o2 = model(
+        {k: v.flip(0) for k, v in x.items()},
+        {k: v.flip(0) for k, v in padding.items()},
+        generator=torch.Generator().manual_seed(2),
+        **kw,
+    )
+    out = L.infmasking_loss(
+        o1.unimodal + [o1.full],
+        o2.unimodal + [o2.full],
+        o1.masked,
+        o2.masked,
+        temperature=0.1,
+        mask_weight=0.7,
+    )
     out.loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return o1, out.loss.detach(), grads
 
 
 def _close(a, b, what):
-    assert torch.allclose(a, b, rtol=1e-10, atol=1e-12), f"{what}: max diff {(a - b).abs().max().item():.3g}"
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-12), (
+        f"{what}: max diff {(a - b).abs().max().item():.3g}"
+    )
 
 
 @pytest.mark.parametrize("m", [2, 3])
@@ -81,8 +103,11 @@ def test_shared_without_padding_and_each_method_pass_set(cls_only_last):
     """CoMM (unimodal + full), Cross (unimodal only), full only; no padding at all."""
     model = _model(2, 1, cls_only_last=cls_only_last)
     x, _ = _batch(2, pad=False)
-    for flags in ({"unimodal": True, "full": True}, {"unimodal": True, "full": False},
-                  {"unimodal": False, "full": True}):
+    for flags in (
+        {"unimodal": True, "full": True},
+        {"unimodal": True, "full": False},
+        {"unimodal": False, "full": True},
+    ):
         outs = []
         for shared in (False, True):
             model.shared_kv = shared
@@ -114,8 +139,10 @@ def test_forward_shared_equals_forward_on_gathered_tokens():
         f = FusionTransformer(8, n_layers, 2).double()
         bank = torch.randn(3, 5, 8, dtype=torch.float64)
         idx = torch.tensor([[[0, 2, 4, 4], [1, 1, 3, 0], [4, 3, 2, 1]]])  # [1, B, 4]
-        bias = torch.tensor([[[0, 0, math.log(3), -math.inf], [0, -math.inf, 0, 0], [0, 0, 0, math.log(2)]]],
-                            dtype=torch.float64)
+        bias = torch.tensor(
+            [[[0, 0, math.log(3), -math.inf], [0, -math.inf, 0, 0], [0, 0, 0, math.log(2)]]],
+            dtype=torch.float64,
+        )
         (shared,) = f.forward_shared(bank, [(idx, bias)])
         gathered = bank.gather(1, idx[0, :, :, None].expand(-1, -1, 8))
         _close(shared[0], f(gathered, bias[0]), f"forward_shared, {n_layers} blocks")
@@ -132,7 +159,9 @@ def test_shared_step_is_cheaper_in_flops():
     for shared in (False, True):
         model.shared_kv = shared
         with FlopCounterMode(display=False) as counter:
-            model(x, padding, num_masks=6, mask_ratio=0.5, generator=torch.Generator().manual_seed(0))
+            model(
+                x, padding, num_masks=6, mask_ratio=0.5, generator=torch.Generator().manual_seed(0)
+            )
         flops[shared] = counter.get_total_flops()
     assert flops[True] < 0.8 * flops[False], flops
 
@@ -152,7 +181,9 @@ def _ddp_worker(rank, port, queue):
         x, padding = {k: v[half] for k, v in x.items()}, {k: v[half] for k, v in padding.items()}
         res = {}
         for shared in (False, True):
-            _, loss, grads = _loss_and_grads(model, x, padding, 6, shared)  # negatives gathered across ranks
+            _, loss, grads = _loss_and_grads(
+                model, x, padding, 6, shared
+            )  # negatives gathered across ranks
             for g in grads.values():
                 dist.all_reduce(g)  # what DDP does (up to the division by the world size)
             res[shared] = (loss.numpy(), {n: g.numpy() for n, g in grads.items()})
@@ -185,7 +216,11 @@ def test_shared_equals_per_group_passes_under_ddp():
         _close(torch.from_numpy(loss_new), torch.from_numpy(loss_ref), f"loss, rank {rank}")
         assert g_new.keys() == g_ref.keys()
         for name in g_ref:
-            _close(torch.from_numpy(g_new[name]), torch.from_numpy(g_ref[name]), f"rank {rank} gradient of {name}")
+            _close(
+                torch.from_numpy(g_new[name]),
+                torch.from_numpy(g_ref[name]),
+                f"rank {rank} gradient of {name}",
+            )
     for p in procs:
         p.join(timeout=30)
 
@@ -205,7 +240,9 @@ def test_grouped_head_equals_one_call_per_group():
     (separate.square().sum()).backward()
     (grouped.square().sum()).backward()
     _close(xs[1].grad, xs[0].grad, "input gradient")
-    for (name, a), b in zip(heads[0].state_dict().items(), heads[1].state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        heads[0].state_dict().items(), heads[1].state_dict().values(), strict=True
+    ):
         if a.is_floating_point():
             _close(b, a, f"state {name}")
     for (name, pa), pb in zip(heads[0].named_parameters(), heads[1].parameters(), strict=True):

@@ -20,7 +20,10 @@ def data():
 def test_deterministic_and_shapes(data):
     again = load_trifeatures_tokens(seed=0, biased=True, max_pairs=2000, probe_pairs=3000)
     b1, b2 = data.train[torch.arange(16)], again.train[torch.arange(16)]
-    assert b1.inputs["x1"].shape == (16, 12, 32) and data.kinds == {"x1": "sequence", "x2": "sequence"}
+    assert b1.inputs["x1"].shape == (16, 12, 32) and data.kinds == {
+        "x1": "sequence",
+        "x2": "sequence",
+    }
     torch.testing.assert_close(b1.inputs["x1"], b2.inputs["x1"])
     other = load_trifeatures_tokens(seed=1, max_pairs=2000, probe_pairs=3000)
     assert not torch.equal(other.train.inputs["x1"], data.train.inputs["x1"])
@@ -34,17 +37,37 @@ def test_deterministic_and_shapes(data):
 
 
 def test_raw_inputs_read_shape_but_not_synergy(data):
-    y = {s: {t: v.numpy() for t, v in getattr(data, s).targets.items()} for s in ("probe_train", "probe_test")}
-    res = probe_all(data.tasks, raw_features(data, "probe_train"), y["probe_train"],
-                    raw_features(data, "probe_test"), y["probe_test"])
+    y = {
+        s: {t: v.numpy() for t, v in getattr(data, s).targets.items()}
+        for s in ("probe_train", "probe_test")
+    }
+    res = probe_all(
+        data.tasks,
+        raw_features(data, "probe_train"),
+        y["probe_train"],
+        raw_features(data, "probe_test"),
+        y["probe_test"],
+    )
     assert res["share"].metrics["balanced_accuracy"] > 0.9
     assert res["unique1"].metrics["balanced_accuracy"] > 0.9
     assert 0.42 < res["synergy"].metrics["auroc"] < 0.58  # chance: needs a fusion
 
 
 def test_bad_options_name_the_option(tmp_path, capsys):
-    assert main(["train", "--preset", "trifeatures_tokens", "--data.options", "{tokens: 3}",
-                 "--out_dir", str(tmp_path / "r")]) == 1
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "trifeatures_tokens",
+                "--data.options",
+                "{tokens: 3}",
+                "--out_dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 1
+    )
     assert "data.options" in capsys.readouterr().err
     with pytest.raises(ValueError, match="spread"):
         load_trifeatures_tokens(n_tokens=4, spread=6)
@@ -52,10 +75,32 @@ def test_bad_options_name_the_option(tmp_path, capsys):
 
 def test_reproduce_tokens_with_baselines(tmp_path):
     out = tmp_path / "rep"
-    args = ["reproduce", "trifeatures_tokens", "--preset", "trifeatures_tokens", "--optim.epochs", "2",
-            "--data.max_pairs", "256", "--eval.probe_max_train", "600", "--eval.probe_every", "1",
-            "--trainer.progress_bar", "false", "--methods", "[infmasking, comm]", "--seeds", "[0, 1]",
-            "--out_dir", str(out), "--model.head_hidden", "32", "--model.proj_dim", "16"]
+    args = [
+        "reproduce",
+        "trifeatures_tokens",
+        "--preset",
+        "trifeatures_tokens",
+        "--optim.epochs",
+        "2",
+        "--data.max_pairs",
+        "256",
+        "--eval.probe_max_train",
+        "600",
+        "--eval.probe_every",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        "--methods",
+        "[infmasking, comm]",
+        "--seeds",
+        "[0, 1]",
+        "--out_dir",
+        str(out),
+        "--model.head_hidden",
+        "32",
+        "--model.proj_dim",
+        "16",
+    ]
     assert main(args) == 0
     comp = json.loads((out / "comparison.json").read_text())
     assert set(comp["baselines"]) == {"randomly initialised network", "raw-input probe"}
@@ -70,20 +115,51 @@ def test_reproduce_tokens_with_baselines(tmp_path):
     assert rep["selection"]["valid"]["epoch"] == best["epoch"]
     assert run["best_valid"]["synergy_auroc"] == best["synergy_auroc"]
     diff = comp["paired_infmasking_minus_comm"]["last"]["synergy_auroc"]["mean"]
-    want = np.mean([a["last"]["synergy_auroc"] - b["last"]["synergy_auroc"]
-                    for a, b in zip(comp["runs"]["infmasking"], comp["runs"]["comm"])])
+    want = np.mean(
+        [
+            a["last"]["synergy_auroc"] - b["last"]["synergy_auroc"]
+            for a, b in zip(comp["runs"]["infmasking"], comp["runs"]["comm"])
+        ]
+    )
     assert diff == pytest.approx(want)
     assert "λ ramp: horizon 2 epochs" in (out / "infmasking" / "seed0" / "report.md").read_text()
 
 
 def test_select_best_valid_sets_the_headline(tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "--preset", "trifeatures_tokens", "--optim.epochs", "2", "--data.max_pairs", "256",
-                 "--eval.probe_max_train", "600", "--eval.probe_every", "1", "--eval.select", "best_valid",
-                 "--model.head_hidden", "32", "--model.proj_dim", "16", "--trainer.progress_bar", "false",
-                 "--out_dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "trifeatures_tokens",
+                "--optim.epochs",
+                "2",
+                "--data.max_pairs",
+                "256",
+                "--eval.probe_max_train",
+                "600",
+                "--eval.probe_every",
+                "1",
+                "--eval.select",
+                "best_valid",
+                "--model.head_hidden",
+                "32",
+                "--model.proj_dim",
+                "16",
+                "--trainer.progress_bar",
+                "false",
+                "--out_dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     best = rep["selection"]["valid"]
     assert rep["rus"]["synergy"] == best["synergy"] and rep["rus"]["redundancy"] == best["share"]
-    assert rep["rus_last"]["redundancy"] == 100 * rep["results"]["share"]["metrics"]["balanced_accuracy"]
+    assert (
+        rep["rus_last"]["redundancy"]
+        == 100 * rep["results"]["share"]["metrics"]["balanced_accuracy"]
+    )
     assert "Headline (`eval.select best_valid`)" in (out / "report.md").read_text()

@@ -15,7 +15,9 @@ from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, presets
 
-set_parsing_settings(docstring_parse_attribute_docstrings=True)  # option help from the dataclass fields
+set_parsing_settings(
+    docstring_parse_attribute_docstrings=True
+)  # option help from the dataclass fields
 
 
 def _preset_help() -> str:
@@ -25,55 +27,107 @@ def _preset_help() -> str:
 
 def _run_parser(description: str) -> ArgumentParser:
     p = ArgumentParser(description=description + " " + _preset_help())
-    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
-    p.add_argument("--preset", type=str, default=None,
-                   help=f"a preset shipped in the package, applied before other options. {_preset_help()}")
+    p.add_argument(
+        "--config", action=ActionConfigFile, help="YAML file with any of the options below"
+    )
+    p.add_argument(
+        "--preset",
+        type=str,
+        default=None,
+        help=f"a preset shipped in the package, applied before other options. {_preset_help()}",
+    )
     p.add_class_arguments(RunConfig, as_group=False)
     return p
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="infmasking", description="InfMasking and baselines: train, evaluate, reproduce. "
-                            + _preset_help())
+    parser = ArgumentParser(
+        prog="infmasking",
+        description="InfMasking and baselines: train, evaluate, reproduce. " + _preset_help(),
+    )
     sub = parser.add_subcommands(dest="command")
 
-    train = _run_parser("Train a method on a dataset, probe the frozen features and write a run folder. "
-                        "With no arguments: InfMasking on the biased Trifeatures set at 64 px (≈5 min on 2 CPU cores).")
-    train.add_argument("--overwrite", type=bool, default=False, help="replace a finished run in out_dir")
+    train = _run_parser(
+        "Train a method on a dataset, probe the frozen features and write a run folder. "
+        "With no arguments: InfMasking on the biased Trifeatures set at 64 px (≈5 min on 2 CPU cores)."
+    )
+    train.add_argument(
+        "--overwrite", type=bool, default=False, help="replace a finished run in out_dir"
+    )
     sub.add_subcommand("train", train, help="train and report")
 
     ev = ArgumentParser(description="Re-run the linear probes of a trained run.")
     ev.add_argument("run", type=str, help="run folder or checkpoint file")
-    ev.add_argument("--out_dir", type=str, default=None, help="where to write evaluation.json (default: the run)")
-    ev.add_argument("--class_weight", type=Optional[Literal["balanced"]], default=None,
-                    help="'balanced': class-weighted probe, written to evaluation_balanced.json")
-    ev.add_argument("--num_threads", type=Optional[int], default=None, help="CPU threads for features and probes")
+    ev.add_argument(
+        "--out_dir",
+        type=str,
+        default=None,
+        help="where to write evaluation.json (default: the run)",
+    )
+    ev.add_argument(
+        "--class_weight",
+        type=Optional[Literal["balanced"]],
+        default=None,
+        help="'balanced': class-weighted probe, written to evaluation_balanced.json",
+    )
+    ev.add_argument(
+        "--num_threads",
+        type=Optional[int],
+        default=None,
+        help="CPU threads for features and probes",
+    )
     sub.add_subcommand("evaluate", ev, help="re-run the probes of a run folder or checkpoint")
 
-    em = ArgumentParser(description="Embed every sample of a dataset with a trained run: writes features [N, d] "
-                        "(the fused features the probes use), the split of each sample and its labels to an .npz.")
+    em = ArgumentParser(
+        description="Embed every sample of a dataset with a trained run: writes features [N, d] "
+        "(the fused features the probes use), the split of each sample and its labels to an .npz."
+    )
     em.add_argument("run", type=str, help="run folder or checkpoint file")
     em.add_argument("--out", type=str, default="features.npz", help="output .npz file")
-    em.add_argument("--data.path", type=Optional[str], default=None,
-                    help="data file of the run's dataset kind (default: the run's own data)")
-    em.add_argument("--modalities", type=Optional[list[str]], default=None,
-                    help="embed from these modalities only (default: all the model has)")
+    em.add_argument(
+        "--data.path",
+        type=Optional[str],
+        default=None,
+        help="data file of the run's dataset kind (default: the run's own data)",
+    )
+    em.add_argument(
+        "--modalities",
+        type=Optional[list[str]],
+        default=None,
+        help="embed from these modalities only (default: all the model has)",
+    )
     em.add_argument("--batch_size", type=int, default=256, help="samples per batch")
     em.add_argument("--device", type=str, default="cpu", help="cpu, cuda, cuda:1, ...")
-    em.add_argument("--export", type=Optional[str], default=None,
-                    help="instead of embedding: write a torch.export program (.pt2) that embeds without "
-                         "infmasking installed (inputs in modality order, float, images in [0, 1])")
+    em.add_argument(
+        "--export",
+        type=Optional[str],
+        default=None,
+        help="instead of embedding: write a torch.export program (.pt2) that embeds without "
+        "infmasking installed (inputs in modality order, float, images in [0, 1])",
+    )
     sub.add_subcommand("embed", em, help="features of a dataset from a trained run")
 
-    rep = _run_parser("Run methods × seeds and write a comparison table (mean ± std, published numbers beside).")
+    rep = _run_parser(
+        "Run methods × seeds and write a comparison table (mean ± std, published numbers beside)."
+    )
     rep.add_argument("benchmark", type=str, help="trifeatures | trifeatures_tokens")
-    rep.add_argument("--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"])
+    rep.add_argument(
+        "--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"]
+    )
     rep.add_argument("--seeds", type=list[int], default=[0, 1, 2])
-    rep.add_argument("--only_finished", type=bool, default=False,
-                     help="train nothing: tabulate the finished runs, list the missing ones")
-    rep.add_argument("--ru_unbiased", type=bool, default=True,
-                     help="redundancy / uniqueness from runs on the unbiased pairs (published protocol); "
-                          "false: everything from the biased runs (half the runs)")
+    rep.add_argument(
+        "--only_finished",
+        type=bool,
+        default=False,
+        help="train nothing: tabulate the finished runs, list the missing ones",
+    )
+    rep.add_argument(
+        "--ru_unbiased",
+        type=bool,
+        default=True,
+        help="redundancy / uniqueness from runs on the unbiased pairs (published protocol); "
+        "false: everything from the biased runs (half the runs)",
+    )
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
     return parser
 
@@ -94,7 +148,9 @@ def _expand_presets(argv: list[str]) -> list[str]:
             i += 1
             continue
         if name not in known:
-            raise SystemExit(f"infmasking: unknown preset {name!r}; valid presets: {', '.join(known)}")
+            raise SystemExit(
+                f"infmasking: unknown preset {name!r}; valid presets: {', '.join(known)}"
+            )
         out += ["--config", str(known[name])]
     return out
 
@@ -103,7 +159,11 @@ def _check_keys(argv: list[str]) -> None:
     """An unknown ``--section.key`` is an error listing the valid keys of that section."""
     import dataclasses
 
-    sections = {f.name: f.default_factory() for f in dataclasses.fields(RunConfig) if f.default_factory is not dataclasses.MISSING}
+    sections = {
+        f.name: f.default_factory()
+        for f in dataclasses.fields(RunConfig)
+        if f.default_factory is not dataclasses.MISSING
+    }
     for a in argv:
         if not a.startswith("--") or "." not in a:
             continue
@@ -112,8 +172,10 @@ def _check_keys(argv: list[str]) -> None:
             valid = [f.name for f in dataclasses.fields(sections[section])]
             if key not in valid:
                 name = f"{section}.{key}"
-                raise SystemExit(f"infmasking: unknown config key {name!r}; valid keys of {section!r}: "
-                                 + ", ".join(valid))
+                raise SystemExit(
+                    f"infmasking: unknown config key {name!r}; valid keys of {section!r}: "
+                    + ", ".join(valid)
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,17 +206,32 @@ def main(argv: list[str] | None = None) -> int:
         elif cmd == "evaluate":
             from infmasking.training.run import evaluate
 
-            evaluate(args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads)
+            evaluate(
+                args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads
+            )
         elif cmd == "embed":
-            embed_command(args.run, args.out, data_path=args.data.path, modalities=args.modalities,
-                          batch_size=args.batch_size, device=args.device, export=args.export)
+            embed_command(
+                args.run,
+                args.out,
+                data_path=args.data.path,
+                modalities=args.modalities,
+                batch_size=args.batch_size,
+                device=args.device,
+                export=args.export,
+            )
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
 
             for m in args.methods:
                 get_objective(m)  # a clear error for an unknown name
-            reproduce(args.benchmark, _run_config(parser, cfg), methods=args.methods, seeds=args.seeds,
-                      only_finished=args.only_finished, ru_unbiased=args.ru_unbiased)
+            reproduce(
+                args.benchmark,
+                _run_config(parser, cfg),
+                methods=args.methods,
+                seeds=args.seeds,
+                only_finished=args.only_finished,
+                ru_unbiased=args.ru_unbiased,
+            )
     except (RunError, ValueError, FileNotFoundError) as e:
         if debug:
             raise
@@ -163,13 +240,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if debug:
             raise
-        print(f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
 
-def embed_command(run_path: str, out: str, *, data_path: str | None = None, modalities: list[str] | None = None,
-                  batch_size: int = 256, device: str = "cpu", export: str | None = None) -> None:
+def embed_command(
+    run_path: str,
+    out: str,
+    *,
+    data_path: str | None = None,
+    modalities: list[str] | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    export: str | None = None,
+) -> None:
     """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample, or
     with ``export`` a torch.export program of the model's embedding."""
     import dataclasses
@@ -186,7 +274,9 @@ def embed_command(run_path: str, out: str, *, data_path: str | None = None, moda
     run = load_run(run_path, device=device)
     unknown = [m for m in modalities or [] if m not in run.modalities]
     if unknown:
-        raise ValueError(f"--modalities: unknown modality {unknown[0]!r}; this model was trained on {run.modalities}")
+        raise ValueError(
+            f"--modalities: unknown modality {unknown[0]!r}; this model was trained on {run.modalities}"
+        )
     cfg = run.config
     if data_path is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=data_path))
@@ -196,18 +286,38 @@ def embed_command(run_path: str, out: str, *, data_path: str | None = None, moda
         from infmasking.embed import export_model
 
         batch = data.probe_test[torch.arange(min(4, len(data.probe_test)))]
-        example = {m: to_float_images(x) if run.kinds[m] == "image" else x for m, x in batch.inputs.items()}
+        example = {
+            m: to_float_images(x) if run.kinds[m] == "image" else x for m, x in batch.inputs.items()
+        }
         path = export_model(run, export, example)
-        print(f"wrote {path}: torch.export.load({str(path)!r}).module()(" + ", ".join(run.modalities)
-              + (", " + ", ".join(f"padding_{m}" for m in run.modalities if run.kinds[m] == "sequence")
-                 if any(run.kinds[m] == "sequence" for m in run.modalities) else "") + f") -> [B, {run.dim}]")
+        print(
+            f"wrote {path}: torch.export.load({str(path)!r}).module()("
+            + ", ".join(run.modalities)
+            + (
+                ", "
+                + ", ".join(f"padding_{m}" for m in run.modalities if run.kinds[m] == "sequence")
+                if any(run.kinds[m] == "sequence" for m in run.modalities)
+                else ""
+            )
+            + f") -> [B, {run.dim}]"
+        )
         return
-    missing = [m for m in run.modalities if m not in data.modalities and (modalities is None or m in modalities)]
+    missing = [
+        m
+        for m in run.modalities
+        if m not in data.modalities and (modalities is None or m in modalities)
+    ]
     if missing:
-        raise ValueError(f"the data has modalities {data.modalities}; the model needs {missing[0]!r}"
-                         + ("" if modalities else " (or pass --modalities to embed a subset)"))
+        raise ValueError(
+            f"the data has modalities {data.modalities}; the model needs {missing[0]!r}"
+            + ("" if modalities else " (or pass --modalities to embed a subset)")
+        )
     feats, splits, targets = [], [], {}
-    for name, split in (("train", data.probe_train), ("valid", data.valid), ("test", data.probe_test)):
+    for name, split in (
+        ("train", data.probe_train),
+        ("valid", data.valid),
+        ("test", data.probe_test),
+    ):
         if split is None:
             continue
         feats.append(embed_split(run, split, modalities, batch_size, desc=f"embed {name}"))
@@ -216,11 +326,17 @@ def embed_command(run_path: str, out: str, *, data_path: str | None = None, moda
             targets.setdefault(f"y_{t}", []).append(y.numpy())
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out_path, features=np.concatenate(feats), split=np.array(splits),
-             **{k: np.concatenate(v) for k, v in targets.items()})
+    np.savez(
+        out_path,
+        features=np.concatenate(feats),
+        split=np.array(splits),
+        **{k: np.concatenate(v) for k, v in targets.items()},
+    )
     n = sum(len(f) for f in feats)
-    print(f"wrote {out_path}: features [{n}, {run.dim}] from {modalities or run.modalities}, split, "
-          + ", ".join(targets))
+    print(
+        f"wrote {out_path}: features [{n}, {run.dim}] from {modalities or run.modalities}, split, "
+        + ", ".join(targets)
+    )
 
 
 def _describe(e: BaseException) -> str:

@@ -53,7 +53,9 @@ class TrainedModel:
     def _check(self, inputs: dict[str, Tensor], mods: list[str]) -> None:
         unknown = [m for m in list(inputs) + mods if m not in self.modalities]
         if unknown:
-            raise ValueError(f"unknown modality {unknown[0]!r}; this model was trained on {self.modalities}")
+            raise ValueError(
+                f"unknown modality {unknown[0]!r}; this model was trained on {self.modalities}"
+            )
         if not mods:
             raise ValueError("modalities: give at least one modality to embed")
         missing = [m for m in mods if m not in inputs]
@@ -64,15 +66,27 @@ class TrainedModel:
             raise ValueError(f"inputs: different numbers of samples per modality {sizes}")
         for m in mods:
             want, got = tuple(self.shapes[m]), tuple(inputs[m].shape[1:])
-            ok = want == got or (self.kinds[m] == "sequence" and len(got) == 2 and got[1] == want[1])
+            ok = want == got or (
+                self.kinds[m] == "sequence" and len(got) == 2 and got[1] == want[1]
+            )
             if not ok:
-                raise ValueError(f"modality {m!r}: per-sample shape {list(got)} does not match the trained model's "
-                                 f"{list(want)}" + (" (sequences may differ in length only)"
-                                                    if self.kinds[m] == "sequence" else ""))
+                raise ValueError(
+                    f"modality {m!r}: per-sample shape {list(got)} does not match the trained model's "
+                    f"{list(want)}"
+                    + (
+                        " (sequences may differ in length only)"
+                        if self.kinds[m] == "sequence"
+                        else ""
+                    )
+                )
 
     @torch.no_grad()
-    def embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None,
-              modalities: Sequence[str] | None = None) -> Tensor:
+    def embed(
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor] | None = None,
+        modalities: Sequence[str] | None = None,
+    ) -> Tensor:
         """Fused features F(S) [B, d] of the modalities S (default: all the model has),
         before the projection head — with all modalities, the features the probes use
         (without the probe-time image crops of ``eval.probe_augment``).
@@ -86,7 +100,9 @@ class TrainedModel:
         self._check(inputs, list(modalities or self.modalities))
         return self._embed(inputs, padding, mods)
 
-    def _embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None, mods: list[str]) -> Tensor:
+    def _embed(
+        self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None, mods: list[str]
+    ) -> Tensor:
         """:meth:`embed` without the input checks (traceable by ``torch.export``)."""
         device = next(self.model.parameters()).device
         x = self.views.probe_inputs({m: inputs[m].to(device) for m in mods}, crop=False)
@@ -109,12 +125,25 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> TrainedMod
     module, cfg, ckpt = load_module(path)
     hp = module.hparams
     model = module.model.to(device).eval()
-    return TrainedModel(model, cfg, list(hp["modalities"]), dict(hp["kinds"]),
-                        {m: tuple(s) for m, s in hp["shapes"].items()}, Path(ckpt), module.views)
+    return TrainedModel(
+        model,
+        cfg,
+        list(hp["modalities"]),
+        dict(hp["kinds"]),
+        {m: tuple(s) for m, s in hp["shapes"].items()},
+        Path(ckpt),
+        module.views,
+    )
 
 
-def embed_split(run: TrainedModel, split, modalities: Sequence[str] | None = None, batch_size: int = 256,
-                progress: bool = True, desc: str = "embed") -> np.ndarray:
+def embed_split(
+    run: TrainedModel,
+    split,
+    modalities: Sequence[str] | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+    desc: str = "embed",
+) -> np.ndarray:
     """Features [N, d] of every sample of a :class:`~infmasking.data.base.Split`, batched."""
     from tqdm.auto import tqdm
 
@@ -156,7 +185,9 @@ def export_model(run: TrainedModel, path: str | Path, example: dict[str, Tensor]
     args = [example[m].float() for m in run.modalities]
     args += [torch.zeros(example[m].shape[:2], dtype=torch.bool) for m in module.sequences]
     auto = torch.export.Dim.AUTO
-    dynamic = [{0: auto} if run.kinds[m] != "sequence" else {0: auto, 1: auto} for m in run.modalities]
+    dynamic = [
+        {0: auto} if run.kinds[m] != "sequence" else {0: auto, 1: auto} for m in run.modalities
+    ]
     dynamic += [{0: auto, 1: auto} for _ in module.sequences]
     program = torch.export.export(module, tuple(args), dynamic_shapes={"args": tuple(dynamic)})
     path = Path(path)

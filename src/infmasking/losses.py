@@ -106,7 +106,9 @@ def masked_variance(q: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
     return (q * mu).sum(-1), proj.pow(2).mean(0)
 
 
-def masked_term(q: Tensor, masked: Tensor, temperature: float, mask_weight: float) -> tuple[Tensor, Tensor]:
+def masked_term(
+    q: Tensor, masked: Tensor, temperature: float, mask_weight: float
+) -> tuple[Tensor, Tensor]:
     """InfMasking's masked term for normalised queries q [B, p] and masked views [T, B, p].
 
     positive  s⁺_i = (q_i·μ_i + ½ (λ/τ) v_i) / τ
@@ -140,7 +142,9 @@ def _check_temperature(temperature: float) -> None:
 
 def _check_views(z1: Sequence[Tensor], z2: Sequence[Tensor], min_len: int, what: str) -> None:
     if len(z1) != len(z2):
-        raise ValueError(f"z1 and z2 must have the same length ({what}), got {len(z1)} and {len(z2)}")
+        raise ValueError(
+            f"z1 and z2 must have the same length ({what}), got {len(z1)} and {len(z2)}"
+        )
     if len(z1) < min_len:
         raise ValueError(f"z1/z2 must hold at least {min_len} tensors ({what}), got {len(z1)}")
     shape = tuple(z1[0].shape)
@@ -258,7 +262,9 @@ def infmasking_loss(
     return out
 
 
-def _pairwise_cross(z1: list[Tensor], z2: list[Tensor], temperature: float, out: LossOutput) -> None:
+def _pairwise_cross(
+    z1: list[Tensor], z2: list[Tensor], temperature: float, out: LossOutput
+) -> None:
     """Terms ½[NCE(z'_m, z''_n) + NCE(z''_m, z'_n)] for every modality pair m < n."""
     for i in range(len(z1)):
         for j in range(i + 1, len(z1)):
@@ -268,7 +274,9 @@ def _pairwise_cross(z1: list[Tensor], z2: list[Tensor], temperature: float, out:
             out.accuracies[f"cross_{i + 1}{j + 1}"] = 0.5 * (a1 + a2)
 
 
-def cmc_loss(z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None) -> LossOutput:
+def cmc_loss(
+    z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None
+) -> LossOutput:
     """CMC: CLIP-style contrast between every pair of modalities (any M >= 2).
 
     Shape: z1, z2: M unimodal embeddings [B, p] of the two views (no all-modality one).
@@ -282,14 +290,18 @@ def cmc_loss(z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, 
     return out
 
 
-def cross_loss(z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None) -> LossOutput:
+def cross_loss(
+    z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None
+) -> LossOutput:
     """Cross (CLIP-style) for two modalities: ½[NCE(z'_1, z''_2) + NCE(z''_1, z'_2)].
 
     Shape: z1, z2: the 2 unimodal embeddings [B, p] of the two views. For M > 2 use
     :func:`cmc_loss` (all pairs), which equals this loss at M = 2.
     """
     if len(z1) != 2:
-        raise ValueError(f"cross_loss takes 2 unimodal embeddings per view, got {len(z1)}; use cmc_loss for M > 2")
+        raise ValueError(
+            f"cross_loss takes 2 unimodal embeddings per view, got {len(z1)}; use cmc_loss for M > 2"
+        )
     return cmc_loss(z1, z2, temperature=temperature, weights=weights)
 
 
@@ -307,7 +319,9 @@ def cross_self_loss(
     out = LossOutput(loss=torch.zeros(()))
     _pairwise_cross(z1, z2, temperature, out)
     for m in range(len(z1)):
-        out.terms[f"self_{m + 1}"], out.accuracies[f"self_{m + 1}"] = nt_xent(z1[m], z2[m], temperature)
+        out.terms[f"self_{m + 1}"], out.accuracies[f"self_{m + 1}"] = nt_xent(
+            z1[m], z2[m], temperature
+        )
     out.loss = _combine(out.terms, weights)
     return out
 
@@ -348,8 +362,14 @@ class InfMaskingLoss(nn.Module):
 
     def forward(self, z1, z2, masked1, masked2, mask_weight: float) -> LossOutput:
         return infmasking_loss(
-            z1, z2, masked1, masked2, temperature=self.temperature, mask_weight=mask_weight,
-            weights=self.weights, cross=self.cross,
+            z1,
+            z2,
+            masked1,
+            masked2,
+            temperature=self.temperature,
+            mask_weight=mask_weight,
+            weights=self.weights,
+            cross=self.cross,
         )
 
 

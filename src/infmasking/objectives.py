@@ -48,7 +48,9 @@ class Objective:
     def check_modalities(self, m: int) -> None:
         lo, hi = self.modalities
         if m < lo or (hi is not None and m > hi):
-            allowed = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}..{hi}"
+            allowed = (
+                f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}..{hi}"
+            )
             hint = " (use 'cmc' for more than 2)" if self.name == "cross" else ""
             raise ValueError(f"method {self.name!r} takes {allowed} modalities, got {m}{hint}")
 
@@ -58,8 +60,10 @@ class Objective:
             return
         names = self.terms(m)
         if len(weights) != len(names):
-            raise ValueError(f"method.weights has {len(weights)} entries but {self.name} on {m} modalities has "
-                             f"{len(names)} loss terms {names}; give {len(names)} numbers or --method.weights null")
+            raise ValueError(
+                f"method.weights has {len(weights)} entries but {self.name} on {m} modalities has "
+                f"{len(names)} loss terms {names}; give {len(names)} numbers or --method.weights null"
+            )
 
 
 # ---------------------------------------------------------------------------- term names
@@ -79,16 +83,27 @@ def _pair_terms(m: int) -> list[str]:
 def _infmasking(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOutput:
     from infmasking import losses as L
 
-    return L.infmasking_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], o1.masked, o2.masked,
-                             temperature=meth.temperature, mask_weight=mask_weight, weights=meth.weights,
-                             cross=meth.cross)
+    return L.infmasking_loss(
+        o1.unimodal + [o1.full],
+        o2.unimodal + [o2.full],
+        o1.masked,
+        o2.masked,
+        temperature=meth.temperature,
+        mask_weight=mask_weight,
+        weights=meth.weights,
+        cross=meth.cross,
+    )
 
 
 def _comm(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOutput:
     from infmasking import losses as L
 
-    return L.comm_loss(o1.unimodal + [o1.full], o2.unimodal + [o2.full], temperature=meth.temperature,
-                       weights=meth.weights)
+    return L.comm_loss(
+        o1.unimodal + [o1.full],
+        o2.unimodal + [o2.full],
+        temperature=meth.temperature,
+        weights=meth.weights,
+    )
 
 
 def _unimodal(fn_name: str) -> LossFn:
@@ -97,7 +112,9 @@ def _unimodal(fn_name: str) -> LossFn:
     def loss(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOutput:
         from infmasking import losses as L
 
-        return getattr(L, fn_name)(o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights)
+        return getattr(L, fn_name)(
+            o1.unimodal, o2.unimodal, temperature=meth.temperature, weights=meth.weights
+        )
 
     return loss
 
@@ -113,17 +130,51 @@ def register(objective: Objective) -> Objective:
     return objective
 
 
-register(Objective("infmasking", "InfMasking: CoMM + the infinite-masking term (T masked views)", _infmasking,
-                   lambda m: ["mask1", "mask2", *_comm_terms(m)], masked=True))
-register(Objective("comm", "CoMM: each unimodal and the fused embedding against the other view's fused one",
-                   _comm, _comm_terms))
-register(Objective("cross", "Cross: CLIP-style contrast of the two modalities", _unimodal("cross_loss"),
-                   _pair_terms, full=False, modalities=(2, 2)))
-register(Objective("cross_self", "Cross+Self: pairwise cross terms + SimCLR per modality",
-                   _unimodal("cross_self_loss"), lambda m: _pair_terms(m) + [f"self_{s + 1}" for s in range(m)],
-                   full=False))
-register(Objective("cmc", "CMC: CLIP-style contrast of every pair of modalities", _unimodal("cmc_loss"),
-                   _pair_terms, full=False))
+register(
+    Objective(
+        "infmasking",
+        "InfMasking: CoMM + the infinite-masking term (T masked views)",
+        _infmasking,
+        lambda m: ["mask1", "mask2", *_comm_terms(m)],
+        masked=True,
+    )
+)
+register(
+    Objective(
+        "comm",
+        "CoMM: each unimodal and the fused embedding against the other view's fused one",
+        _comm,
+        _comm_terms,
+    )
+)
+register(
+    Objective(
+        "cross",
+        "Cross: CLIP-style contrast of the two modalities",
+        _unimodal("cross_loss"),
+        _pair_terms,
+        full=False,
+        modalities=(2, 2),
+    )
+)
+register(
+    Objective(
+        "cross_self",
+        "Cross+Self: pairwise cross terms + SimCLR per modality",
+        _unimodal("cross_self_loss"),
+        lambda m: _pair_terms(m) + [f"self_{s + 1}" for s in range(m)],
+        full=False,
+    )
+)
+register(
+    Objective(
+        "cmc",
+        "CMC: CLIP-style contrast of every pair of modalities",
+        _unimodal("cmc_loss"),
+        _pair_terms,
+        full=False,
+    )
+)
 
 
 def get(name: str) -> Objective:

@@ -12,19 +12,28 @@ from infmasking.data.base import MultimodalData, Split
 def _trifeatures(path, *, image_size, biased, max_pairs, cache_dir, seed, self_pairs, **options):
     from infmasking.data.trifeatures import load_trifeatures
 
-    return load_trifeatures(image_size=image_size, biased=biased, seed=seed, max_pairs=max_pairs,
-                            cache_dir=cache_dir, self_pairs=self_pairs, **options)
+    return load_trifeatures(
+        image_size=image_size,
+        biased=biased,
+        seed=seed,
+        max_pairs=max_pairs,
+        cache_dir=cache_dir,
+        self_pairs=self_pairs,
+        **options,
+    )
 
 
 def _trifeatures_tokens(path, *, biased, max_pairs, seed, self_pairs, **options):
     from infmasking.data.trifeatures_tokens import load_trifeatures_tokens
 
     try:
-        return load_trifeatures_tokens(biased=biased, seed=seed, max_pairs=max_pairs, self_pairs=self_pairs,
-                                       **options)
+        return load_trifeatures_tokens(
+            biased=biased, seed=seed, max_pairs=max_pairs, self_pairs=self_pairs, **options
+        )
     except TypeError as e:
-        raise ValueError(f"data.options: {e}; valid: n_tokens, width, spread, noise, nuisance, "
-                         "probe_pairs") from None
+        raise ValueError(
+            f"data.options: {e}; valid: n_tokens, width, spread, noise, nuisance, probe_pairs"
+        ) from None
 
 
 def _loaders() -> dict[str, Callable[..., MultimodalData]]:
@@ -37,6 +46,7 @@ def _loaders() -> dict[str, Callable[..., MultimodalData]]:
             if path is None:
                 raise ValueError("this dataset needs data.path (--data.path FILE_OR_DIR)")
             return fn(Path(path), **options)
+
         return load
 
     return {
@@ -51,21 +61,51 @@ def _loaders() -> dict[str, Callable[..., MultimodalData]]:
     }
 
 
-DATASETS = ("trifeatures", "trifeatures_tokens", "mosi", "mosei", "ur_funny", "mustard", "mimic", "vision_touch", "mmimdb", "npz")
+DATASETS = (
+    "trifeatures",
+    "trifeatures_tokens",
+    "mosi",
+    "mosei",
+    "ur_funny",
+    "mustard",
+    "mimic",
+    "vision_touch",
+    "mmimdb",
+    "npz",
+)
 AFFECT = ("mosi", "mosei", "ur_funny", "mustard")
 
 
-def load_dataset(name: str, path: str | None = None, *, modalities: list[str] | None = None, seed: int = 0,
-                 image_size: int = 64, biased: bool = True, max_pairs: int = 10_000, cache_dir: str | None = None,
-                 self_pairs: bool = True, options: dict[str, Any] | None = None) -> MultimodalData:
+def load_dataset(
+    name: str,
+    path: str | None = None,
+    *,
+    modalities: list[str] | None = None,
+    seed: int = 0,
+    image_size: int = 64,
+    biased: bool = True,
+    max_pairs: int = 10_000,
+    cache_dir: str | None = None,
+    self_pairs: bool = True,
+    options: dict[str, Any] | None = None,
+) -> MultimodalData:
     """Load dataset ``name`` (see :data:`DATASETS`) and keep only ``modalities`` if given."""
     options = dict(options or {})
     if name == "trifeatures":
-        data = _trifeatures(path, image_size=image_size, biased=biased, max_pairs=max_pairs,
-                            cache_dir=cache_dir, seed=seed, self_pairs=self_pairs, **options)
+        data = _trifeatures(
+            path,
+            image_size=image_size,
+            biased=biased,
+            max_pairs=max_pairs,
+            cache_dir=cache_dir,
+            seed=seed,
+            self_pairs=self_pairs,
+            **options,
+        )
     elif name == "trifeatures_tokens":
-        data = _trifeatures_tokens(path, biased=biased, max_pairs=max_pairs, seed=seed, self_pairs=self_pairs,
-                                   **options)
+        data = _trifeatures_tokens(
+            path, biased=biased, max_pairs=max_pairs, seed=seed, self_pairs=self_pairs, **options
+        )
     else:
         loaders = _loaders()
         if name not in loaders:
@@ -80,15 +120,28 @@ def select_modalities(data: MultimodalData, modalities: list[str]) -> Multimodal
     """The same dataset restricted to ``modalities`` (in that order)."""
     unknown = [m for m in modalities if m not in data.modalities]
     if unknown:
-        raise ValueError(f"data.modalities {unknown} not in dataset {data.name!r}; it has {data.modalities}")
+        raise ValueError(
+            f"data.modalities {unknown} not in dataset {data.name!r}; it has {data.modalities}"
+        )
 
     def keep(split: Split | None) -> Split | None:
         if split is None:
             return None
-        return Split({m: split.inputs[m] for m in modalities}, split.targets,
-                     {m: p for m, p in split.padding.items() if m in modalities},
-                     {m: i for m, i in split.index.items() if m in modalities})
+        return Split(
+            {m: split.inputs[m] for m in modalities},
+            split.targets,
+            {m: p for m, p in split.padding.items() if m in modalities},
+            {m: i for m, i in split.index.items() if m in modalities},
+        )
 
-    return MultimodalData(data.name, list(modalities), {m: data.kinds[m] for m in modalities}, data.tasks,
-                          keep(data.train), keep(data.probe_train), keep(data.probe_test), keep(data.valid),
-                          dict(data.info))
+    return MultimodalData(
+        data.name,
+        list(modalities),
+        {m: data.kinds[m] for m in modalities},
+        data.tasks,
+        keep(data.train),
+        keep(data.probe_train),
+        keep(data.probe_test),
+        keep(data.valid),
+        dict(data.info),
+    )

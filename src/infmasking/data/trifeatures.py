@@ -662,8 +662,17 @@ def load_trifeatures(
     """
     preset = get_preset(image_size)
     bank = make_image_bank(image_size, seed, cache_dir)
-    data = pair_dataset("trifeatures", bank, bank.images, "image", biased=biased, seed=seed,
-                        max_pairs=max_pairs, probe_pairs=probe_pairs, self_pairs=self_pairs)
+    data = pair_dataset(
+        "trifeatures",
+        bank,
+        bank.images,
+        "image",
+        biased=biased,
+        seed=seed,
+        max_pairs=max_pairs,
+        probe_pairs=probe_pairs,
+        self_pairs=self_pairs,
+    )
     data.info["preset"] = preset
     return data
 
@@ -713,10 +722,16 @@ def pair_dataset(
 
     def split(pairs: Tensor) -> Split:
         return Split(
-            inputs={"image1": items, "image2": items} if kind == "image" else {"x1": items, "x2": items},
+            inputs={"image1": items, "image2": items}
+            if kind == "image"
+            else {"x1": items, "x2": items},
             targets=pair_targets(bank, pairs),
-            index=dict(zip(("image1", "image2") if kind == "image" else ("x1", "x2"),
-                           (pairs[:, 0].contiguous(), pairs[:, 1].contiguous()))),
+            index=dict(
+                zip(
+                    ("image1", "image2") if kind == "image" else ("x1", "x2"),
+                    (pairs[:, 0].contiguous(), pairs[:, 1].contiguous()),
+                )
+            ),
         )
 
     mods = ["image1", "image2"] if kind == "image" else ["x1", "x2"]

@@ -43,8 +43,14 @@ __all__ = ["TokenSpec", "load_trifeatures_tokens", "make_token_bank", "raw_featu
 class TokenSpec:
     """Geometry of the token rendering (see the module docstring)."""
 
-    def __init__(self, n_tokens: int = 12, width: int = 32, spread: int = 6, noise: float = 0.2,
-                 nuisance: float = 0.5):
+    def __init__(
+        self,
+        n_tokens: int = 12,
+        width: int = 32,
+        spread: int = 6,
+        noise: float = 0.2,
+        nuisance: float = 0.5,
+    ):
         for arg, v in (("n_tokens", n_tokens), ("width", width), ("spread", spread)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{arg} must be a positive int, got {v!r}")
@@ -57,8 +63,13 @@ class TokenSpec:
         self.noise, self.nuisance = float(noise), float(nuisance)
 
     def as_dict(self) -> dict:
-        return dict(n_tokens=self.n_tokens, width=self.width, spread=self.spread, noise=self.noise,
-                    nuisance=self.nuisance)
+        return dict(
+            n_tokens=self.n_tokens,
+            width=self.width,
+            spread=self.spread,
+            noise=self.noise,
+            nuisance=self.nuisance,
+        )
 
 
 def _unit(x: Tensor) -> Tensor:
@@ -99,7 +110,9 @@ def make_token_bank(seed: int = 0, spec: TokenSpec | None = None) -> tuple[Image
     tokens = tokens * gain
     tokens += spec.nuisance * _unit(torch.randn(n, L, w, generator=r))
     tokens += spec.noise * torch.randn(n, L, w, generator=r)
-    labels = ImageBank(tokens, triples[:, 0].clone(), triples[:, 1].clone(), triples[:, 2].clone(), is_train)
+    labels = ImageBank(
+        tokens, triples[:, 0].clone(), triples[:, 1].clone(), triples[:, 2].clone(), is_train
+    )
     return labels, tokens, {"carries": carries, "spec": spec.as_dict()}
 
 
@@ -130,8 +143,17 @@ def load_trifeatures_tokens(
     """
     spec = TokenSpec(n_tokens, width, spread, noise, nuisance)
     labels, tokens, layout = make_token_bank(seed, spec)
-    data = pair_dataset("trifeatures_tokens", labels, tokens, "sequence", biased=biased, seed=seed,
-                        max_pairs=max_pairs, probe_pairs=probe_pairs, self_pairs=self_pairs)
+    data = pair_dataset(
+        "trifeatures_tokens",
+        labels,
+        tokens,
+        "sequence",
+        biased=biased,
+        seed=seed,
+        max_pairs=max_pairs,
+        probe_pairs=probe_pairs,
+        self_pairs=self_pairs,
+    )
     data.info.update(layout)
     return data
 

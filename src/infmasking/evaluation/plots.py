@@ -97,8 +97,14 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     fig = _figure((5.0 * max(len(order), 1), 3.6))
     if not order:
         ax = fig.add_subplot(1, 1, 1)
-        ax.text(0.5, 0.5, f"no train/ or val/ metrics in\n{Path(metrics_csv).name}",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"no train/ or val/ metrics in\n{Path(metrics_csv).name}",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_axis_off()
     for i, group in enumerate(order):
         ax = fig.add_subplot(1, len(order), i + 1)
@@ -106,8 +112,15 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
             y = cols[n]
             ok = np.isfinite(y) & np.isfinite(x)
             is_val = n.startswith("val/")
-            ax.plot(x[ok], y[ok], "--" if is_val else "-", marker="o" if is_val else None,
-                    markersize=3, linewidth=1.2, label=n)
+            ax.plot(
+                x[ok],
+                y[ok],
+                "--" if is_val else "-",
+                marker="o" if is_val else None,
+                markersize=3,
+                linewidth=1.2,
+                label=n,
+            )
         ax.set_xlabel(x_name)
         ax.set_title(group)
         ax.grid(alpha=0.3)
@@ -162,22 +175,44 @@ def plot_rus_bars(
         if method in results:
             mean, std = _columns(results[method], tasks)
             has_err = any(np.isfinite(s) for s in std)
-            ax.bar(xs, mean, width * 0.9, label=method,
-                   yerr=np.nan_to_num(std) if has_err else None, capsize=3)
+            ax.bar(
+                xs,
+                mean,
+                width * 0.9,
+                label=method,
+                yerr=np.nan_to_num(std) if has_err else None,
+                capsize=3,
+            )
         else:  # published only: an outlined bar names the slot
             mean, _ = _columns(published[method], tasks)
-            ax.bar(xs, mean, width * 0.9, fill=False, hatch="//", edgecolor="grey",
-                   label=f"{method} (published)")
+            ax.bar(
+                xs,
+                mean,
+                width * 0.9,
+                fill=False,
+                hatch="//",
+                edgecolor="grey",
+                label=f"{method} (published)",
+            )
         if method in published:
             mean, std = _columns(published[method], tasks)
-            ax.errorbar(xs, mean, yerr=np.nan_to_num(std) if any(np.isfinite(std)) else None,
-                        fmt="D", color="black", markersize=4, capsize=2, label=pub_label)
+            ax.errorbar(
+                xs,
+                mean,
+                yerr=np.nan_to_num(std) if any(np.isfinite(std)) else None,
+                fmt="D",
+                color="black",
+                markersize=4,
+                capsize=2,
+                label=pub_label,
+            )
             pub_label = "_nolegend_"
     chance_label = "chance"
     for i, t in enumerate(tasks):
         if t in chance and chance[t] is not None:
-            ax.hlines(chance[t], i - 0.45, i + 0.45, colors="grey", linestyles=":",
-                      label=chance_label)
+            ax.hlines(
+                chance[t], i - 0.45, i + 0.45, colors="grey", linestyles=":", label=chance_label
+            )
             chance_label = "_nolegend_"
     ax.set_xticks(centres, [t.replace("_", "\n") for t in tasks], fontsize=8)
     ax.set_ylabel(ylabel)

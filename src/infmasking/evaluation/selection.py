@@ -29,8 +29,12 @@ from scipy import stats
 __all__ = ["mean_ci", "paired_difference", "select_epoch"]
 
 
-def select_epoch(rows: Sequence[dict], tasks: Sequence[str], by: Literal["last", "valid", "test"],
-                 patience: int = 10) -> dict:
+def select_epoch(
+    rows: Sequence[dict],
+    tasks: Sequence[str],
+    by: Literal["last", "valid", "test"],
+    patience: int = 10,
+) -> dict:
     """The row of ``rows`` chosen by ``by`` (see the module docstring); epoch 0 excluded.
 
     Raises:
@@ -45,7 +49,9 @@ def select_epoch(rows: Sequence[dict], tasks: Sequence[str], by: Literal["last",
         missing = [t for t in tasks if f"val_{t}" not in trained[0]]
         if missing:
             raise ValueError(f"probe curve rows have no held-out score for tasks {missing}")
-        return max(trained, key=lambda r: (float(np.mean([r[f"val_{t}"] for t in tasks])), -r["epoch"]))
+        return max(
+            trained, key=lambda r: (float(np.mean([r[f"val_{t}"] for t in tasks])), -r["epoch"])
+        )
     if by == "test":
         best, best_score = trained[0], -math.inf
         for r in trained:

@@ -39,6 +39,7 @@ def write_markdown_table(
         |---|---|
         | CoMM | 71.4 |
     """
+
     def cell(v: Any) -> str:
         if v is None:
             return "–"
@@ -52,8 +53,7 @@ def write_markdown_table(
             return float_format.format(float(v)) if math.isfinite(v) else "–"
         return str(v).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
-             "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if isinstance(row, Mapping):
             values = [row.get(c, "") for c in columns]

@@ -7,13 +7,13 @@ from infmasking.models.masking import MaskingOutput, num_kept, random_masking
 from infmasking.models.model import MaskedFusionModel, ModelOutput, Tokens
 
 __all__ = [
-           "FusionTransformer",
-           "MaskedFusionModel",
-           "MaskingOutput",
-           "ModelOutput",
-           "ProjectionHead",
-           "Tokens",
-           "build_model",
-           "num_kept",
-           "random_masking",
+    "FusionTransformer",
+    "MaskedFusionModel",
+    "MaskingOutput",
+    "ModelOutput",
+    "ProjectionHead",
+    "Tokens",
+    "build_model",
+    "num_kept",
+    "random_masking",
 ]

@@ -43,8 +43,10 @@ def make_encoder(spec: dict[str, Any] | str, kind: str, shape: tuple[int, ...]) 
     except TypeError as e:
         raise ValueError(f"bad options {spec} for encoder {name!r}: {e}") from None
     if not isinstance(enc, Encoder) or enc.out_kind not in ("map", "sequence", "vector"):
-        raise TypeError(f"encoder {name!r} does not follow the Encoder contract (out_kind in map / sequence / "
-                        f"vector, out_channels): got out_kind {getattr(enc, 'out_kind', None)!r}")
+        raise TypeError(
+            f"encoder {name!r} does not follow the Encoder contract (out_kind in map / sequence / "
+            f"vector, out_channels): got out_kind {getattr(enc, 'out_kind', None)!r}"
+        )
     return enc
 
 
@@ -73,7 +75,9 @@ def build_model(
     encoders = dict(encoders or {})
     unknown = set(encoders) - set(modalities)
     if unknown:
-        raise ValueError(f"encoders given for unknown modalities {sorted(unknown)}; modalities: {modalities}")
+        raise ValueError(
+            f"encoders given for unknown modalities {sorted(unknown)}; modalities: {modalities}"
+        )
     encs, adapters = {}, {}
     for m in modalities:
         spec = encoders.get(m) or default_encoder(kinds[m], tuple(shapes[m]), dim)
@@ -83,5 +87,13 @@ def build_model(
         adapters[m] = adapters[m](c, dim) if adapters[m] else VectorTokens(c, dim, vector_tokens)
         encs[m] = enc
     fusion = FusionTransformer(dim, n_layers, n_heads, pool=pool, activation=activation, init=init)
-    return MaskedFusionModel(modalities, encs, adapters, fusion, ProjectionHead(dim, head_hidden, proj_dim),
-                             collapse_masked=collapse_masked, init=init, shared_kv=shared_kv)
+    return MaskedFusionModel(
+        modalities,
+        encs,
+        adapters,
+        fusion,
+        ProjectionHead(dim, head_hidden, proj_dim),
+        collapse_masked=collapse_masked,
+        init=init,
+        shared_kv=shared_kv,
+    )

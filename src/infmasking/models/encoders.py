@@ -25,6 +25,7 @@ class Encoder(Protocol):
 
     def __call__(self, x: Tensor, *args, **kwargs) -> Tensor: ...
 
+
 from infmasking.models.tokens import sincos_1d
 
 
@@ -57,7 +58,12 @@ class ConvNet(ImageTrunk):
         super().__init__()
         layers, c = [], in_channels
         for w in widths:
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             c = w
         self.net = nn.Sequential(*layers)
         self.out_channels = c
@@ -74,11 +80,19 @@ class AlexNetFeatures(ImageTrunk):
         super().__init__()
         r = lambda: nn.ReLU(inplace=True)
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2), r(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), r(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), r(),
-            nn.Conv2d(384, 256, 3, padding=1), r(),
-            nn.Conv2d(256, 256, 3, padding=1), r(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),
+            r(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            r(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            r(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            r(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            r(),
+            nn.MaxPool2d(3, 2),
             nn.AdaptiveAvgPool2d(6),
         )
         self._channels_last()
@@ -91,11 +105,17 @@ class _BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
         )
-        self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and c_in == c_out
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        )
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -108,11 +128,17 @@ class ResNet18(ImageTrunk):
     1, 2, 2, 2). [B, 3, 128, 128] -> [B, 512, 4, 4], i.e. 16 tokens. ``widths`` shrinks the
     stages (tests, CPU runs)."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (64, 128, 256, 512), blocks: int = 2):
+    def __init__(
+        self, in_channels: int = 3, widths: tuple[int, ...] = (64, 128, 256, 512), blocks: int = 2
+    ):
         super().__init__()
         c = widths[0]
-        layers = [nn.Conv2d(in_channels, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                  nn.MaxPool2d(3, 2, 1)]
+        layers = [
+            nn.Conv2d(in_channels, c, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        ]
         for i, w in enumerate(widths):
             for j in range(blocks):
                 layers.append(_BasicBlock(c, w, 2 if (i > 0 and j == 0) else 1))
@@ -128,7 +154,14 @@ class SequenceTransformer(nn.Module):
 
     out_kind = "sequence"
 
-    def __init__(self, in_channels: int, width: int = 40, n_layers: int = 1, n_heads: int = 5, dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int,
+        width: int = 40,
+        n_layers: int = 1,
+        n_heads: int = 5,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.proj = nn.Linear(in_channels, width)
         layer = nn.TransformerEncoderLayer(width, n_heads, 4 * width, dropout, batch_first=True)

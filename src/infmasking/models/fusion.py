@@ -39,8 +39,14 @@ def make_activation(name: str) -> nn.Module:
 class Block(nn.Module):
     """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (MLP ratio 4)."""
 
-    def __init__(self, dim: int, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 activation: Activation = "quick_gelu"):
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        activation: Activation = "quick_gelu",
+    ):
         super().__init__()
         if dim % n_heads:
             raise ValueError(f"fusion width d={dim} must be divisible by n_heads={n_heads}")
@@ -50,7 +56,9 @@ class Block(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), make_activation(activation), nn.Linear(hidden, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), make_activation(activation), nn.Linear(hidden, dim)
+        )
         self.dropout = dropout
 
     def queries(self, h: Tensor) -> Tensor:
@@ -69,10 +77,14 @@ class Block(nn.Module):
         b, nq, d = x.shape
         hd = d // self.n_heads
         q = q.reshape(b, nq, self.n_heads, hd).transpose(1, 2)  # [B, H, n_q, d_h]
-        k, v = kv.reshape(b, kv.shape[1], 2, self.n_heads, hd).permute(2, 0, 3, 1, 4)  # [B, H, L, d_h]
+        k, v = kv.reshape(b, kv.shape[1], 2, self.n_heads, hd).permute(
+            2, 0, 3, 1, 4
+        )  # [B, H, L, d_h]
         mask = None if key_bias is None else key_bias[:, None, None, :].to(q.dtype)  # [B, 1, 1, L]
         drop = self.dropout if self.training else 0.0
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # [B, H, n_q, d_h]
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=drop
+        )  # [B, H, n_q, d_h]
         return self.finish(x, a.transpose(1, 2).reshape(b, nq, d))
 
     def finish(self, x: Tensor, a: Tensor) -> Tensor:
@@ -106,15 +118,27 @@ class FusionTransformer(nn.Module):
             ``xavier`` (Xavier-uniform linear weights, zero biases, CLS ~ N(0, 0.02²)).
     """
 
-    def __init__(self, dim: int, n_layers: int = 1, n_heads: int = 8, *, pool: Literal["cls", "mean"] = "cls",
-                 mlp_ratio: float = 4.0, dropout: float = 0.0, cls_only_last: bool = True,
-                 activation: Activation = "quick_gelu", init: Init = "reference"):
+    def __init__(
+        self,
+        dim: int,
+        n_layers: int = 1,
+        n_heads: int = 8,
+        *,
+        pool: Literal["cls", "mean"] = "cls",
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        cls_only_last: bool = True,
+        activation: Activation = "quick_gelu",
+        init: Init = "reference",
+    ):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         self.dim, self.pool, self.cls_only_last = dim, pool, cls_only_last
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.ModuleList(Block(dim, n_heads, mlp_ratio, dropout, activation) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            Block(dim, n_heads, mlp_ratio, dropout, activation) for _ in range(n_layers)
+        )
         self.norm = nn.LayerNorm(dim)
         if init == "reference":
             reference_init(self)
@@ -138,9 +162,12 @@ class FusionTransformer(nn.Module):
         x = self.norm(x)
         if self.pool == "cls":
             return x[:, 0]
-        w = torch.ones(b, x.shape[1] - 1, device=x.device, dtype=x.dtype) if key_bias is None else key_bias.exp()
+        w = (
+            torch.ones(b, x.shape[1] - 1, device=x.device, dtype=x.dtype)
+            if key_bias is None
+            else key_bias.exp()
+        )
         return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
-
 
     def forward_shared(self, bank: Tensor, passes: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
         """Several passes over subsets of one token bank, sharing the first block's work.
@@ -162,7 +189,9 @@ class FusionTransformer(nn.Module):
             per group, the CLS embeddings [G, B, d].
         """
         if self.pool != "cls":
-            raise ValueError("forward_shared needs CLS pooling (mean pooling uses forward per pass)")
+            raise ValueError(
+                "forward_shared needs CLS pooling (mean pooling uses forward per pass)"
+            )
         b, _, d = bank.shape
         first, rest = self.blocks[0], self.blocks[1:]
         cls = self.cls.to(bank.dtype)  # [1, 1, d]
@@ -172,19 +201,27 @@ class FusionTransformer(nn.Module):
         only_cls = not rest and self.cls_only_last
         if only_cls:
             heads, hd = first.n_heads, d // first.n_heads
-            q_cls = first.queries(h[:1, :1])  # [1, 1, d]: the same CLS query in every pass and sample
+            q_cls = first.queries(
+                h[:1, :1]
+            )  # [1, 1, d]: the same CLS query in every pass and sample
             k, v = kv.reshape(b, -1, 2, heads, hd).unbind(2)  # [B, 1 + N, H, d_h]
-            logits = torch.einsum("hc,blhc->bhl", q_cls.reshape(heads, hd), k) * hd**-0.5  # [B, H, 1 + N]
+            logits = (
+                torch.einsum("hc,blhc->bhl", q_cls.reshape(heads, hd), k) * hd**-0.5
+            )  # [B, H, 1 + N]
         else:
             q = first.queries(h)  # [B, 1 + N, d]
         out = []
         for idx, key_bias in passes:
             g, _, n = idx.shape
             idx = torch.cat([idx.new_zeros(g, b, 1), idx + 1], 2)  # [G, B, 1 + n]: CLS first
-            bias = torch.cat([key_bias.new_zeros(g, b, 1), key_bias], 2).to(bank.dtype)  # [G, B, 1 + n]
+            bias = torch.cat([key_bias.new_zeros(g, b, 1), key_bias], 2).to(
+                bank.dtype
+            )  # [G, B, 1 + n]
             if only_cls:
                 # multiplicity of each bank position in each pass (0 = absent, c = c copies)
-                mult = bias.new_zeros(g, b, x.shape[1]).scatter_add_(2, idx, bias.exp())  # [G, B, 1 + N]
+                mult = bias.new_zeros(g, b, x.shape[1]).scatter_add_(
+                    2, idx, bias.exp()
+                )  # [G, B, 1 + N]
                 w = torch.softmax(logits[None] + mult.log()[:, :, None], -1)  # [G, B, H, 1 + N]
                 if first.training and first.dropout:
                     w = F.dropout(w, first.dropout)
@@ -192,8 +229,12 @@ class FusionTransformer(nn.Module):
                 y = first.finish(cls.reshape(1, 1, d), a)  # [G, B, d]
             else:
                 rows = g * b
-                y = first.attend(_rows(x, idx).reshape(rows, n + 1, d), _rows(q, idx).reshape(rows, n + 1, d),
-                                 _rows(kv, idx).reshape(rows, n + 1, 2 * d), bias.reshape(rows, -1))
+                y = first.attend(
+                    _rows(x, idx).reshape(rows, n + 1, d),
+                    _rows(q, idx).reshape(rows, n + 1, d),
+                    _rows(kv, idx).reshape(rows, n + 1, 2 * d),
+                    bias.reshape(rows, -1),
+                )
                 flat = bias.reshape(rows, -1)
                 for i, block in enumerate(rest):
                     last = i == len(rest) - 1
@@ -241,7 +282,9 @@ def _rows(t: Tensor, idx: Tensor) -> Tensor:
     return t[None].expand(g, -1, -1, -1).gather(2, idx[..., None].expand(-1, -1, -1, t.shape[-1]))
 
 
-def padding_bias(padding: Tensor | None, shape: tuple[int, int], device, dtype=torch.float32) -> Tensor:
+def padding_bias(
+    padding: Tensor | None, shape: tuple[int, int], device, dtype=torch.float32
+) -> Tensor:
     """Key bias [B, L] from a padding mask [B, L] (True = padded) or None (no padding)."""
     if padding is None:
         return torch.zeros(shape, device=device, dtype=dtype)

@@ -14,8 +14,12 @@ class ProjectionHead(nn.Sequential):
 
     def __init__(self, dim: int, hidden: int = 512, out: int = 256):
         super().__init__(
-            nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, out),
         )
 

@@ -49,7 +49,11 @@ def random_masking(
     if num_masks < 1:
         raise ValueError(f"num_masks must be >= 1, got {num_masks}")
     n_keep = num_kept(length, mask_ratio)
-    if generator is not None and device is not None and torch.device(device).type != generator.device.type:
+    if (
+        generator is not None
+        and device is not None
+        and torch.device(device).type != generator.device.type
+    ):
         noise = torch.rand(num_masks, batch_size, length, generator=generator).to(device)
     else:
         noise = torch.rand(num_masks, batch_size, length, generator=generator, device=device)

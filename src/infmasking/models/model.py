@@ -65,14 +65,25 @@ class MaskedFusionModel(nn.Module):
             per view; exact). False: one fusion call per pass group.
     """
 
-    def __init__(self, modalities: Sequence[str], encoders: dict[str, nn.Module], adapters: dict[str, nn.Module],
-                 fusion: FusionTransformer, head: nn.Module, *, collapse_masked: bool = True,
-                 init: str = "reference", shared_kv: bool = True):
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        encoders: dict[str, nn.Module],
+        adapters: dict[str, nn.Module],
+        fusion: FusionTransformer,
+        head: nn.Module,
+        *,
+        collapse_masked: bool = True,
+        init: str = "reference",
+        shared_kv: bool = True,
+    ):
         super().__init__()
         self.modalities = list(modalities)
         for name, mods in (("encoders", encoders), ("adapters", adapters)):
             if set(mods) != set(self.modalities):
-                raise ValueError(f"{name} must have one entry per modality {self.modalities}, got {sorted(mods)}")
+                raise ValueError(
+                    f"{name} must have one entry per modality {self.modalities}, got {sorted(mods)}"
+                )
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
         self.adapters = nn.ModuleDict({m: adapters[m] for m in self.modalities})
         self.fusion = fusion
@@ -92,12 +103,16 @@ class MaskedFusionModel(nn.Module):
             )
         extra = set(padding) - set(self.modalities)
         if extra:
-            raise ValueError(f"padding has unknown modalities {sorted(extra)}; expected a subset of {self.modalities}")
+            raise ValueError(
+                f"padding has unknown modalities {sorted(extra)}; expected a subset of {self.modalities}"
+            )
         sizes = {m: x.shape[0] for m, x in inputs.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"inputs have different batch sizes {sizes}")
 
-    def tokenize(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None) -> dict[str, Tokens]:
+    def tokenize(
+        self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None
+    ) -> dict[str, Tokens]:
         """Encode and adapt every modality: modality -> :class:`Tokens` ([B, L_m, d], [B, L_m])."""
         padding = padding or {}
         self._check_inputs(inputs, padding)
@@ -108,7 +123,9 @@ class MaskedFusionModel(nn.Module):
             h = enc(inputs[m], pad) if enc.out_kind == "sequence" else enc(inputs[m])
             x = self.adapters[m](h)
             if pad is not None and pad.shape != x.shape[:2]:
-                raise ValueError(f"padding[{m!r}] has shape {list(pad.shape)}, tokens are {list(x.shape[:2])}")
+                raise ValueError(
+                    f"padding[{m!r}] has shape {list(pad.shape)}, tokens are {list(x.shape[:2])}"
+                )
             out[m] = Tokens(x, padding_bias(pad, x.shape[:2], x.device, x.dtype))
         return out
 
@@ -139,8 +156,13 @@ class MaskedFusionModel(nn.Module):
         fused = self.fusion(torch.cat(xs, 0), torch.cat(biases, 0))  # [M·B, d]
         return list(fused.chunk(len(self.modalities), 0))
 
-    def draw_masks(self, tokens: dict[str, Tokens], num_masks: int, mask_ratio: float,
-                   generator: torch.Generator | None = None) -> dict[str, MaskingOutput]:
+    def draw_masks(
+        self,
+        tokens: dict[str, Tokens],
+        num_masks: int,
+        mask_ratio: float,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, MaskingOutput]:
         """Independent random maskings of each modality: modality -> [T, B, ·] masks.
 
         Warns (once per model) when a modality keeps no token at this mask_ratio: every masked
@@ -148,13 +170,21 @@ class MaskedFusionModel(nn.Module):
         empty = [m for m, t in tokens.items() if num_kept(t.x.shape[1], mask_ratio) == 0]
         if empty and not getattr(self, "_warned_empty", False):
             self._warned_empty = True
-            warnings.warn(f"mask_ratio {mask_ratio} keeps no token of modalities {empty} "
-                          f"(lengths {[tokens[m].x.shape[1] for m in empty]}): every masked view masks them "
-                          "entirely; use more tokens (e.g. --model.vector_tokens) or a lower --method.mask_ratio",
-                          stacklevel=2)
+            warnings.warn(
+                f"mask_ratio {mask_ratio} keeps no token of modalities {empty} "
+                f"(lengths {[tokens[m].x.shape[1] for m in empty]}): every masked view masks them "
+                "entirely; use more tokens (e.g. --model.vector_tokens) or a lower --method.mask_ratio",
+                stacklevel=2,
+            )
         return {
-            m: random_masking(t.x.shape[0], t.x.shape[1], mask_ratio, num_masks=num_masks,
-                              generator=generator, device=t.x.device)
+            m: random_masking(
+                t.x.shape[0],
+                t.x.shape[1],
+                mask_ratio,
+                num_masks=num_masks,
+                generator=generator,
+                device=t.x.device,
+            )
             for m, t in tokens.items()
         }
 
@@ -167,21 +197,34 @@ class MaskedFusionModel(nn.Module):
             t, b, k = ids.shape
             d = x.shape[-1]
             if self.collapse_masked:
-                kept = x[None].expand(t, -1, -1, -1).gather(2, ids[..., None].expand(-1, -1, -1, d))  # [T, B, k, d]
+                kept = (
+                    x[None].expand(t, -1, -1, -1).gather(2, ids[..., None].expand(-1, -1, -1, d))
+                )  # [T, B, k, d]
                 kept_bias = bias[None].expand(t, -1, -1).gather(2, ids)  # [T, B, k]
-                count = (mask & (bias[None] == 0)).sum(-1, keepdim=True)  # [T, B, 1] masked real tokens
+                count = (mask & (bias[None] == 0)).sum(
+                    -1, keepdim=True
+                )  # [T, B, 1] masked real tokens
                 xs += [kept, self.mask_token.to(x.dtype).expand(t, b, 1, d)]
                 biases += [kept_bias, count.to(x.dtype).log()]  # log 0 = −inf: no masked token
             else:
-                xs.append(torch.where(mask[..., None], self.mask_token.to(x.dtype), x[None]))  # [T, B, L, d]
+                xs.append(
+                    torch.where(mask[..., None], self.mask_token.to(x.dtype), x[None])
+                )  # [T, B, L, d]
                 biases.append(bias[None].expand(t, -1, -1))
         x = torch.cat(xs, 2)
         bias = torch.cat(biases, 2)
         t, b = x.shape[:2]
-        return self.fusion(x.reshape(t * b, *x.shape[2:]), bias.reshape(t * b, -1)).reshape(t, b, -1)
+        return self.fusion(x.reshape(t * b, *x.shape[2:]), bias.reshape(t * b, -1)).reshape(
+            t, b, -1
+        )
 
-    def fuse_shared(self, tokens: dict[str, Tokens], unimodal: bool, full: bool,
-                    masks: dict[str, MaskingOutput] | None) -> tuple[list[Tensor] | None, Tensor | None, Tensor | None]:
+    def fuse_shared(
+        self,
+        tokens: dict[str, Tokens],
+        unimodal: bool,
+        full: bool,
+        masks: dict[str, MaskingOutput] | None,
+    ) -> tuple[list[Tensor] | None, Tensor | None, Tensor | None]:
         """The unimodal, all-modality and masked passes of one view as passes over one token bank
         (:meth:`FusionTransformer.forward_shared`): M unimodal [B, d], full [B, d], masked [T, B, d].
 
@@ -194,14 +237,18 @@ class MaskedFusionModel(nn.Module):
         lens = [x.shape[1] for x in xs]
         offsets = [sum(lens[:i]) for i in range(len(lens))]
         n_tok, dev = sum(lens), xs[0].device
-        bank = torch.cat([*xs, self.mask_token.to(xs[0].dtype).expand(b, 1, d)], 1)  # [B, n_tok + 1, d]
+        bank = torch.cat(
+            [*xs, self.mask_token.to(xs[0].dtype).expand(b, 1, d)], 1
+        )  # [B, n_tok + 1, d]
         bias_all = torch.cat(biases, 1)  # [B, n_tok]
         passes, groups = [], []
         if unimodal:
             lmax = max(lens)
             idx, kb = [], []
             for off, n, bias in zip(offsets, lens, biases, strict=True):
-                pos = torch.arange(off, off + lmax, device=dev).clamp_max(off + n - 1)  # pads: any position
+                pos = torch.arange(off, off + lmax, device=dev).clamp_max(
+                    off + n - 1
+                )  # pads: any position
                 idx.append(pos.expand(b, -1))
                 kb.append(torch.cat([bias, bias.new_full((b, lmax - n), -math.inf)], 1))
             passes.append((torch.stack(idx), torch.stack(kb)))
@@ -216,8 +263,9 @@ class MaskedFusionModel(nn.Module):
         uni = list(out["unimodal"].unbind(0)) if unimodal else None
         return uni, out["full"][0] if full else None, out.get("masked")
 
-    def _masked_pass(self, biases: list[Tensor], offsets: list[int], n_tok: int,
-                     masks: dict[str, MaskingOutput]) -> tuple[Tensor, Tensor]:
+    def _masked_pass(
+        self, biases: list[Tensor], offsets: list[int], n_tok: int, masks: dict[str, MaskingOutput]
+    ) -> tuple[Tensor, Tensor]:
         """Bank positions [T, B, n] and key bias [T, B, n] of the T masked all-modality views."""
         if self.collapse_masked:
             idx, kb, count = [], [], 0
@@ -225,7 +273,9 @@ class MaskedFusionModel(nn.Module):
                 ids, mask = masks[m]  # [T, B, k], [T, B, L]
                 idx.append(ids + off)
                 kb.append(bias[None].expand(ids.shape[0], -1, -1).gather(2, ids))
-                count = count + (mask & (bias[None] == 0)).sum(-1, keepdim=True)  # masked real tokens
+                count = count + (mask & (bias[None] == 0)).sum(
+                    -1, keepdim=True
+                )  # masked real tokens
             idx.append(torch.full_like(count, n_tok))  # the mask token, once, weighted by the count
             kb.append(count.to(biases[0].dtype).log())  # log 0 = −inf: nothing masked
             return torch.cat(idx, 2), torch.cat(kb, 2)
@@ -240,9 +290,17 @@ class MaskedFusionModel(nn.Module):
         """Frozen-probe features: F(all) before the head, [B, d]."""
         return self.fuse(self.tokenize(inputs, padding))
 
-    def forward(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None, *,
-                unimodal: bool = True, full: bool = True, num_masks: int = 0, mask_ratio: float = 0.0,
-                generator: torch.Generator | None = None) -> ModelOutput:
+    def forward(
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor] | None = None,
+        *,
+        unimodal: bool = True,
+        full: bool = True,
+        num_masks: int = 0,
+        mask_ratio: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> ModelOutput:
         """Projected embeddings of one view (see :class:`ModelOutput`).
 
         Args:
@@ -262,7 +320,11 @@ class MaskedFusionModel(nn.Module):
             h = self.fuse_masked(tokens, masks) if masks is not None else None
         # the head on every group of B rows in one call, in the published order (unimodal, full,
         # masked): batch-norm statistics are per group, and their running updates follow this order
-        groups = [*(uni or []), *([feats] if feats is not None else []), *(h.unbind(0) if h is not None else [])]
+        groups = [
+            *(uni or []),
+            *([feats] if feats is not None else []),
+            *(h.unbind(0) if h is not None else []),
+        ]
         if not groups:
             return ModelOutput(None, None, None, None)
         if isinstance(self.head, ProjectionHead):
@@ -270,6 +332,9 @@ class MaskedFusionModel(nn.Module):
         else:
             z = [self.head(x) for x in groups]
         n_uni = len(uni) if uni is not None else 0
-        return ModelOutput(list(z[:n_uni]) if uni is not None else None,
-                           z[n_uni] if feats is not None else None,
-                           torch.stack(z[n_uni + (feats is not None):]) if h is not None else None, feats)
+        return ModelOutput(
+            list(z[:n_uni]) if uni is not None else None,
+            z[n_uni] if feats is not None else None,
+            torch.stack(z[n_uni + (feats is not None) :]) if h is not None else None,
+            feats,
+        )

@@ -19,7 +19,9 @@ def sincos_1d(length: int, dim: int, device=None) -> Tensor:
     if dim % 2:
         raise ValueError(f"sin-cos embedding needs an even width, got {dim}")
     pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim)
+    )
     emb = torch.zeros(length, dim, device=device)
     emb[:, 0::2] = torch.sin(pos * freq)
     emb[:, 1::2] = torch.cos(pos * freq)

@@ -268,38 +268,87 @@ def validate(cfg: RunConfig) -> None:
         v = getattr(m, key)
         need(isinstance(v, int) and v >= 1, f"model.{key}", "an integer >= 1", v)
     if isinstance(m.dim, int) and isinstance(m.n_heads, int) and m.dim >= 1 and m.n_heads >= 1:
-        need(m.dim % m.n_heads == 0, "model.dim", f"divisible by --model.n_heads={m.n_heads}", m.dim)
-    need(m.vector_tokens is None or (isinstance(m.vector_tokens, int) and m.vector_tokens >= 1),
-         "model.vector_tokens", "null (automatic) or an integer >= 1", m.vector_tokens)
+        need(
+            m.dim % m.n_heads == 0, "model.dim", f"divisible by --model.n_heads={m.n_heads}", m.dim
+        )
+    need(
+        m.vector_tokens is None or (isinstance(m.vector_tokens, int) and m.vector_tokens >= 1),
+        "model.vector_tokens",
+        "null (automatic) or an integer >= 1",
+        m.vector_tokens,
+    )
     need(me.temperature > 0, "method.temperature", "> 0", me.temperature)
     need(0 <= me.mask_ratio < 1, "method.mask_ratio", "in [0, 1)", me.mask_ratio)
     need(me.mask_lambda >= 0, "method.mask_lambda", ">= 0", me.mask_lambda)
     need(me.name in OBJECTIVES, "method.name", f"one of {list(OBJECTIVES)}", me.name)
     if me.name in OBJECTIVES and get_objective(me.name).masked:
-        need(isinstance(me.num_masks, int) and me.num_masks >= 1, "method.num_masks",
-             "an integer >= 1 with InfMasking (the masked views)", me.num_masks)
-    need(me.lambda_epochs is None or (isinstance(me.lambda_epochs, int) and me.lambda_epochs >= 1),
-         "method.lambda_epochs", "null (the run's epochs) or an integer >= 1", me.lambda_epochs)
+        need(
+            isinstance(me.num_masks, int) and me.num_masks >= 1,
+            "method.num_masks",
+            "an integer >= 1 with InfMasking (the masked views)",
+            me.num_masks,
+        )
+    need(
+        me.lambda_epochs is None or (isinstance(me.lambda_epochs, int) and me.lambda_epochs >= 1),
+        "method.lambda_epochs",
+        "null (the run's epochs) or an integer >= 1",
+        me.lambda_epochs,
+    )
     need(o.lr > 0, "optim.lr", "> 0", o.lr)
     need(o.weight_decay >= 0, "optim.weight_decay", ">= 0", o.weight_decay)
-    need(isinstance(o.batch_size, int) and o.batch_size >= 2, "optim.batch_size",
-         "an integer >= 2 (contrastive negatives, batch norm)", o.batch_size)
+    need(
+        isinstance(o.batch_size, int) and o.batch_size >= 2,
+        "optim.batch_size",
+        "an integer >= 2 (contrastive negatives, batch norm)",
+        o.batch_size,
+    )
     need(isinstance(o.epochs, int) and o.epochs >= 1, "optim.epochs", "an integer >= 1", o.epochs)
-    need(e.class_weight in (None, "balanced"), "eval.class_weight", "null or 'balanced'", e.class_weight)
-    need(isinstance(e.probe_max_train, int) and e.probe_max_train >= 10, "eval.probe_max_train",
-         "an integer >= 10 (probe-train samples)", e.probe_max_train)
-    need(isinstance(e.probe_every, int) and e.probe_every >= 0, "eval.probe_every", "an integer >= 0", e.probe_every)
+    need(
+        e.class_weight in (None, "balanced"),
+        "eval.class_weight",
+        "null or 'balanced'",
+        e.class_weight,
+    )
+    need(
+        isinstance(e.probe_max_train, int) and e.probe_max_train >= 10,
+        "eval.probe_max_train",
+        "an integer >= 10 (probe-train samples)",
+        e.probe_max_train,
+    )
+    need(
+        isinstance(e.probe_every, int) and e.probe_every >= 0,
+        "eval.probe_every",
+        "an integer >= 0",
+        e.probe_every,
+    )
     need(e.select in ("last", "best_valid"), "eval.select", "'last' or 'best_valid'", e.select)
     if e.select == "best_valid":
-        need(e.probe_every >= 1, "eval.probe_every", ">= 1 with --eval.select best_valid (it chooses among "
-             "probed epochs)", e.probe_every)
-    need(isinstance(e.batch_size, int) and e.batch_size >= 1, "eval.batch_size", "an integer >= 1", e.batch_size)
-    need(t.num_threads is None or (isinstance(t.num_threads, int) and t.num_threads >= 1), "trainer.num_threads",
-         "null or an integer >= 1", t.num_threads)
+        need(
+            e.probe_every >= 1,
+            "eval.probe_every",
+            ">= 1 with --eval.select best_valid (it chooses among probed epochs)",
+            e.probe_every,
+        )
+    need(
+        isinstance(e.batch_size, int) and e.batch_size >= 1,
+        "eval.batch_size",
+        "an integer >= 1",
+        e.batch_size,
+    )
+    need(
+        t.num_threads is None or (isinstance(t.num_threads, int) and t.num_threads >= 1),
+        "trainer.num_threads",
+        "null or an integer >= 1",
+        t.num_threads,
+    )
     if str(t.accelerator).lower() in ("gpu", "cuda"):
         import torch
 
-        need(torch.cuda.is_available(), "trainer.accelerator", "'cpu' or 'auto' on this machine (no CUDA GPU "
-             "is visible to torch)", t.accelerator)
+        need(
+            torch.cuda.is_available(),
+            "trainer.accelerator",
+            "'cpu' or 'auto' on this machine (no CUDA GPU is visible to torch)",
+            t.accelerator,
+        )
     if problems:
         raise ValueError("; ".join(problems))

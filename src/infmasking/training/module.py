@@ -62,18 +62,33 @@ class SSLModule(pl.LightningModule):
         modalities: modality names in order.
     """
 
-    def __init__(self, config: dict[str, Any], modalities: list[str], kinds: dict[str, str],
-                 shapes: dict[str, list[int]]):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        modalities: list[str],
+        kinds: dict[str, str],
+        shapes: dict[str, list[int]],
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.cfg: RunConfig = from_dict(config)
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model(
-            modalities, kinds, {m: tuple(s) for m, s in shapes.items()}, dim=mc.dim, n_layers=mc.n_layers,
-            n_heads=mc.n_heads, pool=mc.pool, head_hidden=mc.head_hidden, proj_dim=mc.proj_dim,
+            modalities,
+            kinds,
+            {m: tuple(s) for m, s in shapes.items()},
+            dim=mc.dim,
+            n_layers=mc.n_layers,
+            n_heads=mc.n_heads,
+            pool=mc.pool,
+            head_hidden=mc.head_hidden,
+            proj_dim=mc.proj_dim,
             vector_tokens=mc.vector_tokens or auto_vector_tokens(self.cfg.method.mask_ratio),
-            encoders=mc.encoders, collapse_masked=mc.collapse_masked, shared_kv=mc.shared_kv,
-            activation=mc.activation, init=mc.init,
+            encoders=mc.encoders,
+            collapse_masked=mc.collapse_masked,
+            shared_kv=mc.shared_kv,
+            activation=mc.activation,
+            init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
         meth = self.cfg.method
@@ -87,7 +102,9 @@ class SSLModule(pl.LightningModule):
         """Epochs of the λ ramp: ``method.lambda_epochs``, or the run's ``optim.epochs``."""
         horizon = self.cfg.method.lambda_epochs or self.cfg.optim.epochs
         if horizon < 1:
-            raise ValueError(f"the λ schedule needs optim.epochs >= 1 or method.lambda_epochs >= 1, got {horizon}")
+            raise ValueError(
+                f"the λ schedule needs optim.epochs >= 1 or method.lambda_epochs >= 1, got {horizon}"
+            )
         return horizon
 
     def mask_weight(self) -> float:
@@ -97,7 +114,9 @@ class SSLModule(pl.LightningModule):
     def _generator(self) -> torch.Generator:
         """Randomness of this step: a function of (seed, global step, rank) only."""
         g = torch.Generator(device="cpu")
-        g.manual_seed(hash((self.cfg.seed, int(self.global_step), self.global_rank)) & 0x7FFF_FFFF_FFFF_FFFF)
+        g.manual_seed(
+            hash((self.cfg.seed, int(self.global_step), self.global_rank)) & 0x7FFF_FFFF_FFFF_FFFF
+        )
         return g
 
     # ------------------------------------------------------------------ step
@@ -120,7 +139,13 @@ class SSLModule(pl.LightningModule):
         logs = out.log_dict("train/")
         if self.objective.masked:
             logs["train/mask_weight"] = torch.tensor(self.mask_weight())
-        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=len(next(iter(batch.inputs.values()))))
+        self.log_dict(
+            logs,
+            on_step=True,
+            on_epoch=False,
+            prog_bar=False,
+            batch_size=len(next(iter(batch.inputs.values()))),
+        )
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return out.loss
 
@@ -145,12 +170,18 @@ class SSLModule(pl.LightningModule):
 
     def configure_optimizers(self):
         if self.cfg.optim.decay_groups not in ("published", "library"):
-            raise ValueError(f"optim.decay_groups must be 'published' or 'library', got {self.cfg.optim.decay_groups!r}")
+            raise ValueError(
+                f"optim.decay_groups must be 'published' or 'library', got {self.cfg.optim.decay_groups!r}"
+            )
         params = dict(self.named_parameters())
         decay, no_decay = ([params[n] for n in names] for names in self.decay_groups())
         oc = self.cfg.optim
         return torch.optim.AdamW(
-            [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr
+            [
+                {"params": decay, "weight_decay": oc.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=oc.lr,
         )
 
     # ------------------------------------------------------------------ features
@@ -160,5 +191,7 @@ class SSLModule(pl.LightningModule):
         """Frozen fused features F(all) [B, d] for the probe: inputs normalised as in training
         and, with ``eval.probe_augment``, a random resized crop (0.5–1) of each image drawn
         from ``generator`` (as published); otherwise un-augmented."""
-        inputs = self.views.probe_inputs(batch.inputs, crop=self.cfg.eval.probe_augment, generator=generator)
+        inputs = self.views.probe_inputs(
+            batch.inputs, crop=self.cfg.eval.probe_augment, generator=generator
+        )
         return self.model.embed(inputs, batch.padding)

@@ -38,15 +38,24 @@ BENCHMARKS = ("trifeatures", "trifeatures_tokens")
 KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]
 
 
-def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: list[int],
-              only_finished: bool = False, ru_unbiased: bool = True) -> dict:
+def reproduce(
+    benchmark: str,
+    base: RunConfig,
+    *,
+    methods: list[str],
+    seeds: list[int],
+    only_finished: bool = False,
+    ru_unbiased: bool = True,
+) -> dict:
     """Train what is missing (or, with ``only_finished``, only tabulate the finished runs and
     list the missing ones), then write comparison.{md,json,png} in ``base.out_dir``."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid: {list(BENCHMARKS)}")
     if base.data.name != benchmark:
-        raise ValueError(f"reproduce {benchmark} needs data.name={benchmark} (e.g. --preset {benchmark}), "
-                         f"got {base.data.name!r}")
+        raise ValueError(
+            f"reproduce {benchmark} needs data.name={benchmark} (e.g. --preset {benchmark}), "
+            f"got {base.data.name!r}"
+        )
     if not seeds or not methods:
         raise ValueError("reproduce needs at least one method and one seed")
     validate(base)
@@ -59,9 +68,13 @@ def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: lis
             reports = {}
             for suffix, biased in kinds:
                 out = root / method / f"seed{seed}{suffix}"
-                cfg = dataclasses.replace(base, seed=seed, out_dir=str(out),
-                                          method=dataclasses.replace(base.method, name=method),
-                                          data=dataclasses.replace(base.data, biased=biased))
+                cfg = dataclasses.replace(
+                    base,
+                    seed=seed,
+                    out_dir=str(out),
+                    method=dataclasses.replace(base.method, name=method),
+                    data=dataclasses.replace(base.data, biased=biased),
+                )
                 label = f"{method} seed {seed} ({'biased' if biased else 'unbiased'})"
                 if (out / "report.json").exists():
                     reports[biased] = json.loads((out / "report.json").read_text())
@@ -83,9 +96,18 @@ def reproduce(benchmark: str, base: RunConfig, *, methods: list[str], seeds: lis
     if random_rows:
         baselines["randomly initialised network"] = random_rows
     if benchmark == "trifeatures_tokens":
-        baselines["raw-input probe"] = [raw_input_probe(base, s, root) for s in sorted({r["seed"] for r in first})]
-    return write_comparison(root, runs, seeds, missing, ru_unbiased=ru_unbiased, baselines=baselines,
-                            benchmark=benchmark)
+        baselines["raw-input probe"] = [
+            raw_input_probe(base, s, root) for s in sorted({r["seed"] for r in first})
+        ]
+    return write_comparison(
+        root,
+        runs,
+        seeds,
+        missing,
+        ru_unbiased=ru_unbiased,
+        baselines=baselines,
+        benchmark=benchmark,
+    )
 
 
 def _curve(folder: str | None) -> list[dict]:
@@ -94,8 +116,13 @@ def _curve(folder: str | None) -> list[dict]:
 
 
 def _row_from(results_or_row: dict, ru_row: dict) -> dict:
-    return {"redundancy": ru_row["redundancy"], "uniqueness": ru_row["uniqueness"], "unique2": ru_row["unique2"],
-            "synergy": results_or_row["synergy"], "synergy_auroc": results_or_row["synergy_auroc"]}
+    return {
+        "redundancy": ru_row["redundancy"],
+        "uniqueness": ru_row["uniqueness"],
+        "unique2": ru_row["unique2"],
+        "synergy": results_or_row["synergy"],
+        "synergy_auroc": results_or_row["synergy_auroc"],
+    }
 
 
 def _summary(biased: dict, unbiased: dict | None = None) -> dict:
@@ -106,10 +133,17 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
     ru = unbiased or biased
 
     def last(rep: dict) -> dict:
-        res, rus = rep["results"], rep.get("rus_last", rep["rus"])  # rus_last: the report's headline is best_valid
-        return {"redundancy": rus["redundancy"], "uniqueness": rus["uniqueness"],
-                "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"], "synergy": rus["synergy"],
-                "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"]}
+        res, rus = (
+            rep["results"],
+            rep.get("rus_last", rep["rus"]),
+        )  # rus_last: the report's headline is best_valid
+        return {
+            "redundancy": rus["redundancy"],
+            "uniqueness": rus["uniqueness"],
+            "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"],
+            "synergy": rus["synergy"],
+            "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"],
+        }
 
     row = {"last": _row_from(last(biased), last(ru))}
     if "rus_by" in biased and "rus_by" in ru:
@@ -118,10 +152,18 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
     c_b, c_u = _curve(biased.get("_folder")), _curve(ru.get("_folder"))
     if c_b and c_u and c_b[0]["epoch"] == 0 and c_u[0]["epoch"] == 0:
         b0, u0 = c_b[0], c_u[0]
-        row["random_init"] = {"redundancy": u0["share"], "uniqueness": u0["unique1"], "unique2": u0["unique2"],
-                              "synergy": b0["synergy"], "synergy_auroc": b0["synergy_auroc"], "seed": biased["config"]["seed"]}
+        row["random_init"] = {
+            "redundancy": u0["share"],
+            "uniqueness": u0["unique1"],
+            "unique2": u0["unique2"],
+            "synergy": b0["synergy"],
+            "synergy_auroc": b0["synergy_auroc"],
+            "seed": biased["config"]["seed"],
+        }
     row["ru_from"] = "unbiased" if unbiased else "biased"
-    row["train_seconds"] = biased.get("train_seconds", float("nan")) + (unbiased or {}).get("train_seconds", 0.0)
+    row["train_seconds"] = biased.get("train_seconds", float("nan")) + (unbiased or {}).get(
+        "train_seconds", 0.0
+    )
     row["steps"] = biased.get("steps")
     row["seed"] = biased["config"]["seed"]
     return row
@@ -137,15 +179,31 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     path = root / "raw_input" / f"seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    data = load_data(base)  # the dataset of every run (data.seed); the seed drives the probe's held-out split
-    data.probe_train = probe_train_subset(data.probe_train, base.eval.probe_max_train, seed)  # as the runs' probes
+    data = load_data(
+        base
+    )  # the dataset of every run (data.seed); the seed drives the probe's held-out split
+    data.probe_train = probe_train_subset(
+        data.probe_train, base.eval.probe_max_train, seed
+    )  # as the runs' probes
     ytr = {t: y.numpy() for t, y in data.probe_train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
-    res = probe_all(data.tasks, raw_features(data, "probe_train"), ytr, raw_features(data, "probe_test"), yte,
-                    seed=seed, class_weight=base.eval.class_weight)
-    row = {"redundancy": 100 * res["share"].published_value, "uniqueness": 100 * res["unique1"].published_value,
-           "unique2": 100 * res["unique2"].published_value, "synergy": 100 * res["synergy"].published_value,
-           "synergy_auroc": 100 * res["synergy"].metrics["auroc"], "seed": seed}
+    res = probe_all(
+        data.tasks,
+        raw_features(data, "probe_train"),
+        ytr,
+        raw_features(data, "probe_test"),
+        yte,
+        seed=seed,
+        class_weight=base.eval.class_weight,
+    )
+    row = {
+        "redundancy": 100 * res["share"].published_value,
+        "uniqueness": 100 * res["unique1"].published_value,
+        "unique2": 100 * res["unique2"].published_value,
+        "synergy": 100 * res["synergy"].published_value,
+        "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
+        "seed": seed,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     return row
@@ -155,26 +213,46 @@ def _fmt(m: float, h: float) -> str:
     return f"{m:.1f}" if math.isnan(h) else f"{m:.1f} ± {h:.1f}"
 
 
-def write_comparison(root: Path, runs: dict[str, list[dict]], seeds: list[int], missing: list[str] = (),
-                     *, ru_unbiased: bool = True, baselines: dict[str, list[dict]] | None = None,
-                     benchmark: str = "trifeatures") -> dict:
+def write_comparison(
+    root: Path,
+    runs: dict[str, list[dict]],
+    seeds: list[int],
+    missing: list[str] = (),
+    *,
+    ru_unbiased: bool = True,
+    baselines: dict[str, list[dict]] | None = None,
+    benchmark: str = "trifeatures",
+) -> dict:
     baselines = baselines or {}
-    selections = [s for s in ("last", "best_valid", "test_selected") if all(s in r for rows in runs.values() for r in rows)]
+    selections = [
+        s
+        for s in ("last", "best_valid", "test_selected")
+        if all(s in r for rows in runs.values() for r in rows)
+    ]
     stats: dict[str, dict] = {}
-    md = [f"# {benchmark}: redundancy / uniqueness / synergy", "",
-          "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of the 95 % "
-          "Student-t confidence interval over the seeds listed (no interval with one seed). " +
-          ("Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, synergy from runs on the "
-           "biased pairs (the published protocol). " if ru_unbiased else
-           "All three from runs on the biased pairs (not the published protocol: there texture₁ is shared with "
-           "colour₂, so uniqueness is not unique). ") +
-          "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy reads 50 when the "
-          "signal is weak). Chance: 10 / 10 / 50."]
+    md = [
+        f"# {benchmark}: redundancy / uniqueness / synergy",
+        "",
+        "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of the 95 % "
+        "Student-t confidence interval over the seeds listed (no interval with one seed). "
+        + (
+            "Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, synergy from runs on the "
+            "biased pairs (the published protocol). "
+            if ru_unbiased
+            else "All three from runs on the biased pairs (not the published protocol: there texture₁ is shared with "
+            "colour₂, so uniqueness is not unique). "
+        )
+        + "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy reads 50 when the "
+        "signal is weak). Chance: 10 / 10 / 50.",
+    ]
     if benchmark == "trifeatures":
         md[-1] += " Published numbers: 224 px, 100 epochs, epoch chosen on test."
     for sel in selections:
-        label = {"last": "last epoch", "best_valid": "epoch chosen on the held-out part of probe-train (best_valid)",
-                 "test_selected": "as published: epoch chosen on **test** (optimistic; shown to measure the inflation)"}[sel]
+        label = {
+            "last": "last epoch",
+            "best_valid": "epoch chosen on the held-out part of probe-train (best_valid)",
+            "test_selected": "as published: epoch chosen on **test** (optimistic; shown to measure the inflation)",
+        }[sel]
         table = []
         for method, rows in runs.items():
             st = {k: mean_ci([r[sel][k] for r in rows]) for k in KEYS}
@@ -183,14 +261,25 @@ def write_comparison(root: Path, runs: dict[str, list[dict]], seeds: list[int], 
             entry.update({k: _fmt(*st[k]) for k in KEYS})
             if benchmark == "trifeatures":
                 pub = PUBLISHED_TRIFEATURES.get(method, {})
-                entry["published R / U / S"] = " / ".join(str(pub.get(k, "—")) for k in ("redundancy", "uniqueness", "synergy"))
+                entry["published R / U / S"] = " / ".join(
+                    str(pub.get(k, "—")) for k in ("redundancy", "uniqueness", "synergy")
+                )
             table.append(entry)
         if sel == "last":
             for name, rows in baselines.items():
                 st = {k: mean_ci([r[k] for r in rows]) for k in KEYS}
                 stats[name] = {"last": st}
-                table.append({"method": f"*{name}*", "seeds": len(rows), "steps": 0, **{k: _fmt(*st[k]) for k in KEYS}})
-        columns = ["method", "seeds", "steps", *KEYS] + (["published R / U / S"] if benchmark == "trifeatures" else [])
+                table.append(
+                    {
+                        "method": f"*{name}*",
+                        "seeds": len(rows),
+                        "steps": 0,
+                        **{k: _fmt(*st[k]) for k in KEYS},
+                    }
+                )
+        columns = ["method", "seeds", "steps", *KEYS] + (
+            ["published R / U / S"] if benchmark == "trifeatures" else []
+        )
         md += ["", f"## {label}", "", write_markdown_table(table, columns)]
     diffs = {}
     if "infmasking" in runs and "comm" in runs:
@@ -198,24 +287,62 @@ def write_comparison(root: Path, runs: dict[str, list[dict]], seeds: list[int], 
         b = {r["seed"]: r for r in runs["comm"]}
         common = sorted(set(a) & set(b))
         if len(common) >= 2:
-            md += ["", "## Paired difference InfMasking − CoMM (same seeds)", "",
-                   f"Per-seed differences over seeds {common}: mean ± 95 % CI half-width, paired t-test p.", "",
-                   "| selection | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
+            md += [
+                "",
+                "## Paired difference InfMasking − CoMM (same seeds)",
+                "",
+                f"Per-seed differences over seeds {common}: mean ± 95 % CI half-width, paired t-test p.",
+                "",
+                "| selection | " + " | ".join(KEYS) + " |",
+                "|---|" + "---|" * len(KEYS),
+            ]
             for sel in selections:
-                d = {k: paired_difference([a[s][sel][k] for s in common], [b[s][sel][k] for s in common]) for k in KEYS}
+                d = {
+                    k: paired_difference(
+                        [a[s][sel][k] for s in common], [b[s][sel][k] for s in common]
+                    )
+                    for k in KEYS
+                }
                 diffs[sel] = d
-                md.append(f"| {sel} | " + " | ".join(f"{v['mean']:+.1f} ± {v['ci']:.1f} (p {v['p']:.2g})" for v in d.values()) + " |")
+                md.append(
+                    f"| {sel} | "
+                    + " | ".join(
+                        f"{v['mean']:+.1f} ± {v['ci']:.1f} (p {v['p']:.2g})" for v in d.values()
+                    )
+                    + " |"
+                )
     if missing:
         md += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     (root / "comparison.md").write_text("\n".join(md) + "\n")
-    (root / "comparison.json").write_text(json.dumps(
-        {"benchmark": benchmark, "seeds": seeds, "ru_unbiased": ru_unbiased, "runs": runs, "baselines": baselines,
-         "stats": stats, "paired_infmasking_minus_comm": diffs}, indent=1, default=float))
-    plots.plot_rus_bars({m: {k: stats[m]["last"][k] for k in ("redundancy", "uniqueness", "synergy", "synergy_auroc")}
-                         for m in stats},
-                        root / "comparison.png", title=f"{benchmark}: last epoch, mean ± 95 % CI",
-                        published={m: PUBLISHED_TRIFEATURES[m] for m in stats if m in PUBLISHED_TRIFEATURES}
-                        if benchmark == "trifeatures" else None,
-                        chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0})
+    (root / "comparison.json").write_text(
+        json.dumps(
+            {
+                "benchmark": benchmark,
+                "seeds": seeds,
+                "ru_unbiased": ru_unbiased,
+                "runs": runs,
+                "baselines": baselines,
+                "stats": stats,
+                "paired_infmasking_minus_comm": diffs,
+            },
+            indent=1,
+            default=float,
+        )
+    )
+    plots.plot_rus_bars(
+        {
+            m: {
+                k: stats[m]["last"][k]
+                for k in ("redundancy", "uniqueness", "synergy", "synergy_auroc")
+            }
+            for m in stats
+        },
+        root / "comparison.png",
+        title=f"{benchmark}: last epoch, mean ± 95 % CI",
+        published={m: PUBLISHED_TRIFEATURES[m] for m in stats if m in PUBLISHED_TRIFEATURES}
+        if benchmark == "trifeatures"
+        else None,
+        chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0},
+    )
     print("\n".join(md))
     return {"stats": stats, "runs": runs, "paired": diffs}

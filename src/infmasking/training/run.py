@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import os
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -45,8 +46,6 @@ from infmasking.training.module import SSLModule
 TRIFEATURES_DATA = ("trifeatures", "trifeatures_tokens")  # datasets with the Trifeatures tasks
 
 
-
-
 class _NoTips(logging.Filter):
     """Drop Lightning's advertising tips ("💡 Tip: ..."); every other message passes."""
 
@@ -62,7 +61,9 @@ def _quiet_lightning():
     """Inside a run only: the CSV logger's notice about a resumed folder (expected: we merge
     metrics.csv ourselves) and a torch deprecation raised inside Lightning."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+        warnings.filterwarnings(
+            "ignore", message=".*Experiment logs directory.*exists and is not empty.*"
+        )
         warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
         yield
 
@@ -76,9 +77,18 @@ class RunError(RuntimeError):
 
 def load_data(cfg: RunConfig) -> MultimodalData:
     d = cfg.data
-    return load_dataset(d.name, d.path, modalities=d.modalities, seed=d.seed, image_size=d.image_size,
-                        biased=d.biased, max_pairs=d.max_pairs, cache_dir=d.cache_dir, self_pairs=d.self_pairs,
-                        options=d.options)
+    return load_dataset(
+        d.name,
+        d.path,
+        modalities=d.modalities,
+        seed=d.seed,
+        image_size=d.image_size,
+        biased=d.biased,
+        max_pairs=d.max_pairs,
+        cache_dir=d.cache_dir,
+        self_pairs=d.self_pairs,
+        options=d.options,
+    )
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -101,15 +111,23 @@ class EpochSampler(torch.utils.data.Sampler):
 
 def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
     b = cfg.optim.batch_size  # checked before training: validate() and check_data()
-    return torch.utils.data.DataLoader(split, batch_size=b, sampler=EpochSampler(len(split), cfg.seed), drop_last=True,
-                                       collate_fn=collate_batch, num_workers=cfg.trainer.num_workers)
+    return torch.utils.data.DataLoader(
+        split,
+        batch_size=b,
+        sampler=EpochSampler(len(split), cfg.seed),
+        drop_last=True,
+        collate_fn=collate_batch,
+        num_workers=cfg.trainer.num_workers,
+    )
 
 
 # ---------------------------------------------------------------------- probing
 
 
 @torch.no_grad()
-def extract_features(module: SSLModule, split: Split, batch_size: int = 256, seed: int = 0) -> np.ndarray:
+def extract_features(
+    module: SSLModule, split: Split, batch_size: int = 256, seed: int = 0
+) -> np.ndarray:
     """F(all) of every sample of ``split`` in eval mode: [N, d]. Probe-time image crops
     (``eval.probe_augment``) are drawn from a generator seeded with ``seed``."""
     was_training = module.training
@@ -131,7 +149,9 @@ def probe_train_subset(split: Split, max_train: int, seed: int) -> Split:
     return split.subset(idx.sort().values)
 
 
-def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
+def run_probes(
+    module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False
+) -> dict[str, Any]:
     """Linear probes of every task on frozen features -> task -> ProbeResult.
 
     With ``trainer.num_threads`` set, the BLAS / OpenMP pools of scikit-learn are limited to it
@@ -144,17 +164,30 @@ def run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose:
     return _run_probes(module, data, cfg, verbose)
 
 
-def _run_probes(module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False) -> dict[str, Any]:
+def _run_probes(
+    module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False
+) -> dict[str, Any]:
     train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, cfg.seed)
     xtr = extract_features(module, train, cfg.eval.batch_size, seed=2 * cfg.seed)
     xte = extract_features(module, data.probe_test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
     ytr = {t: y.numpy() for t, y in train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     if verbose:
-        print(f"Linear probes on frozen features: {len(xtr)} probe-train / {len(xte)} probe-test samples, "
-              f"{len(data.tasks)} task(s)", flush=True)
-    return probe_all(data.tasks, xtr, ytr, xte, yte, seed=cfg.seed, class_weight=cfg.eval.class_weight,
-                     verbose=verbose)
+        print(
+            f"Linear probes on frozen features: {len(xtr)} probe-train / {len(xte)} probe-test samples, "
+            f"{len(data.tasks)} task(s)",
+            flush=True,
+        )
+    return probe_all(
+        data.tasks,
+        xtr,
+        ytr,
+        xte,
+        yte,
+        seed=cfg.seed,
+        class_weight=cfg.eval.class_weight,
+        verbose=verbose,
+    )
 
 
 class ProbeEveryK(Callback):
@@ -179,8 +212,16 @@ class ProbeEveryK(Callback):
         results = run_probes(module, self.data, self.cfg)
         row = {"epoch": epoch, "step": trainer.global_step}
         row.update({t: 100 * r.published_value for t, r in results.items()})
-        row.update({f"{t}_auroc": 100 * r.metrics["auroc"] for t, r in results.items() if "auroc" in r.metrics})
-        row.update({f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"})
+        row.update(
+            {
+                f"{t}_auroc": 100 * r.metrics["auroc"]
+                for t, r in results.items()
+                if "auroc" in r.metrics
+            }
+        )
+        row.update(
+            {f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"}
+        )
         curve = json.loads(self.path.read_text()) if self.path.exists() else []
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
         self.path.write_text(json.dumps(curve, indent=1))
@@ -202,16 +243,29 @@ class StepSeed(Callback):
 
 def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
     """Returns the checkpoint to resume from, or None for a fresh run."""
-    report, last, saved = out / "report.json", out / "checkpoints" / "last.ckpt", out / "config.yaml"
+    report, last, saved = (
+        out / "report.json",
+        out / "checkpoints" / "last.ckpt",
+        out / "config.yaml",
+    )
     if report.exists() and not overwrite:
-        raise RunError(f"{out} already holds a finished run ({report}); pass --overwrite true or choose another --out_dir")
+        raise RunError(
+            f"{out} already holds a finished run ({report}); pass --overwrite true or choose another --out_dir"
+        )
     if overwrite:
         # a clean folder: every file a run writes goes (nothing else is touched)
         import shutil
 
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        for pattern in ("report*", "evaluation*", "metrics.csv", "probe_curve.*", "config.yaml", "hparams.yaml",
-                        "*.png"):
+        for pattern in (
+            "report*",
+            "evaluation*",
+            "metrics.csv",
+            "probe_curve.*",
+            "config.yaml",
+            "hparams.yaml",
+            "*.png",
+        ):
             for p in out.glob(pattern):
                 p.unlink(missing_ok=True)
         return None
@@ -223,8 +277,10 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
             # evaluation settings do not change training: a finished training can be re-probed
             diff = [d for d in _diff(old, new) if not d.startswith("eval.")]
             if diff:
-                raise RunError(f"{out} holds an unfinished run with a different config ({', '.join(diff)}); "
-                               "resume with the same config, or pass --overwrite true")
+                raise RunError(
+                    f"{out} holds an unfinished run with a different config ({', '.join(diff)}); "
+                    "resume with the same config, or pass --overwrite true"
+                )
         return last
     return None
 
@@ -232,7 +288,9 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
 def _intact_checkpoint(folder: Path) -> Path:
     """``last.ckpt`` if it can be read; else the newest readable checkpoint beside it (said);
     else an error naming the unreadable file(s) and what to do."""
-    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime))
+    candidates = sorted(
+        folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime)
+    )
     bad = []
     for path in candidates:
         try:
@@ -243,11 +301,15 @@ def _intact_checkpoint(folder: Path) -> Path:
             bad.append(f"{path.name} ({type(e).__name__})")
             continue
         if bad:
-            print(f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read (truncated by a crash?); "
-                  f"resuming from the newest intact one, {path.name}")
+            print(
+                f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read (truncated by a crash?); "
+                f"resuming from the newest intact one, {path.name}"
+            )
         return path
-    raise RunError(f"cannot resume: every checkpoint in {folder} is unreadable ({', '.join(bad)}); "
-                   "delete it to restart, or pass --overwrite true")
+    raise RunError(
+        f"cannot resume: every checkpoint in {folder} is unreadable ({', '.join(bad)}); "
+        "delete it to restart, or pass --overwrite true"
+    )
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -266,15 +328,31 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     # enable_version_counter=False: this run's checkpoints always replace files of the same name
     # (Lightning would otherwise write last-v1.ckpt beside a stale last.ckpt left by a killed
     # process, and `evaluate RUN` would read the stale one).
-    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_last=False, save_top_k=1, every_n_epochs=1,
-                           save_on_train_epoch_end=True, enable_version_counter=False)
+    ckpt = ModelCheckpoint(
+        dirpath=str(out / "checkpoints"),
+        filename="last",
+        save_last=False,
+        save_top_k=1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
     return pl.Trainer(
-        max_epochs=cfg.optim.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-        num_nodes=t.num_nodes, precision=t.precision, logger=CSVLogger(str(out), name="", version=""),
-        callbacks=cbs, log_every_n_steps=t.log_every_n_steps, enable_progress_bar=t.progress_bar,
-        enable_model_summary=False, sync_batchnorm=t.strategy.startswith("ddp") or t.num_nodes > 1,
-        deterministic=False, num_sanity_val_steps=0,
+        max_epochs=cfg.optim.epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        logger=CSVLogger(str(out), name="", version=""),
+        callbacks=cbs,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        sync_batchnorm=t.strategy.startswith("ddp") or t.num_nodes > 1,
+        deterministic=False,
+        num_sanity_val_steps=0,
     )
 
 
@@ -288,6 +366,31 @@ def auto_threads() -> int:
     except (OSError, AttributeError):  # not available on this platform
         busy = 0.0
     return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def cpu_bf16_native() -> bool | None:
+    """Whether this CPU multiplies bf16 natively (``avx512_bf16`` or ``amx_bf16`` among the
+    flags of /proc/cpuinfo); None where that cannot be read. Without it, torch's CPU bf16
+    matrix products take a slow path: bf16-mixed measured 8-10x slower than float32 on an
+    AVX2-only CPU (benchmarks/results/bf16_step.md)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def precision_warning(cfg: RunConfig) -> str | None:
+    """A one-line warning when a bf16 run will train on a CPU that has no native bf16."""
+    t = cfg.trainer
+    on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
+    if t.precision.startswith("bf16") and on_cpu and cpu_bf16_native() is False:
+        return (
+            f"warning: --trainer.precision {t.precision} on a CPU without native bf16 (no avx512_bf16 / "
+            "amx_bf16): its matrix products take a slow path, measured 8-10x slower than float32 "
+            "(benchmarks/results/bf16_step.md); --trainer.precision 32-true is faster here"
+        )
+    return None
 
 
 def _set_threads(cfg: RunConfig) -> None:
@@ -307,7 +410,9 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     validate(cfg)
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
-        raise RunError(f"--out_dir {out} is an existing file, not a folder; choose another --out_dir")
+        raise RunError(
+            f"--out_dir {out} is an existing file, not a folder; choose another --out_dir"
+        )
     with RunLock(out):
         return _train(cfg, out, overwrite)
 
@@ -315,10 +420,17 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
 def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     resume = _check_out_dir(cfg, out, overwrite)
     _set_threads(cfg)
+    if warning := precision_warning(cfg):
+        print(warning, file=sys.stderr)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = load_data(cfg)
     check_data(data, cfg)
-    module = SSLModule(to_dict(cfg), data.modalities, data.kinds, {m: list(data.input_shape(m)) for m in data.modalities})
+    module = SSLModule(
+        to_dict(cfg),
+        data.modalities,
+        data.kinds,
+        {m: list(data.input_shape(m)) for m in data.modalities},
+    )
     stop = StopOnSigterm(out)
     timer = Timer()  # training time; its state rides in the checkpoint, so resumes add up
     callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
@@ -327,10 +439,14 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
         save_config(cfg, out / "config.yaml")
         if resume:
             print(f"Resuming from {resume}")
-    old_metrics = _read_csv(out / "metrics.csv") if resume else []  # Lightning's CSV logger starts afresh
+    old_metrics = (
+        _read_csv(out / "metrics.csv") if resume else []
+    )  # Lightning's CSV logger starts afresh
     try:
         with stop.installed(), _quiet_lightning():
-            trainer.fit(module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None)
+            trainer.fit(
+                module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None
+            )
     except SystemExit:  # Lightning raises SIGTERMException (a SystemExit) after the step
         if not stop.received:
             raise
@@ -344,7 +460,9 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     train_seconds = timer.time_elapsed("train")  # summed over the processes of a resumed run
     with stop.installed(after_fit=True):  # SIGTERM while probing: the training is saved, stop now
         results = run_probes(module, data, cfg, verbose=True)
-        report = write_report(out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step)
+        report = write_report(
+            out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step
+        )
     print(report["markdown"])
     return report
 
@@ -355,18 +473,24 @@ def check_data(data: MultimodalData, cfg: RunConfig) -> None:
     for m in data.modalities:
         shape = data.input_shape(m)
         if any(s == 0 for s in shape):
-            raise ValueError(f"modality {m!r} is empty: per-sample shape {list(shape)} (data.path "
-                             f"{cfg.data.path or cfg.data.name}); drop it with --data.modalities or fix the file")
+            raise ValueError(
+                f"modality {m!r} is empty: per-sample shape {list(shape)} (data.path "
+                f"{cfg.data.path or cfg.data.name}); drop it with --data.modalities or fix the file"
+            )
     for task in data.tasks:
         if task.kind != "classification":
             continue
         y = data.probe_train.targets[task.name]
         if len(torch.unique(y)) < 2:
-            raise ValueError(f"task {task.name!r}: the probe-train labels hold a single class ({y[0].item()}); "
-                             "a linear probe needs at least two")
+            raise ValueError(
+                f"task {task.name!r}: the probe-train labels hold a single class ({y[0].item()}); "
+                "a linear probe needs at least two"
+            )
     if len(data.train) < cfg.optim.batch_size:
-        raise ValueError(f"--optim.batch_size={cfg.optim.batch_size} is larger than the training split "
-                         f"({len(data.train)} samples)")
+        raise ValueError(
+            f"--optim.batch_size={cfg.optim.batch_size} is larger than the training split "
+            f"({len(data.train)} samples)"
+        )
 
 
 class RunLock:
@@ -385,9 +509,13 @@ class RunLock:
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise RunError(f"--out_dir {self.out} cannot be created: a file is in the way") from None
+            raise RunError(
+                f"--out_dir {self.out} cannot be created: a file is in the way"
+            ) from None
         except PermissionError:
-            raise RunError(f"--out_dir {self.out}: permission denied; choose a writable folder") from None
+            raise RunError(
+                f"--out_dir {self.out}: permission denied; choose a writable folder"
+            ) from None
         host, me = socket.gethostname(), {"pid": os.getpid(), "host": socket.gethostname()}
         for _ in range(2):
             try:
@@ -399,13 +527,19 @@ class RunLock:
                     holder = {}
                 pid, where = holder.get("pid"), holder.get("host")
                 if where == host and isinstance(pid, int) and not _alive(pid):
-                    print(f"Taking over {self.path}: its process {pid} on {host} is no longer running")
+                    print(
+                        f"Taking over {self.path}: its process {pid} on {host} is no longer running"
+                    )
                     self.path.unlink(missing_ok=True)
                     continue
-                raise RunError(f"{self.out} is in use by another run (process {pid} on host {where}, "
-                               f"{self.path}); wait for it, or remove the lock if that run is gone") from None
+                raise RunError(
+                    f"{self.out} is in use by another run (process {pid} on host {where}, "
+                    f"{self.path}); wait for it, or remove the lock if that run is gone"
+                ) from None
             except PermissionError:
-                raise RunError(f"--out_dir {self.out}: permission denied; choose a writable folder") from None
+                raise RunError(
+                    f"--out_dir {self.out}: permission denied; choose a writable folder"
+                ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True
@@ -460,8 +594,11 @@ class StopOnSigterm(Callback):
         self.received = True
 
     def _handler_after_fit(self, signum, frame) -> None:
-        print(f"\nSIGTERM received while probing: training is complete in {self.out / 'checkpoints' / 'last.ckpt'}. "
-              "Run the same command again to probe and write the report.", flush=True)
+        print(
+            f"\nSIGTERM received while probing: training is complete in {self.out / 'checkpoints' / 'last.ckpt'}. "
+            "Run the same command again to probe and write the report.",
+            flush=True,
+        )
         raise SystemExit(143)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -477,8 +614,11 @@ class StopOnSigterm(Callback):
             trainer.save_checkpoint(str(path))
             self.saved = True
         if trainer.is_global_zero:
-            print(f"\nSIGTERM received at step {trainer.global_step}: checkpoint saved to {path}. "
-                  "Run the same command again to resume.", flush=True)
+            print(
+                f"\nSIGTERM received at step {trainer.global_step}: checkpoint saved to {path}. "
+                "Run the same command again to resume.",
+                flush=True,
+            )
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -514,15 +654,21 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         ckpt = path
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
-    if not zipfile.is_zipfile(ckpt):  # torch.save writes a zip archive; a truncated one has no directory
+    if not zipfile.is_zipfile(
+        ckpt
+    ):  # torch.save writes a zip archive; a truncated one has no directory
         raise RunError(f"cannot read checkpoint {ckpt}: not a complete torch checkpoint file")
     try:
         module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
     except (TypeError, KeyError) as e:  # no run config among its hyper_parameters, or no state_dict
-        raise RunError(f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict: "
-                       f"{type(e).__name__}: {e})") from None
+        raise RunError(
+            f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict: "
+            f"{type(e).__name__}: {e})"
+        ) from None
     except (ValueError, RuntimeError) as e:
-        raise RunError(f"checkpoint {ckpt} does not match this version of infmasking: {e}") from None
+        raise RunError(
+            f"checkpoint {ckpt} does not match this version of infmasking: {e}"
+        ) from None
     except Exception as e:  # noqa: BLE001 - any other unreadable file is reported the same way
         raise RunError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
     cfg = module.cfg
@@ -530,8 +676,13 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
     return module, cfg, ckpt
 
 
-def evaluate(path: str | Path, out_dir: str | Path | None = None, *, class_weight: str | None = None,
-             num_threads: int | None = None) -> dict[str, Any]:
+def evaluate(
+    path: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    class_weight: str | None = None,
+    num_threads: int | None = None,
+) -> dict[str, Any]:
     """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
 
     ``class_weight="balanced"`` re-probes with a class-weighted probe and writes
@@ -560,77 +711,149 @@ def evaluate(path: str | Path, out_dir: str | Path | None = None, *, class_weigh
 
 def rus_summary(results: dict[str, Any]) -> dict[str, float]:
     """Trifeatures: redundancy / uniqueness / synergy (balanced accuracy, %)."""
-    return {name: 100 * results[task].metrics["balanced_accuracy"] for task, name in RUS.items() if task in results}
+    return {
+        name: 100 * results[task].metrics["balanced_accuracy"]
+        for task, name in RUS.items()
+        if task in results
+    }
 
 
-def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[str, Any], *, name: str = "report",
-                 **extra: Any) -> dict[str, Any]:
+def write_report(
+    out: Path,
+    cfg: RunConfig,
+    data: MultimodalData,
+    results: dict[str, Any],
+    *,
+    name: str = "report",
+    **extra: Any,
+) -> dict[str, Any]:
     rows = []
     for task, r in results.items():
         row = {"task": task, "kind": r.kind, "published metric": r.published_metric}
         row.update({k: (100 * v if k not in ("mse", "r2") else v) for k, v in r.metrics.items()})
         rows.append(row)
-    columns = ["task", "kind"] + sorted({k for r in results.values() for k in r.metrics}) + ["published metric"]
-    md = [f"# {cfg.method.name} on {data.name}", "",
-          "Linear probe on frozen fused features (last epoch). Percentages except mse / r2. "
-          "The published metric for classification is balanced (macro) accuracy.", "",
-          write_markdown_table(rows, columns, float_format="{:.2f}")]
-    report: dict[str, Any] = {"method": cfg.method.name, "dataset": data.name, "config": to_dict(cfg),
-                              "results": {t: r.to_dict() for t, r in results.items()}, **extra}
+    columns = (
+        ["task", "kind"]
+        + sorted({k for r in results.values() for k in r.metrics})
+        + ["published metric"]
+    )
+    md = [
+        f"# {cfg.method.name} on {data.name}",
+        "",
+        "Linear probe on frozen fused features (last epoch). Percentages except mse / r2. "
+        "The published metric for classification is balanced (macro) accuracy.",
+        "",
+        write_markdown_table(rows, columns, float_format="{:.2f}"),
+    ]
+    report: dict[str, Any] = {
+        "method": cfg.method.name,
+        "dataset": data.name,
+        "config": to_dict(cfg),
+        "results": {t: r.to_dict() for t, r in results.items()},
+        **extra,
+    }
     if data.name in TRIFEATURES_DATA:
         rus = rus_summary(results)
         report["rus"] = rus
-        md += ["", "| | redundancy | uniqueness | synergy | synergy AUROC |", "|---|---|---|---|---|",
-               f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | {rus['synergy']:.1f} | "
-               f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |"]
+        md += [
+            "",
+            "| | redundancy | uniqueness | synergy | synergy AUROC |",
+            "|---|---|---|---|---|",
+            f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | {rus['synergy']:.1f} | "
+            f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |",
+        ]
         pub = PUBLISHED_TRIFEATURES.get(cfg.method.name)
         if pub:
-            md.append(f"| published (224 px, 100 epochs) | {pub['redundancy']} | {pub['uniqueness']} | {pub['synergy']} | — |")
-        md += ["", f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. The published protocol reads "
-               "redundancy and uniqueness from a run on the unbiased pairs (`--data.biased false`) and synergy from a "
-               "run on the biased pairs; on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
-               "overstated there. `infmasking reproduce trifeatures` runs both."]
-        plots.plot_rus_bars({cfg.method.name: rus}, out / f"{name}_rus.png" if name != "report" else out / "probe.png",
-                            published={cfg.method.name: pub} if pub else None, chance=CHANCE_TRIFEATURES)
+            md.append(
+                f"| published (224 px, 100 epochs) | {pub['redundancy']} | {pub['uniqueness']} | {pub['synergy']} | — |"
+            )
+        md += [
+            "",
+            f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. The published protocol reads "
+            "redundancy and uniqueness from a run on the unbiased pairs (`--data.biased false`) and synergy from a "
+            "run on the biased pairs; on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
+            "overstated there. `infmasking reproduce trifeatures` runs both.",
+        ]
+        plots.plot_rus_bars(
+            {cfg.method.name: rus},
+            out / f"{name}_rus.png" if name != "report" else out / "probe.png",
+            published={cfg.method.name: pub} if pub else None,
+            chance=CHANCE_TRIFEATURES,
+        )
     curve_path = out / "probe_curve.json"
     if name == "report" and curve_path.exists():
         rows = json.loads(curve_path.read_text())
         tasks = [t for t, r in results.items() if r.kind != "regression"]
         if tasks and any(r["epoch"] > 0 for r in rows):
-            report["selection"] = {by: select_epoch(rows, tasks, by) for by in ("last", "valid", "test")}
-            md += ["", "## Which epoch", "",
-                   f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; `best_valid`: the epoch "
-                   "with the best mean score on the held-out part of probe-train (never the test split); "
-                   "**as published: epoch chosen on test** (best mean test score, early stopping with patience "
-                   "10) — optimistic, shown to measure the inflation. Test scores (%).", "",
-                   "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
-                   "|---|---|" + "---|" * (len(tasks) + 1)]
-            for by, label in (("last", "last"), ("valid", "best_valid"), ("test", "as published: epoch chosen on test")):
+            report["selection"] = {
+                by: select_epoch(rows, tasks, by) for by in ("last", "valid", "test")
+            }
+            md += [
+                "",
+                "## Which epoch",
+                "",
+                f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; `best_valid`: the epoch "
+                "with the best mean score on the held-out part of probe-train (never the test split); "
+                "**as published: epoch chosen on test** (best mean test score, early stopping with patience "
+                "10) — optimistic, shown to measure the inflation. Test scores (%).",
+                "",
+                "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
+                "|---|---|" + "---|" * (len(tasks) + 1),
+            ]
+            for by, label in (
+                ("last", "last"),
+                ("valid", "best_valid"),
+                ("test", "as published: epoch chosen on test"),
+            ):
                 r = report["selection"][by]
-                md.append(f"| {label} | {r['epoch']} | " + " | ".join(f"{r[t]:.1f}" for t in tasks)
-                          + f" | {r.get('synergy_auroc', float('nan')):.1f} |")
+                md.append(
+                    f"| {label} | {r['epoch']} | "
+                    + " | ".join(f"{r[t]:.1f}" for t in tasks)
+                    + f" | {r.get('synergy_auroc', float('nan')):.1f} |"
+                )
             if data.name in TRIFEATURES_DATA:
-                report["rus_by"] = {by: {name: r[task] for task, name in {**RUS, "unique2": "unique2",
-                                                                          "synergy_auroc": "synergy_auroc"}.items()}
-                                    for by, r in report["selection"].items()}
+                report["rus_by"] = {
+                    by: {
+                        name: r[task]
+                        for task, name in {
+                            **RUS,
+                            "unique2": "unique2",
+                            "synergy_auroc": "synergy_auroc",
+                        }.items()
+                    }
+                    for by, r in report["selection"].items()
+                }
             md += ["", "The tables above are the last epoch."]
             if cfg.eval.select == "best_valid" and "rus_by" in report:
                 # the headline follows eval.select; the last epoch stays under rus_last
-                report["rus_last"], report["rus"] = report["rus"], {
-                    k: report["rus_by"]["valid"][k] for k in ("redundancy", "uniqueness", "synergy")}
+                report["rus_last"], report["rus"] = (
+                    report["rus"],
+                    {
+                        k: report["rus_by"]["valid"][k]
+                        for k in ("redundancy", "uniqueness", "synergy")
+                    },
+                )
                 r = report["selection"]["valid"]
-                md += [f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
-                       f"{report['rus']['redundancy']:.1f}, uniqueness {report['rus']['uniqueness']:.1f}, "
-                       f"synergy {report['rus']['synergy']:.1f}."]
+                md += [
+                    f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
+                    f"{report['rus']['redundancy']:.1f}, uniqueness {report['rus']['uniqueness']:.1f}, "
+                    f"synergy {report['rus']['synergy']:.1f}."
+                ]
 
     if get_objective(cfg.method.name).masked:
         horizon = cfg.method.lambda_epochs or cfg.optim.epochs
         final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
-        md.append(f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} (mask_lambda {cfg.method.mask_lambda})")
+        md.append(
+            f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} (mask_lambda {cfg.method.mask_lambda})"
+        )
         report["lambda"] = {"horizon": horizon, "final": final}
     for k in ("train_seconds", "steps"):
         if k in extra:
-            md.append(f"\n{k.replace('_', ' ')}: {extra[k]:.0f}" if isinstance(extra[k], float) else f"\n{k}: {extra[k]}")
+            md.append(
+                f"\n{k.replace('_', ' ')}: {extra[k]:.0f}"
+                if isinstance(extra[k], float)
+                else f"\n{k}: {extra[k]}"
+            )
     report["markdown"] = "\n".join(md)
     (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float))
     (out / f"{name}.md").write_text(report["markdown"] + "\n")
@@ -645,6 +868,12 @@ def write_report(out: Path, cfg: RunConfig, data: MultimodalData, results: dict[
             if data.name in TRIFEATURES_DATA:
                 chance = {task: CHANCE_TRIFEATURES[name] for task, name in RUS.items()}
                 chance.update(unique2=chance["unique1"], synergy_auroc=chance["synergy"])
-            plots.plot_metric_vs_epoch(rows, out / "probe_curve.png", keys=keys, chance=chance, ylabel="probe-test score (%)",
-                                       title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)")
+            plots.plot_metric_vs_epoch(
+                rows,
+                out / "probe_curve.png",
+                keys=keys,
+                chance=chance,
+                ylabel="probe-test score (%)",
+                title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)",
+            )
     return report
