@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Trifeatures 64 px, published behaviour, at the budget about two hours of this 2-core CPU allows:
 # InfMasking vs CoMM with Cross as the control, seeds 0 and 1, both pair sets (R / U from the
-# unbiased pairs, S from the biased pairs), 3 epochs (468 steps; the λ horizon is the run's
-# epochs), a linear probe after every epoch (probe curves), last and best_valid, never test.
+# unbiased pairs, S from the biased pairs), 6 epochs (936 steps, twice the earlier 468; the λ
+# horizon is the run's epochs), float32 (bf16-mixed fell back to a slow bf16 GEMM on this
+# AVX2 CPU: about 10x slower per step here), a linear probe at epochs 0, 2, 4, 6 (probe
+# curves), last and best_valid, never test.
 # Two lanes of one torch thread (lane A: seed 0, lane B: seed 1); every run is a resumable run
 # folder, so re-running this script finishes what is missing.
 #   bash benchmarks/trifeatures64_curves.sh                # both lanes, then the table
@@ -11,7 +13,7 @@
 set -euo pipefail
 ROOT=${ROOT:-runs/trifeatures64_curves}
 OUT=${OUT:-benchmarks/results/trifeatures64_curves}
-COMMON=(--preset trifeatures --optim.epochs 3 --eval.probe_every 1 --eval.select best_valid
+COMMON=(--preset trifeatures --optim.epochs 6 --eval.probe_every 2 --eval.select best_valid
         --trainer.num_threads 1 --trainer.progress_bar false --methods '[infmasking, comm, cross]')
 lane() {
   case $1 in
@@ -31,3 +33,4 @@ mkdir -p "$OUT"
 infmasking reproduce trifeatures "${COMMON[@]}" --seeds '[0, 1]' --out_dir "$ROOT" --only_finished true \
   > /dev/null
 cp "$ROOT"/comparison.{md,json,png} "$OUT"/
+python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT"

@@ -1,0 +1,203 @@
+"""Probe curves of the 64 px Trifeatures runs of benchmarks/trifeatures64_curves.sh.
+
+Reads ``<runs>/<method>/seed<k>/probe_curve.json`` (biased pairs: synergy) and
+``<runs>/<method>/seed<k>_unbiased/probe_curve.json`` (unbiased pairs: redundancy and
+uniqueness) — the published protocol — and writes ``curves.{md,json,png}`` in ``--out``: each
+probe score against the training step (step 0 = the randomly initialised network), mean over
+the seeds with the per-seed values, and the per-seed difference InfMasking − CoMM. Nothing is
+typed in by hand; nothing is chosen on test (these are probe-test scores of every probed
+epoch, shown as curves, not used to pick one).
+
+    python benchmarks/trifeatures64_curves.py --runs runs/trifeatures64_curves \
+        --out benchmarks/results/trifeatures64_curves
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from infmasking.evaluation.selection import mean_ci
+from infmasking.evaluation.selection import paired_difference as paired
+from infmasking.evaluation.tables import write_markdown_table
+
+# (curve key, label, pair set the published protocol reads it from)
+PANELS = (
+    ("share", "redundancy (shape)", "unbiased"),
+    ("unique1", "uniqueness (texture 1)", "unbiased"),
+    ("synergy_auroc", "synergy AUROC", "biased"),
+    ("synergy", "synergy (balanced accuracy)", "biased"),
+)
+CHANCE = {"share": 10.0, "unique1": 10.0, "synergy_auroc": 50.0, "synergy": 50.0}
+COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
+
+
+def read_curves(runs: Path, methods: list[str], seeds: list[int]) -> dict:
+    """method -> pair set -> seed -> list of probe-curve rows (only runs that have a curve)."""
+    out: dict = {}
+    for method in methods:
+        for pairs, suffix in (("biased", ""), ("unbiased", "_unbiased")):
+            for seed in seeds:
+                path = runs / method / f"seed{seed}{suffix}" / "probe_curve.json"
+                if path.exists():
+                    rows = json.loads(path.read_text())
+                    out.setdefault(method, {}).setdefault(pairs, {})[seed] = rows
+    return out
+
+
+def finished(rows: list[dict], epochs: int) -> bool:
+    return bool(rows) and rows[-1]["epoch"] == epochs
+
+
+def summarise(curves: dict, epochs: int) -> dict:
+    """method -> key -> list of {epoch, step, mean, ci, values} over the finished runs' seeds."""
+    table: dict = {}
+    for method, by_pairs in curves.items():
+        for key, _, pairs in PANELS:
+            runs = {s: r for s, r in by_pairs.get(pairs, {}).items() if finished(r, epochs)}
+            if not runs:
+                continue
+            points = []
+            for i, row in enumerate(next(iter(runs.values()))):
+                values = [runs[s][i][key] for s in sorted(runs)]
+                mean, ci = mean_ci(values)
+                points.append(
+                    {
+                        "epoch": row["epoch"],
+                        "step": row["step"],
+                        "mean": mean,
+                        "ci": ci,
+                        "seeds": sorted(runs),
+                        "values": values,
+                    }
+                )
+            table.setdefault(method, {})[key] = points
+    return table
+
+
+def paired_difference(curves: dict, epochs: int, a: str = "infmasking", b: str = "comm") -> dict:
+    """key -> per-seed a − b at the last epoch, for the seeds where both runs finished."""
+    out = {}
+    for key, _, pairs in PANELS:
+        ra, rb = curves.get(a, {}).get(pairs, {}), curves.get(b, {}).get(pairs, {})
+        seeds = sorted(
+            s for s in ra if s in rb and finished(ra[s], epochs) and finished(rb[s], epochs)
+        )
+        if seeds:
+            va, vb = [ra[s][-1][key] for s in seeds], [rb[s][-1][key] for s in seeds]
+            out[key] = {
+                "seeds": seeds,
+                "differences": [x - y for x, y in zip(va, vb)],
+                **paired(va, vb),
+            }
+    return out
+
+
+def plot(table: dict, path: Path) -> None:
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
+    for ax, (key, label, pairs) in zip(axes, PANELS):
+        for method, by_key in table.items():
+            points = by_key.get(key)
+            if not points:
+                continue
+            steps = [p["step"] for p in points]
+            colour = COLOURS.get(method)
+            n = len(points[0]["values"])
+            ax.plot(steps, [p["mean"] for p in points], "o-", color=colour, label=f"{method} ({n})")
+            for j in range(n):
+                ax.plot(steps, [p["values"][j] for p in points], ":", color=colour, alpha=0.5)
+        ax.axhline(CHANCE[key], color="k", lw=0.8, ls="--")
+        ax.set_title(f"{label}\n({pairs} pairs)", fontsize=10)
+        ax.set_xlabel("training step (0 = random init)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("probe-test score (%)")
+    axes[0].legend(fontsize=8, title="method (seeds)")
+    fig.suptitle(
+        "Trifeatures 64 px: probe curves (mean of seeds, solid; each seed, dotted; chance, dashed)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(table: dict, diff: dict, epochs: int, command: str) -> str:
+    lines = [
+        "# Trifeatures 64 px: probe curves",
+        "",
+        f"Command: `{command}` (runs: `bash benchmarks/trifeatures64_curves.sh`). Probe-test scores "
+        "(%) of every probed epoch, mean ± 95 % CI over the seeds listed (Student t; ± nan with one "
+        "seed), per-seed values in curves.json; redundancy and uniqueness from the unbiased-pair "
+        "runs, synergy from the biased-pair runs; step 0 is the randomly initialised network. "
+        f"Only runs that reached epoch {epochs} are shown.",
+        "",
+    ]
+    for key, label, pairs in PANELS:
+        methods = [m for m in table if key in table[m]]
+        if not methods:
+            continue
+        steps = [p["step"] for p in table[methods[0]][key]]
+        header = ["method", "seeds", *[f"step {s}" for s in steps]]
+        rows = []
+        for m in methods:
+            pts = table[m][key]
+            rows.append(
+                [m, ", ".join(map(str, pts[0]["seeds"]))]
+                + [f"{p['mean']:.1f} ± {p['ci']:.1f}" for p in pts]
+            )
+        lines += [f"## {label} ({pairs} pairs)", "", write_markdown_table(rows, header)]
+    if diff:
+        lines += ["## InfMasking − CoMM at the last epoch, per seed", ""]
+        rows = [
+            [
+                label,
+                ", ".join(map(str, diff[k]["seeds"])),
+                ", ".join(f"{d:+.1f}" for d in diff[k]["differences"]),
+                f"{diff[k]['mean']:+.1f} ± {diff[k]['ci']:.1f}",
+                f"{diff[k]['p']:.2g}",
+            ]
+            for k, label, _ in PANELS
+            if k in diff
+        ]
+        lines.append(
+            write_markdown_table(
+                rows, ["score", "seeds", "per seed", "mean ± 95 % CI", "paired t p"]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--runs", type=Path, default=Path("runs/trifeatures64_curves"))
+    p.add_argument("--methods", nargs="+", default=["infmasking", "comm", "cross"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--epochs", type=int, default=6, help="the runs' optim.epochs")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures64_curves"))
+    args = p.parse_args(argv)
+    curves = read_curves(args.runs, args.methods, args.seeds)
+    table = summarise(curves, args.epochs)
+    diff = paired_difference(curves, args.epochs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/trifeatures64_curves.py " + " ".join(
+        argv if argv is not None else []
+    )
+    (args.out / "curves.md").write_text(markdown(table, diff, args.epochs, command.strip()))
+    (args.out / "curves.json").write_text(
+        json.dumps({"curves": table, "infmasking_minus_comm": diff}, indent=1)
+    )
+    if table:
+        plot(table, args.out / "curves.png")
+    print((args.out / "curves.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

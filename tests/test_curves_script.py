@@ -1,0 +1,61 @@
+"""benchmarks/trifeatures64_curves.py reads the run folders' probe curves (published protocol:
+R / U from the unbiased runs, S from the biased runs) and tabulates what they hold."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "trifeatures64_curves.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("trifeatures64_curves", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(folder: Path, rows):
+    folder.mkdir(parents=True)
+    (folder / "probe_curve.json").write_text(json.dumps(rows))
+
+
+def _rows(base: float, epochs=(0, 2)):
+    return [
+        {
+            "epoch": e,
+            "step": 10 * e,
+            "share": base + e,
+            "unique1": base + 2 * e,
+            "synergy": 50.0 + e,
+            "synergy_auroc": base + 3 * e,
+        }
+        for e in epochs
+    ]
+
+
+def test_curves_follow_the_protocol_and_skip_unfinished(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for seed, shift in ((0, 0.0), (1, 2.0)):
+        _write(runs / "infmasking" / f"seed{seed}", _rows(60 + shift))
+        _write(runs / "infmasking" / f"seed{seed}_unbiased", _rows(20 + shift))
+        _write(runs / "comm" / f"seed{seed}", _rows(58 + shift))
+        _write(runs / "comm" / f"seed{seed}_unbiased", _rows(10 + shift))
+    _write(runs / "cross" / "seed0", _rows(40, epochs=(0,)))  # unfinished: left out
+    mod = _script()
+    assert mod.main(["--runs", str(runs), "--out", str(out), "--epochs", "2"]) == 0
+    data = json.loads((out / "curves.json").read_text())
+    im = data["curves"]["infmasking"]
+    # redundancy from the unbiased runs (20 / 22 + epoch), synergy AUROC from the biased ones
+    assert [p["mean"] for p in im["share"]] == pytest.approx([21.0, 23.0])
+    assert [p["mean"] for p in im["synergy_auroc"]] == pytest.approx([61.0, 67.0])
+    assert im["share"][1]["values"] == pytest.approx([22.0, 24.0])
+    assert "cross" not in data["curves"]
+    diff = data["infmasking_minus_comm"]
+    assert diff["share"]["differences"] == pytest.approx([10.0, 10.0])
+    assert diff["synergy_auroc"]["mean"] == pytest.approx(2.0)
+    md = (out / "curves.md").read_text()
+    assert "## synergy AUROC (biased pairs)" in md and "| infmasking | 0, 1 | 61.0 ±" in md
+    assert (out / "curves.png").stat().st_size > 0
