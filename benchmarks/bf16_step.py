@@ -122,8 +122,8 @@ def main(argv=None) -> int:
             print(json.dumps(row))
     if args.out:
         lines = [
-            f"# bf16 autocast vs float32, one training step (B {args.batch}, {args.threads} thread(s), "
-            f"{args.rounds} interleaved rounds, medians)",
+            f"# bf16 autocast vs float32, one training step (B {args.batch}, "
+            f"{args.threads} thread(s), {args.rounds} interleaved rounds, medians)",
             "",
             "Command: `python benchmarks/bf16_step.py --out " + str(args.out) + "`",
             "",

@@ -6,7 +6,8 @@ interleaved within each round, warmup rounds first, medians. Prints and writes t
 NCHW / channels-last (> 1: the library's layout is faster).
 
 Usage:
-    python benchmarks/encoder_layout.py --threads 1 --reps 15 --out benchmarks/results/encoder_layout.json
+    python benchmarks/encoder_layout.py --threads 1 --reps 15 \
+        --out benchmarks/results/encoder_layout.json
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---|---|---|---|",
         ]
         md += [
-            f"| {n} | {'×'.join(map(str, r['batch']))} | {r['nchw_s'] * 1e3:.1f} | {r['channels_last_s'] * 1e3:.1f} | "
-            f"{r['ratio']:.2f} |"
+            f"| {n} | {'×'.join(map(str, r['batch']))} | {r['nchw_s'] * 1e3:.1f} | "
+            f"{r['channels_last_s'] * 1e3:.1f} | {r['ratio']:.2f} |"
             for n, r in rows.items()
         ]
         args.out.with_suffix(".md").write_text("\n".join(md) + "\n")

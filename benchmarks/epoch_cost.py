@@ -211,7 +211,8 @@ BENCHES = [
         "npz",
         "npz",
         _npz(10_000),
-        "own .npz: 10 000 samples of data_writers.write_npz (vector 5, sequence 7 × 3, image 3 × 8 × 8)",
+        "own .npz: 10 000 samples of data_writers.write_npz "
+        "(vector 5, sequence 7 × 3, image 3 × 8 × 8)",
     ),
 ]
 
@@ -326,27 +327,31 @@ def markdown(rows: list[dict]) -> str:
         "# One-epoch cost on this CPU",
         "",
         (
-            "Produced by `python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md` (rows re-measured "
-            "with `--only NAME ...` replace their earlier rows; each row's time of measurement is in the .json)."
+            "Produced by `python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md` "
+            "(rows re-measured with `--only NAME ...` replace their earlier rows; "
+            "each row's time of measurement is in the .json)."
         ),
         "",
         (
-            f"torch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-            f"one training process at a time, {rows[0]['threads'] if rows else 1} torch thread(s); the machine was "
-            "shared with other jobs (1-minute load average at the start of each run in the last column)."
+            f"torch {torch.__version__}, {os.cpu_count()} CPUs "
+            f"({platform.processor() or platform.machine()}), "
+            f"one training process at a time, {rows[0]['threads'] if rows else 1} "
+            "torch thread(s); the machine was shared with other jobs (1-minute load average at the "
+            "start of each run in the last column)."
         ),
         "",
         (
-            "Synthetic data of realistic size in the real file formats (tests/data_writers.py), the real preset, "
-            "`--optim.epochs 1`. *epoch* = `train_seconds` of the run's report.json (data loading + model build + "
-            "all steps + the epoch-end checkpoint, no probe). *load* = the loader alone. "
-            "*s/step* = (epoch − load) / steps. Rows marked † trained a fraction of the real dataset and extrapolate "
-            "the epoch to the real size: load × N_real / N + s/step × steps_real."
+            "Synthetic data of realistic size in the real file formats (tests/data_writers.py), "
+            "the real preset, `--optim.epochs 1`. *epoch* = `train_seconds` of the run's "
+            "report.json (data loading + model build + all steps + the epoch-end checkpoint, "
+            "no probe). *load* = the loader alone. *s/step* = (epoch − load) / steps. "
+            "Rows marked † trained a fraction of the real dataset and extrapolate the epoch to the "
+            "real size: load × N_real / N + s/step × steps_real."
         ),
         "",
         (
-            "| benchmark | data written | train samples × 1 epoch | steps (batch 64) | load (s) | s/step | "
-            "epoch | load avg |"
+            "| benchmark | data written | train samples × 1 epoch | steps (batch 64) | "
+            "load (s) | s/step | epoch | load avg |"
         ),
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -354,7 +359,10 @@ def markdown(rows: list[dict]) -> str:
         if r["extrapolated"]:
             samples = f"{r['samples']} measured → {r['real_train']:,} real".replace(",", " ")
             steps = f"{r['steps']} → {r['real_steps']}"
-            epoch = f"{_fmt_time(r['epoch_s'])} † (measured {r['train_seconds']:.0f} s for {r['steps']} steps)"
+            epoch = (
+                f"{_fmt_time(r['epoch_s'])} † "
+                f"(measured {r['train_seconds']:.0f} s for {r['steps']} steps)"
+            )
         else:
             samples, steps, epoch = f"{r['samples']}", f"{r['steps']}", _fmt_time(r["epoch_s"])
         lines.append(
@@ -404,9 +412,11 @@ def main() -> None:
         kept[row["name"]] = row
         rows = [kept[n] for n in names if n in kept]
         print(
-            f"{row['name']}: {row['steps']} steps, load {row['load_s']:.1f} s, epoch {row['train_seconds']:.1f} s"
+            f"{row['name']}: {row['steps']} steps, load {row['load_s']:.1f} s, "
+            f"epoch {row['train_seconds']:.1f} s"
             f" ({row['s_per_step']:.2f} s/step), estimate {_fmt_time(row['epoch_s'])}"
-            f"{' (extrapolated)' if row['extrapolated'] else ''}, load avg {row['load_avg_1min']:.1f}",
+            f"{' (extrapolated)' if row['extrapolated'] else ''}, "
+            f"load avg {row['load_avg_1min']:.1f}",
             flush=True,
         )
         if args.out:  # written after every row: a long run keeps what it measured

@@ -39,12 +39,13 @@ from infmasking.losses import infmasking_loss
 
 HERE = Path(__file__).resolve().parent
 LOSS_MEMORY_METHOD = (
-    "peak RSS increase of one forward + backward of the loss in a fresh subprocess: inputs made, one warmup "
-    "forward + backward, input gradients freed, malloc_trim, the kernel's peak-RSS mark reset "
-    "(/proc/self/clear_refs 5), one forward + backward; reported = VmHWM after minus VmRSS before "
-    "(/proc/self/status; VmHWM is what getrusage ru_maxrss reports, read directly because ru_maxrss also carries "
-    "the mark inherited across fork/exec from the parent). glibc MALLOC_MMAP_THRESHOLD_=131072 in the child so "
-    "freed tensors return to the OS. Includes the input gradients."
+    "peak RSS increase of one forward + backward of the loss in a fresh subprocess: inputs made, "
+    "one warmup forward + backward, input gradients freed, malloc_trim, the kernel's peak-RSS "
+    "mark reset (/proc/self/clear_refs 5), one forward + backward; reported = VmHWM after minus "
+    "VmRSS before (/proc/self/status; VmHWM is what getrusage ru_maxrss reports, read directly "
+    "because ru_maxrss also carries the mark inherited across fork/exec from the parent). "
+    "glibc MALLOC_MMAP_THRESHOLD_=131072 in the child so freed tensors return to the OS. "
+    "Includes the input gradients."
 )
 TEMPERATURE, MASK_WEIGHT = 0.1, 0.5
 
@@ -177,11 +178,15 @@ def plot(result: dict, path: Path) -> None:
 
 
 def markdown(result: dict) -> str:
-    title = f"# Loss memory — InfMasking loss forward + backward, B={result['B']}, T={result['T']}, M={result['M']}"
+    title = (
+        f"# Loss memory — InfMasking loss forward + backward, B={result['B']}, "
+        f"T={result['T']}, M={result['M']}"
+    )
     about = (
-        f"torch {result['torch']}, {result['threads']} threads; load average (1 min) at start / end "
-        f"{result['loadavg_at_start'][0]:.2f} / {result['loadavg_at_end'][0]:.2f} (shared machine); times "
-        "are one forward + backward, for orientation only."
+        f"torch {result['torch']}, {result['threads']} threads; "
+        "load average (1 min) at start / end "
+        f"{result['loadavg_at_start'][0]:.2f} / {result['loadavg_at_end'][0]:.2f} "
+        "(shared machine); times are one forward + backward, for orientation only."
     )
     lines = [
         title,
@@ -192,7 +197,10 @@ def markdown(result: dict) -> str:
         "",
         about,
         "",
-        "| p | library peak (MiB) | library time (s) | reference peak (MiB) | reference time (s) | one Σ B·p²·4 (MiB) |",
+        (
+            "| p | library peak (MiB) | library time (s) | reference peak (MiB) | "
+            "reference time (s) | one Σ B·p²·4 (MiB) |"
+        ),
         "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
@@ -204,15 +212,16 @@ def markdown(result: dict) -> str:
         )
         ref_t = f"{ref['seconds']:.2f}" if "seconds" in ref else "—"
         lines.append(
-            f"| {r['p']} | {lib['peak_increase_bytes'] / 2**20:,.1f} | {lib['seconds']:.3f} | {ref_mem} | "
-            f"{ref_t} | {r['cov_bytes'] / 2**20:,.0f} |"
+            f"| {r['p']} | {lib['peak_increase_bytes'] / 2**20:,.1f} | {lib['seconds']:.3f} | "
+            f"{ref_mem} | {ref_t} | {r['cov_bytes'] / 2**20:,.0f} |"
         )
     lines.append("")
     for v, f in result["fits"].items():
         lines.append(
             f"- {v}: log-log slope of peak vs p = {f['loglog_slope']:.2f} over all p, "
             f"**{f['loglog_slope_top_two']:.2f}** between the two largest; linear fit "
-            f"{f['linear_intercept_bytes'] / 2**20:.1f} MiB + {f['linear_bytes_per_p'] / 1024:.1f} KiB·p "
+            f"{f['linear_intercept_bytes'] / 2**20:.1f} MiB + "
+            f"{f['linear_bytes_per_p'] / 1024:.1f} KiB·p "
             f"(R² = {f['linear_r2']:.4f})"
         )
     if "answer" in result:
@@ -237,11 +246,13 @@ def summarize(result: dict) -> None:
         lib = at["library"]["peak_increase_bytes"]
         ref = at["reference"].get("peak_increase_bytes")
         result["answer"] = (
-            f"At B={b}, p=2048, T={t}: one forward + backward of infmasking_loss raised peak RSS by "
-            f"{lib / 2**20:,.0f} MiB. A p×p covariance per sample alone, B·p²·4 bytes, is {at['cov_bytes'] / 2**20:,.0f} MiB "
+            f"At B={b}, p=2048, T={t}: one forward + backward of infmasking_loss raised peak RSS "
+            f"by {lib / 2**20:,.0f} MiB. A p×p covariance per sample alone, B·p²·4 bytes, is "
+            f"{at['cov_bytes'] / 2**20:,.0f} MiB "
             f"({at['cov_bytes'] / lib:,.0f}× that)"
             + (
-                f"; the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB ({ref / lib:,.0f}×)."
+                f"; the explicit-Σ reference loss raised peak RSS by {ref / 2**20:,.0f} MiB "
+                f"({ref / lib:,.0f}×)."
                 if ref
                 else "."
             )
@@ -305,12 +316,15 @@ def main(argv: list[str] | None = None) -> dict:
             }
         elif 3.2 * cov > 0.85 * _mem_available():  # measured: peak ≈ 3 Σ-sized buffers
             row["reference"] = {
-                "skipped": f"skipped: ~3 Σ-sized buffers ({3.2 * cov / 1e9:.1f} GB) exceed free memory"
+                "skipped": (
+                    f"skipped: ~3 Σ-sized buffers ({3.2 * cov / 1e9:.1f} GB) exceed free memory"
+                )
             }
         else:
             row["reference"] = measure("reference", b, p, t, m, args.threads)
         print(
-            f"p={p}: reference {row['reference']}  (one Σ = B·p²·4 = {cov:,} bytes = {cov / 1e9:.2f} GB)",
+            f"p={p}: reference {row['reference']}  "
+            f"(one Σ = B·p²·4 = {cov:,} bytes = {cov / 1e9:.2f} GB)",
             flush=True,
         )
         result["rows"].append(row)

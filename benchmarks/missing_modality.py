@@ -95,9 +95,11 @@ def main(argv=None) -> int:
     md = [
         "# trifeatures_tokens: a modality missing at inference",
         "",
-        "Linear probes fitted and scored on features from the modalities named (probe-train and probe-test "
-        "alike), last epoch of the comparison runs; balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
-        f"over seeds {args.seeds}. unique2 is the texture of x2 (chance 10), synergy needs both (chance 50). "
+        "Linear probes fitted and scored on features from the modalities named "
+        "(probe-train and probe-test alike), last epoch of the comparison runs; "
+        "balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
+        f"over seeds {args.seeds}. unique2 is the texture of x2 (chance 10), "
+        "synergy needs both (chance 50). "
         "Command: `python benchmarks/missing_modality.py`.",
         "",
         write_markdown_table(

@@ -145,11 +145,12 @@ def main(argv=None) -> int:
     md = [
         "# Own data (.npz): a modality missing at inference",
         "",
-        "A two-modality `.npz` written by the script (padded sequence `sensor` [24, 6], vector `meta` [16]; "
-        "3 000 samples, seeded 80/10/10 split), trained with `--preset npz` for "
-        f"{args.epochs} epochs; linear probes fitted and scored on features from the modalities named "
-        "(probe-train and probe-test alike); balanced accuracy (%), mean ± 95 % CI over seeds "
-        f"{args.seeds}. Chance: 25 for y_shared / y_sensor / y_meta (4 classes), 50 for y (2 classes). "
+        "A two-modality `.npz` written by the script (padded sequence `sensor` [24, 6], "
+        "vector `meta` [16]; 3 000 samples, seeded 80/10/10 split), trained with "
+        f"`--preset npz` for {args.epochs} epochs; linear probes fitted and scored on features "
+        "from the modalities named (probe-train and probe-test alike); balanced accuracy (%), "
+        f"mean ± 95 % CI over seeds {args.seeds}. Chance: 25 for y_shared / y_sensor / y_meta "
+        "(4 classes), 50 for y (2 classes). "
         "Command: `python benchmarks/own_data_missing.py`.",
         "",
         write_markdown_table(rows, cols),

@@ -32,7 +32,8 @@ sweep harness in benchmarks/timing.py, the Markdown, the plot and the summary in
 benchmarks/step_time_report.py; this file holds the presets and the command line.
 
 Usage (see benchmarks/README.md):
-    python benchmarks/step_time.py --preset cpu64 --reps 10 --out benchmarks/results/step_time_cpu64.json
+    python benchmarks/step_time.py --preset cpu64 --reps 10 \
+        --out benchmarks/results/step_time_cpu64.json
     python benchmarks/step_time.py --preset all --reps 5
     python benchmarks/step_time.py --sweep --out benchmarks/results/scaling.json
 """
@@ -88,8 +89,8 @@ def _seq(
 PRESETS: dict[str, Setting] = {
     "trifeatures224": Setting(
         "trifeatures224",
-        "Published Trifeatures setting: 2 AlexNet trunks at 224 px (36 tokens each), d=512, 8 heads, "
-        "1 block, p=256, T=6, mask_ratio 0.7",
+        "Published Trifeatures setting: 2 AlexNet trunks at 224 px (36 tokens each), d=512, "
+        "8 heads, 1 block, p=256, T=6, mask_ratio 0.7",
         [_img("image1", 224, "alexnet"), _img("image2", 224, "alexnet")],
         batch=64,
         dim=512,
@@ -100,8 +101,8 @@ PRESETS: dict[str, Setting] = {
     ),
     "cpu64": Setting(
         "cpu64",
-        "CPU Trifeatures setting: 2 ConvNets 16-32-64-128 at 64 px (16 tokens each), d=128, 4 heads, "
-        "1 block, p=256, T=6, mask_ratio 0.7",
+        "CPU Trifeatures setting: 2 ConvNets 16-32-64-128 at 64 px (16 tokens each), d=128, "
+        "4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
         [_img("image1", 64, "convnet"), _img("image2", 64, "convnet")],
         batch=64,
         dim=128,
@@ -113,7 +114,8 @@ PRESETS: dict[str, Setting] = {
     "mosi": Setting(
         "mosi",
         "MOSI-like: vision [50, 35] + text [50, 300] sequences, padded (real length 10..50), "
-        "Transformer encoders of width 40 (5 heads), d=40, 5 fusion heads, 1 block, p=256, T=5, mask_ratio 0.8",
+        "Transformer encoders of width 40 (5 heads), d=40, 5 fusion heads, 1 block, p=256, "
+        "T=5, mask_ratio 0.8",
         [
             _seq("vision", 50, 35, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
             _seq("text", 50, 300, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
@@ -129,8 +131,8 @@ PRESETS: dict[str, Setting] = {
     "three": Setting(
         "three",
         "Three modalities: 2 ConvNets at 64 px (16 tokens each) + a padded sequence [24, 12] "
-        "(real length 12..24) through a Transformer encoder of width 128; d=128, 4 heads, 1 block, p=256, "
-        "T=6, mask_ratio 0.7",
+        "(real length 12..24) through a Transformer encoder of width 128; d=128, 4 heads, "
+        "1 block, p=256, T=6, mask_ratio 0.7",
         [
             _img("image1", 64, "convnet"),
             _img("image2", 64, "convnet"),
@@ -145,8 +147,8 @@ PRESETS: dict[str, Setting] = {
     ),
     "tokens": Setting(
         "tokens",
-        "Token-only: 2 modalities of 16 random tokens of width 128 (identity encoders, linear adapter), "
-        "d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
+        "Token-only: 2 modalities of 16 random tokens of width 128 (identity encoders, "
+        "linear adapter), d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
         [
             _seq("tok1", 16, 128, {"name": "identity"}, None),
             _seq("tok2", 16, 128, {"name": "identity"}, None),
@@ -160,8 +162,8 @@ PRESETS: dict[str, Setting] = {
     ),
     "tokens3": Setting(
         "tokens3",
-        "Token-only, three modalities of 16 random tokens of width 128 (identity encoders, linear adapter), "
-        "d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
+        "Token-only, three modalities of 16 random tokens of width 128 "
+        "(identity encoders, linear adapter), d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
         [_seq(f"tok{i}", 16, 128, {"name": "identity"}, None) for i in (1, 2, 3)],
         batch=64,
         dim=128,

@@ -50,14 +50,17 @@ def setting_markdown(r: dict[str, Any]) -> str:
     lines.append("")
     for k, v in r["ratios"].items():
         lines.append(
-            f"- {k}: {v['of_medians']:.2f} (ratio of medians), {v['median_paired']:.2f} (median of per-round ratios)"
+            f"- {k}: {v['of_medians']:.2f} (ratio of medians), "
+            f"{v['median_paired']:.2f} (median of per-round ratios)"
         )
     mo = r.get("masking_overhead") or masking_overhead(r["stats"])
     if "reference_over_library" in mo:
         lines.append(
-            f"- masking overhead over CoMM: reference +{mo['reference_minus_comm_s']:.3f} s, library "
-            f"+{mo['library_minus_comm_s']:.3f} s, savings off +{mo.get('library_full_minus_comm_s', math.nan):.3f} s "
-            f"per step: the reference adds **{mo['reference_over_library']:.1f}×** what the library adds"
+            f"- masking overhead over CoMM: reference +{mo['reference_minus_comm_s']:.3f} s, "
+            f"library +{mo['library_minus_comm_s']:.3f} s, "
+            f"savings off +{mo.get('library_full_minus_comm_s', math.nan):.3f} s "
+            f"per step: the reference adds **{mo['reference_over_library']:.1f}×** "
+            "what the library adds"
         )
     gf = r.get("gflop_per_step")
     if gf and "gflops" in r:
@@ -78,8 +81,8 @@ def setting_markdown(r: dict[str, Any]) -> str:
             for k, g in rows.items()
         )
         lines.append(
-            f"- what InfMasking adds to CoMM, (b) − (c) = {extra:.2f} GFLOP per step: {parts}; the rest is "
-            "the masked passes' attention and the masked term of the loss"
+            f"- what InfMasking adds to CoMM, (b) − (c) = {extra:.2f} GFLOP per step: {parts}; "
+            "the rest is the masked passes' attention and the masked term of the loss"
         )
     return "\n".join(lines)
 
@@ -89,9 +92,10 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     out.write_text(json.dumps(result, indent=1))
     about = (
         f"torch {result['torch']}, {result['torch_threads']} threads, {result['cpu_count']} CPUs. "
-        f"float32 matmul throughput measured in this run: **{result['matmul_gflops_fp32']:.0f} GFLOP/s** at "
-        f"the start, {result.get('matmul_gflops_fp32_end', float('nan')):.0f} GFLOP/s at the end. Load "
-        f"average (1 min) at start / end: {result['loadavg_at_start'][0]:.2f} / "
+        "float32 matmul throughput measured in this run: "
+        f"**{result['matmul_gflops_fp32']:.0f} GFLOP/s** at "
+        f"the start, {result.get('matmul_gflops_fp32_end', float('nan')):.0f} GFLOP/s at the end. "
+        f"Load average (1 min) at start / end: {result['loadavg_at_start'][0]:.2f} / "
         f"{result.get('loadavg_at_end', [float('nan')])[0]:.2f} (shared machine: other jobs ran "
         f"concurrently). Run time {result.get('elapsed_s', float('nan')) / 60:.1f} min."
     )
@@ -148,7 +152,8 @@ def profile_markdown(p: dict[str, Any]) -> str:
             lines.append(
                 f"- {a.get('what', k)}: "
                 + (
-                    f"{a['per_call_s'] * 1e3:.1f} ms per call, {a['per_step_s'] * 1e3:.1f} ms per step "
+                    f"{a['per_call_s'] * 1e3:.1f} ms per call, "
+                    f"{a['per_step_s'] * 1e3:.1f} ms per step "
                     f"({a['calls_per_step']} calls: 2 views × modalities)"
                     if "per_call_s" in a
                     else a["status"]
@@ -169,7 +174,8 @@ def profile_markdown(p: dict[str, Any]) -> str:
 def sweep_markdown(sw: dict[str, Any]) -> str:
     b = sw["base"]
     lines = [
-        f"### Scaling sweep — {b['name']} (B={b['batch']}, T={b['num_masks']}, p={b['proj_dim']} unless varied)",
+        f"### Scaling sweep — {b['name']} (B={b['batch']}, T={b['num_masks']}, "
+        f"p={b['proj_dim']} unless varied)",
         "",
     ]
     for axis, rows in sw["axes"].items():
@@ -188,7 +194,8 @@ def sweep_markdown(sw: dict[str, Any]) -> str:
             mb = mem.get("library", {}).get("peak_increase_bytes")
             a_txt = f"{a:.3f}" if a else f"skipped ({r['reference_cov_bytes'] / 1e9:.1f} GB Σ)"
             lines.append(
-                f"| {r['value']} | {a_txt} | {bb:.3f} | {f'{a / bb:.2f}' if a else '—'} | {_mb(ma)} | {_mb(mb)} |"
+                f"| {r['value']} | {a_txt} | {bb:.3f} | {f'{a / bb:.2f}' if a else '—'} | "
+                f"{_mb(ma)} | {_mb(mb)} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -309,20 +316,25 @@ def summary_markdown(results: list[dict[str, Any]]) -> str:
         [
             "# Step time — all presets",
             "",
-            "Written by `python benchmarks/step_time.py --summary benchmarks/results/step_time_*.json` from the "
+            "Written by `python benchmarks/step_time.py "
+            "--summary benchmarks/results/step_time_*.json` from the "
             "committed results, which were measured by:",
             "",
         ]
         + [f"- `{c}`" for c in cmds]
         + [
             "",
-            "Medians of interleaved full training steps in seconds; ratios are medians of the per-round ratios.",
-            "(a) reference structure; (b) library; (b'') library without the shared first-block keys/values; "
-            "(b') library with all its exact fusion savings off; (c) CoMM; (c') CoMM without the shared keys/values. "
+            "Medians of interleaved full training steps in seconds; "
+            "ratios are medians of the per-round ratios.",
+            "(a) reference structure; (b) library; "
+            "(b'') library without the shared first-block keys/values; "
+            "(b') library with all its exact fusion savings off; (c) CoMM; "
+            "(c') CoMM without the shared keys/values. "
             "— : measured before that variant existed.",
             "",
-            "| preset | B | (a) | (b) | (b'') | (b') | (c) | (c') | **(a)/(b)** | (b')/(b) | (b'')/(b) | **(b)/(c)** "
-            "| (b'')/(c') | (a)/(c) | peak RSS increase MiB (a / b / b'' / b' / c / c') | load 1-min (start–end) |",
+            "| preset | B | (a) | (b) | (b'') | (b') | (c) | (c') | **(a)/(b)** | (b')/(b) "
+            "| (b'')/(b) | **(b)/(c)** | (b'')/(c') | (a)/(c) "
+            "| peak RSS increase MiB (a / b / b'' / b' / c / c') | load 1-min (start–end) |",
             "|---" * 16 + "|",
             *rows,
             "",

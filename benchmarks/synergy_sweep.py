@@ -81,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     md = [
         "# InfMasking on trifeatures_tokens: what drives synergy",
         "",
-        "InfMasking trained on the biased pairs, one option changed at a time from the published setting "
-        "(T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, mean ± 95 % CI over the "
-        "seeds listed; Δ: per-seed difference from the published setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair runs (on them texture₁ is "
-        "shared with colour₂), so read them as a sanity check only. Command: `bash benchmarks/synergy_tokens.sh`.",
+        "InfMasking trained on the biased pairs, one option changed at a time from the published "
+        "setting (T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, "
+        "mean ± 95 % CI over the seeds listed; Δ: per-seed difference from the published "
+        "setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair "
+        "runs (on them texture₁ is shared with colour₂), so read them as a sanity check only. "
+        "Command: `bash benchmarks/synergy_tokens.sh`.",
         "",
     ]
     rows, out_json = [], {}

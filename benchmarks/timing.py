@@ -160,12 +160,13 @@ def time_interleaved(
 # ---------------------------------------------------------------- memory (fresh subprocess)
 
 MEMORY_METHOD = (
-    "peak RSS increase of one training step in a fresh subprocess: setup (model, inputs, AdamW), one warmup "
-    "step (allocates gradients and AdamW state), zero_grad(set_to_none), malloc_trim, then the kernel's peak-RSS "
-    "high-water mark is reset (/proc/self/clear_refs 5) and one step is run; reported = VmHWM after the step "
-    "minus VmRSS before it (/proc/self/status). VmHWM is the counter getrusage ru_maxrss reports, read directly "
-    "because ru_maxrss also carries the high-water mark inherited across fork/exec from the (large) parent "
-    "benchmark process. glibc MALLOC_MMAP_THRESHOLD_=131072 in the child so freed tensors return to the OS. "
+    "peak RSS increase of one training step in a fresh subprocess: setup (model, inputs, AdamW), "
+    "one warmup step (allocates gradients and AdamW state), zero_grad(set_to_none), malloc_trim, "
+    "then the kernel's peak-RSS high-water mark is reset (/proc/self/clear_refs 5) and one step "
+    "is run; reported = VmHWM after the step minus VmRSS before it (/proc/self/status). VmHWM is "
+    "the counter getrusage ru_maxrss reports, read directly because ru_maxrss also carries the "
+    "high-water mark inherited across fork/exec from the (large) parent benchmark process. "
+    "glibc MALLOC_MMAP_THRESHOLD_=131072 in the child so freed tensors return to the OS. "
     "Includes this step's gradients (= parameter bytes)."
 )
 
@@ -321,7 +322,7 @@ def masking_overhead(stats: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-# =========================================================================== profile of what is left
+# ========================================================================== profile of what is left
 
 
 def _time(fn: Callable[[], Any], reps: int, warmup: int = 2) -> float:
@@ -528,8 +529,10 @@ def _profile_augment(s: Setting, reps: int) -> dict[str, Any]:
                 aug = ImageAugment.simclr(**kw)
                 per_call = _time(lambda aug=aug: aug(x, generator=g), reps)
                 res[name] = {
-                    "what": f"ImageAugment.simclr({', '.join(f'{k}={v}' for k, v in kw.items())}) on "
-                    f"float [{s.batch}, {', '.join(map(str, images[0].shape))}]",
+                    "what": (
+                        f"ImageAugment.simclr({', '.join(f'{k}={v}' for k, v in kw.items())}) "
+                        f"on float [{s.batch}, {', '.join(map(str, images[0].shape))}]"
+                    ),
                     "per_call_s": per_call,
                     "calls_per_step": calls,
                     "per_step_s": per_call * calls,
@@ -631,8 +634,11 @@ def header(args_cmd: str, gflops: float) -> dict[str, Any]:
         "env": {
             k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
         },
-        "timing_method": "full training steps (zero_grad, forward of both views, loss, backward, AdamW), variants "
-        "interleaved within each round, warmup rounds discarded, medians; wall clock "
-        "(time.perf_counter); views are pre-made random tensors (augmentation timed separately)",
+        "timing_method": (
+            "full training steps (zero_grad, forward of both views, loss, backward, AdamW), "
+            "variants interleaved within each round, warmup rounds discarded, medians; "
+            "wall clock (time.perf_counter); views are pre-made random tensors "
+            "(augmentation timed separately)"
+        ),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -130,10 +130,11 @@ def markdown(table: dict, diff: dict, epochs: int, command: str) -> str:
     lines = [
         "# Trifeatures 64 px: probe curves",
         "",
-        f"Command: `{command}` (runs: `bash benchmarks/trifeatures64_curves.sh`). Probe-test scores "
-        "(%) of every probed epoch, mean ± 95 % CI over the seeds listed (Student t; ± nan with one "
-        "seed), per-seed values in curves.json; redundancy and uniqueness from the unbiased-pair "
-        "runs, synergy from the biased-pair runs; step 0 is the randomly initialised network. "
+        f"Command: `{command}` (runs: `bash benchmarks/trifeatures64_curves.sh`). "
+        "Probe-test scores (%) of every probed epoch, mean ± 95 % CI over the seeds listed "
+        "(Student t; ± nan with one seed), per-seed values in curves.json; redundancy and "
+        "uniqueness from the unbiased-pair runs, synergy from the biased-pair runs; step 0 is "
+        "the randomly initialised network. "
         f"Only runs that reached epoch {epochs} are shown.",
         "",
     ]

@@ -1,4 +1,5 @@
-"""Tabulate and plot the Trifeatures investigation (runs of benchmarks/trifeatures_investigation.sh).
+"""Tabulate and plot the Trifeatures investigation (runs of
+benchmarks/trifeatures_investigation.sh).
 
 Reads the run folders — nothing is typed in by hand — and writes
 ``benchmarks/results/trifeatures_investigation/investigation.{md,json}``, ``curves.png`` and a
@@ -14,7 +15,8 @@ probe-train, whose image combinations are the training ones) beside the probe-te
 
 Usage:
     python benchmarks/trifeatures_investigation.py [--runs runs/trifeatures_investigation]
-        [--reproduce runs/reproduce_trifeatures_cpu] [--out benchmarks/results/trifeatures_investigation]
+        [--reproduce runs/reproduce_trifeatures_cpu]
+        [--out benchmarks/results/trifeatures_investigation]
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
     lines = [
         "## 1. Longer training: linear probe every 3 epochs (156 steps per epoch)",
         "",
-        "One run per method on the **biased** pairs, 12 epochs, seed 0. Probe-test balanced accuracy (%) of "
-        "share (redundancy), unique1 (uniqueness — overstated on the biased pairs, where texture₁ is shared "
-        "with colour₂), synergy, and the synergy AUROC; epoch 0 is the randomly initialised network.",
+        "One run per method on the **biased** pairs, 12 epochs, seed 0. Probe-test balanced "
+        "accuracy (%) of share (redundancy), unique1 (uniqueness — overstated on the biased pairs, "
+        "where texture₁ is shared with colour₂), synergy, and the synergy AUROC; epoch 0 is the "
+        "randomly initialised network.",
         "",
         "| method | epoch | step | redundancy | uniqueness | synergy | synergy AUROC |",
         "|---|---|---|---|---|---|---|",
@@ -81,12 +84,13 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
             "",
             "Held-out (probe-train) vs probe-test at the last epoch:",
             "",
-            "| method | steps | redundancy held-out / test | synergy held-out / test | synergy AUROC (test) |",
+            "| method | steps | redundancy held-out / test | synergy held-out / test "
+            "| synergy AUROC (test) |",
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {m} | {r['steps']} | {r['share_val']:.1f} / {r['redundancy']:.1f} | {r['synergy_val']:.1f} / "
-            f"{r['synergy']:.1f} | {r['synergy_auroc']:.1f} |"
+            f"| {m} | {r['steps']} | {r['share_val']:.1f} / {r['redundancy']:.1f} | "
+            f"{r['synergy_val']:.1f} / {r['synergy']:.1f} | {r['synergy_auroc']:.1f} |"
             for m, r in finals.items()
         ]
     if curves:
@@ -109,7 +113,8 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
         fig.suptitle(
-            "Trifeatures 64 px, biased training set: linear probes on frozen fused features (step 0 = random init)",
+            "Trifeatures 64 px, biased training set: linear probes on frozen fused features "
+            "(step 0 = random init)",
             fontsize=10,
         )
         fig.tight_layout()
@@ -129,10 +134,11 @@ def colour_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
                 "colour": _report_row(json.loads(b.read_text())),
             }
     lines = [
-        "## 2. Augmentation: published SimCLR views vs colour-preserving views (hue 0, grayscale p 0)",
+        "## 2. Augmentation: published SimCLR views vs colour-preserving views "
+        "(hue 0, grayscale p 0)",
         "",
-        "Seed 0, 468 steps each. Synergy depends on the colour of image 2, which hue jitter and grayscale "
-        "alter.",
+        "Seed 0, 468 steps each. Synergy depends on the colour of image 2, which hue jitter and "
+        "grayscale alter.",
         "",
         "| method | views | redundancy | uniqueness | synergy held-out / test | synergy AUROC |",
         "|---|---|---|---|---|---|",
@@ -158,24 +164,27 @@ def weighting_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
                 "balanced": _report_row(json.loads(b.read_text())),
             }
     lines = [
-        "## 3. Probe imbalance: unweighted vs class-weighted (`class_weight=balanced`) synergy probe",
+        "## 3. Probe imbalance: unweighted vs class-weighted (`class_weight=balanced`) "
+        "synergy probe",
         "",
         "Same frozen features; ≈ 11 % of probe-test pairs are synergy-positive.",
         "",
-        "| run | steps | synergy bal. acc. unweighted | class-weighted (held-out / test) | AUROC unweighted / weighted |",
+        "| run | steps | synergy bal. acc. unweighted | class-weighted (held-out / test) "
+        "| AUROC unweighted / weighted |",
         "|---|---|---|---|---|",
     ]
     for f, r in rows.items():
         u, w = r["unweighted"], r["balanced"]
         lines.append(
-            f"| `{f}` | {u['steps']} | {u['synergy']:.1f} | {w['synergy_val']:.1f} / {w['synergy']:.1f} | "
+            f"| `{f}` | {u['steps']} | {u['synergy']:.1f} | "
+            f"{w['synergy_val']:.1f} / {w['synergy']:.1f} | "
             f"{u['synergy_auroc']:.1f} / {w['synergy_auroc']:.1f} |"
         )
     return lines, {"weighting": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=Path, default=Path("runs/trifeatures_investigation"))
     p.add_argument("--reproduce", type=Path, default=Path("runs/reproduce_trifeatures_cpu"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures_investigation"))

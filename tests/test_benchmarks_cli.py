@@ -43,7 +43,10 @@ SMALL = {
         "--model.dim",
         "32",
         "--model.encoders",
-        "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2}}",
+        (
+            "{image: {name: resnet18, widths: [8, 16, 16, 32]}, "
+            "force: {name: conv1d, width: 16, n_layers: 5, stride: 2}}"
+        ),
     ],
     "vision_touch_contact": [
         "--model.dim",
@@ -56,7 +59,8 @@ SMALL = {
         "32",
         "--model.encoders",
         (
-            "{image: {name: resnet18, widths: [8, 16, 16, 32]}, force: {name: conv1d, width: 16, n_layers: 5, stride: 2},"
+            "{image: {name: resnet18, widths: [8, 16, 16, 32]}, "
+            "force: {name: conv1d, width: 16, n_layers: 5, stride: 2},"
             " proprio: {name: mlp, width: 32}}"
         ),
     ],

@@ -99,7 +99,8 @@ def test_evaluate_rejects_unknown_class_weight(tiny_run):
 
 
 def test_resume_after_kill_ends_with_same_result(tmp_path):
-    """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted one."""
+    """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted
+    one."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     one = ["--trainer.num_threads", "1"]  # same thread count in every process: bit-identical math
     r = _run_cli(["train", *TINY, *one, "--out_dir", str(straight)])
@@ -287,7 +288,8 @@ def test_train_bf16_mixed(tmp_path):
     ],
 )
 def test_bf16_on_a_cpu_without_native_bf16_is_warned(monkeypatch, native, precision, expected):
-    """bf16-mixed where the CPU has no native bf16 (its GEMMs take a slow path) gets one warning line."""
+    """bf16-mixed where the CPU has no native bf16 (its GEMMs take a slow path) gets one warning
+    line."""
     from infmasking.training import run
     from infmasking.training.config import RunConfig
 

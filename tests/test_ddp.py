@@ -135,7 +135,8 @@ def test_gathered_losses_and_gradients_equal_full_batch():
             loss, grads = torch.from_numpy(loss), [torch.from_numpy(g) for g in grads]
             torch.testing.assert_close(loss, ref_loss, msg=f"{name} loss, rank {rank}")
             for i, (g, rg) in enumerate(zip(grads, ref_grads)):
-                # local gradient = sum over ranks' losses = WORLD × d(mean loss); DDP divides by WORLD
+                # local gradient = sum over ranks' losses = WORLD × d(mean loss);
+                # DDP divides by WORLD
                 expected = (
                     rg[rank * n : (rank + 1) * n]
                     if rg.dim() == 2

@@ -131,7 +131,8 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
     torch.save(args, tmp_path / "args.pt")
     code = (
         "import sys, torch; sys.modules['infmasking'] = None; "
-        f"p = torch.export.load({str(pt2)!r}).module(); a = torch.load({str(tmp_path / 'args.pt')!r}); "
+        f"p = torch.export.load({str(pt2)!r}).module(); "
+        f"a = torch.load({str(tmp_path / 'args.pt')!r}); "
         f"torch.save(p(*a), {str(tmp_path / 'out.pt')!r})"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

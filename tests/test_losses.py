@@ -214,7 +214,8 @@ def test_single_masked_view_has_zero_variance_and_reduces_to_contrast():
 
 def test_identical_views_closed_form():
     """All embeddings equal and orthonormal across samples: each NCE term has the closed form
-    −log(e^{1/τ} / (e^{1/τ} + 2(B−1))), and the masked term (Σ = 0) −log(e^{1/τ}/(e^{1/τ} + (T+1)(B−1)))."""
+    −log(e^{1/τ} / (e^{1/τ} + 2(B−1))), and the masked term (Σ = 0)
+    −log(e^{1/τ}/(e^{1/τ} + (T+1)(B−1)))."""
     b, t, tau = 4, 3, 0.5
     e = torch.eye(b, dtype=torch.float64)
     z = [e.clone() for _ in range(3)]

@@ -49,7 +49,8 @@ def build_parser() -> ArgumentParser:
 
     train = _run_parser(
         "Train a method on a dataset, probe the frozen features and write a run folder. "
-        "With no arguments: InfMasking on the biased Trifeatures set at 64 px (≈5 min on 2 CPU cores)."
+        "With no arguments: InfMasking on the biased Trifeatures set at 64 px "
+        "(≈5 min on 2 CPU cores)."
     )
     train.add_argument(
         "--overwrite", type=bool, default=False, help="replace a finished run in out_dir"
@@ -275,7 +276,8 @@ def embed_command(
     unknown = [m for m in modalities or [] if m not in run.modalities]
     if unknown:
         raise ValueError(
-            f"--modalities: unknown modality {unknown[0]!r}; this model was trained on {run.modalities}"
+            f"--modalities: unknown modality {unknown[0]!r}; "
+            f"this model was trained on {run.modalities}"
         )
     cfg = run.config
     if data_path is not None:

@@ -71,8 +71,8 @@ class TrainedModel:
             )
             if not ok:
                 raise ValueError(
-                    f"modality {m!r}: per-sample shape {list(got)} does not match the trained model's "
-                    f"{list(want)}"
+                    f"modality {m!r}: per-sample shape {list(got)} does not match "
+                    f"the trained model's {list(want)}"
                     + (
                         " (sequences may differ in length only)"
                         if self.kinds[m] == "sequence"

@@ -163,7 +163,8 @@ def _combine(terms: dict[str, Tensor], weights: Sequence[float] | Tensor | None)
     w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device)
     if w.shape != stacked.shape:
         raise ValueError(
-            f"weights must have one entry per term {list(terms)} ({len(terms)}), got {list(w.shape)}"
+            f"weights must have one entry per term {list(terms)} ({len(terms)}), "
+            f"got {list(w.shape)}"
         )
     return (w * stacked).mean()
 
@@ -248,7 +249,8 @@ def infmasking_loss(
             raise ValueError(f"{name} must be [T, B={b}, p={p}] with T >= 1, got {list(k.shape)}")
     if masked1.shape != masked2.shape:
         raise ValueError(
-            f"masked1 and masked2 must have the same shape, got {list(masked1.shape)} and {list(masked2.shape)}"
+            f"masked1 and masked2 must have the same shape, got {list(masked1.shape)} and "
+            f"{list(masked2.shape)}"
         )
     z1, z2 = _normalize(z1), _normalize(z2)
     k1, k2 = F.normalize(masked1, dim=-1), F.normalize(masked2, dim=-1)
@@ -300,7 +302,8 @@ def cross_loss(
     """
     if len(z1) != 2:
         raise ValueError(
-            f"cross_loss takes 2 unimodal embeddings per view, got {len(z1)}; use cmc_loss for M > 2"
+            f"cross_loss takes 2 unimodal embeddings per view, got {len(z1)}; "
+            "use cmc_loss for M > 2"
         )
     return cmc_loss(z1, z2, temperature=temperature, weights=weights)
 
@@ -353,7 +356,8 @@ def check_finite(out: LossOutput) -> None:
 
 
 class InfMaskingLoss(nn.Module):
-    """Module form of :func:`infmasking_loss`; ``forward(z1, z2, masked1, masked2, mask_weight)``."""
+    """Module form of :func:`infmasking_loss`;
+    ``forward(z1, z2, masked1, masked2, mask_weight)``."""
 
     def __init__(self, temperature: float = 0.1, weights=None, cross: bool = False):
         super().__init__()

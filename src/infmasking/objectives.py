@@ -62,7 +62,8 @@ class Objective:
         if len(weights) != len(names):
             raise ValueError(
                 f"method.weights has {len(weights)} entries but {self.name} on {m} modalities has "
-                f"{len(names)} loss terms {names}; give {len(names)} numbers or --method.weights null"
+                f"{len(names)} loss terms {names}; "
+                f"give {len(names)} numbers or --method.weights null"
             )
 
 
@@ -77,7 +78,7 @@ def _pair_terms(m: int) -> list[str]:
     return [f"cross_{i + 1}{j + 1}" for i in range(m) for j in range(i + 1, m)]
 
 
-# ---------------------------------------------------------------------------- losses from model outputs
+# ---------------------------------------------------------------------- losses from model outputs
 
 
 def _infmasking(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOutput:
@@ -107,7 +108,8 @@ def _comm(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOut
 
 
 def _unimodal(fn_name: str) -> LossFn:
-    """A loss on the unimodal embeddings only: ``losses.<fn_name>(z1, z2, temperature, weights)``."""
+    """A loss on the unimodal embeddings only:
+    ``losses.<fn_name>(z1, z2, temperature, weights)``."""
 
     def loss(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float) -> LossOutput:
         from infmasking import losses as L

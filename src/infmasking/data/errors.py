@@ -6,7 +6,8 @@ file or folder raises :class:`DatasetNotFoundError` (also a ``FileNotFoundError`
 says where the data can be obtained. Nothing is ever downloaded.
 
 The seeded train / valid / test split used where a dataset has none (MIMIC, Vision&Touch
-episodes, own ``.npz`` data without a ``split`` array) is :func:`infmasking.data.splits.seeded_split`.
+episodes, own ``.npz`` data without a ``split`` array) is
+:func:`infmasking.data.splits.seeded_split`.
 """
 
 from __future__ import annotations

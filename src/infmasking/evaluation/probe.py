@@ -232,7 +232,8 @@ def probe_all(
         if verbose:
             r = out[t.name]
             print(
-                f"  probe {i + 1}/{len(tasks)} {t.name}: {r.published_metric} {100 * r.published_value:.1f}"
+                f"  probe {i + 1}/{len(tasks)} {t.name}: "
+                f"{r.published_metric} {100 * r.published_value:.1f}"
                 f" ({r.hparam_name} {r.hparam:g}, {time.perf_counter() - start:.1f} s)",
                 flush=True,
             )

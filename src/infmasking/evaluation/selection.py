@@ -2,7 +2,8 @@
 
 A probe curve is a list of rows, one per probed epoch (``probe_curve.json``)::
 
-    {"epoch": e, "step": s, "<task>": test score (%), "<task>_auroc": ..., "val_<task>": held-out score (%)}
+    {"epoch": e, "step": s, "<task>": test score (%), "<task>_auroc": ...,
+     "val_<task>": held-out score (%)}
 
 where the held-out score is measured on the held-out part of probe-train (never the test
 split). Three ways to pick an epoch:

@@ -67,7 +67,8 @@ class Block(nn.Module):
         return F.linear(h, self.qkv.weight[:d], self.qkv.bias[:d])
 
     def keys_values(self, h: Tensor) -> Tensor:
-        """Key and value projections of normed tokens h [..., d] -> [..., 2d] (keys, then values)."""
+        """Key and value projections of normed tokens h [..., d] -> [..., 2d]
+        (keys, then values)."""
         d = h.shape[-1]
         return F.linear(h, self.qkv.weight[d:], self.qkv.bias[d:])
 

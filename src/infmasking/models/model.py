@@ -99,12 +99,14 @@ class MaskedFusionModel(nn.Module):
     def _check_inputs(self, inputs: dict[str, Tensor], padding: dict[str, Tensor]) -> None:
         if set(inputs) != set(self.modalities):
             raise ValueError(
-                f"inputs has modalities {sorted(inputs)}; this model was built for {self.modalities}"
+                f"inputs has modalities {sorted(inputs)}; "
+                f"this model was built for {self.modalities}"
             )
         extra = set(padding) - set(self.modalities)
         if extra:
             raise ValueError(
-                f"padding has unknown modalities {sorted(extra)}; expected a subset of {self.modalities}"
+                f"padding has unknown modalities {sorted(extra)}; "
+                f"expected a subset of {self.modalities}"
             )
         sizes = {m: x.shape[0] for m, x in inputs.items()}
         if len(set(sizes.values())) != 1:
@@ -173,7 +175,8 @@ class MaskedFusionModel(nn.Module):
             warnings.warn(
                 f"mask_ratio {mask_ratio} keeps no token of modalities {empty} "
                 f"(lengths {[tokens[m].x.shape[1] for m in empty]}): every masked view masks them "
-                "entirely; use more tokens (e.g. --model.vector_tokens) or a lower --method.mask_ratio",
+                "entirely; use more tokens (e.g. --model.vector_tokens) "
+                "or a lower --method.mask_ratio",
                 stacklevel=2,
             )
         return {
@@ -226,7 +229,8 @@ class MaskedFusionModel(nn.Module):
         masks: dict[str, MaskingOutput] | None,
     ) -> tuple[list[Tensor] | None, Tensor | None, Tensor | None]:
         """The unimodal, all-modality and masked passes of one view as passes over one token bank
-        (:meth:`FusionTransformer.forward_shared`): M unimodal [B, d], full [B, d], masked [T, B, d].
+        (:meth:`FusionTransformer.forward_shared`): M unimodal [B, d], full [B, d],
+        masked [T, B, d].
 
         Bank: the tokens of every modality in order, then the mask token. A masked view's kept
         tokens are gathered from the bank; its masked real tokens are the bank's mask token,

@@ -27,7 +27,8 @@ class DataConfig:
     """Which dataset and how to load it."""
 
     name: str = "trifeatures"
-    """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch | mmimdb | npz"""
+    """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch |
+    mmimdb | npz"""
     path: str | None = None
     """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
     modalities: list[str] | None = None
@@ -161,7 +162,8 @@ class TrainerConfig:
     precision: str = "32-true"
     """32-true | bf16-mixed (bfloat16 autocast, also on CPU; the loss stays float32) | 16-mixed."""
     num_workers: int = 0
-    """DataLoader worker processes (batches are gathered in one indexing call: 0 is usually best)."""
+    """DataLoader worker processes (batches are gathered in one indexing call: 0 is usually
+    best)."""
     log_every_n_steps: int = 10
     """metrics.csv row every k steps."""
     progress_bar: bool = True
@@ -216,7 +218,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 @functools.cache
 def _dict_parser() -> ArgumentParser:
-    """jsonargparse parser of one ``RunConfig`` under the key ``cfg`` (types, nesting, unknown keys)."""
+    """jsonargparse parser of one ``RunConfig`` under the key ``cfg`` (types, nesting, unknown
+    keys)."""
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(RunConfig, "cfg")
     return parser

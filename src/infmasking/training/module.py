@@ -103,7 +103,8 @@ class SSLModule(pl.LightningModule):
         horizon = self.cfg.method.lambda_epochs or self.cfg.optim.epochs
         if horizon < 1:
             raise ValueError(
-                f"the λ schedule needs optim.epochs >= 1 or method.lambda_epochs >= 1, got {horizon}"
+                "the λ schedule needs optim.epochs >= 1 or method.lambda_epochs >= 1, "
+                f"got {horizon}"
             )
         return horizon
 
@@ -171,7 +172,8 @@ class SSLModule(pl.LightningModule):
     def configure_optimizers(self):
         if self.cfg.optim.decay_groups not in ("published", "library"):
             raise ValueError(
-                f"optim.decay_groups must be 'published' or 'library', got {self.cfg.optim.decay_groups!r}"
+                "optim.decay_groups must be 'published' or 'library', "
+                f"got {self.cfg.optim.decay_groups!r}"
             )
         params = dict(self.named_parameters())
         decay, no_decay = ([params[n] for n in names] for names in self.decay_groups())

@@ -233,17 +233,18 @@ def write_comparison(
     md = [
         f"# {benchmark}: redundancy / uniqueness / synergy",
         "",
-        "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of the 95 % "
-        "Student-t confidence interval over the seeds listed (no interval with one seed). "
+        "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of "
+        "the 95 % Student-t confidence interval over the seeds listed "
+        "(no interval with one seed). "
         + (
-            "Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, synergy from runs on the "
-            "biased pairs (the published protocol). "
+            "Redundancy, uniqueness (unique1) and unique2 from runs on the unbiased pairs, "
+            "synergy from runs on the biased pairs (the published protocol). "
             if ru_unbiased
-            else "All three from runs on the biased pairs (not the published protocol: there texture₁ is shared with "
-            "colour₂, so uniqueness is not unique). "
+            else "All three from runs on the biased pairs (not the published protocol: "
+            "there texture₁ is shared with colour₂, so uniqueness is not unique). "
         )
-        + "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy reads 50 when the "
-        "signal is weak). Chance: 10 / 10 / 50.",
+        + "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy "
+        "reads 50 when the signal is weak). Chance: 10 / 10 / 50.",
     ]
     if benchmark == "trifeatures":
         md[-1] += " Published numbers: 224 px, 100 epochs, epoch chosen on test."
@@ -251,7 +252,10 @@ def write_comparison(
         label = {
             "last": "last epoch",
             "best_valid": "epoch chosen on the held-out part of probe-train (best_valid)",
-            "test_selected": "as published: epoch chosen on **test** (optimistic; shown to measure the inflation)",
+            "test_selected": (
+                "as published: epoch chosen on **test** "
+                "(optimistic; shown to measure the inflation)"
+            ),
         }[sel]
         table = []
         for method, rows in runs.items():
@@ -291,7 +295,8 @@ def write_comparison(
                 "",
                 "## Paired difference InfMasking − CoMM (same seeds)",
                 "",
-                f"Per-seed differences over seeds {common}: mean ± 95 % CI half-width, paired t-test p.",
+                f"Per-seed differences over seeds {common}: mean ± 95 % CI half-width, "
+                "paired t-test p.",
                 "",
                 "| selection | " + " | ".join(KEYS) + " |",
                 "|---|" + "---|" * len(KEYS),

@@ -174,7 +174,8 @@ def _run_probes(
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     if verbose:
         print(
-            f"Linear probes on frozen features: {len(xtr)} probe-train / {len(xte)} probe-test samples, "
+            f"Linear probes on frozen features: {len(xtr)} probe-train / "
+            f"{len(xte)} probe-test samples, "
             f"{len(data.tasks)} task(s)",
             flush=True,
         )
@@ -250,7 +251,8 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
     )
     if report.exists() and not overwrite:
         raise RunError(
-            f"{out} already holds a finished run ({report}); pass --overwrite true or choose another --out_dir"
+            f"{out} already holds a finished run ({report}); "
+            "pass --overwrite true or choose another --out_dir"
         )
     if overwrite:
         # a clean folder: every file a run writes goes (nothing else is touched)
@@ -302,7 +304,8 @@ def _intact_checkpoint(folder: Path) -> Path:
             continue
         if bad:
             print(
-                f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read (truncated by a crash?); "
+                f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read "
+                "(truncated by a crash?); "
                 f"resuming from the newest intact one, {path.name}"
             )
         return path
@@ -386,15 +389,17 @@ def precision_warning(cfg: RunConfig) -> str | None:
     on_cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
     if t.precision.startswith("bf16") and on_cpu and cpu_bf16_native() is False:
         return (
-            f"warning: --trainer.precision {t.precision} on a CPU without native bf16 (no avx512_bf16 / "
-            "amx_bf16): its matrix products take a slow path, measured 8-10x slower than float32 "
-            "(benchmarks/results/bf16_step.md); --trainer.precision 32-true is faster here"
+            f"warning: --trainer.precision {t.precision} on a CPU without native bf16 "
+            "(no avx512_bf16 / amx_bf16): its matrix products take a slow path, "
+            "measured 8-10x slower than float32 (benchmarks/results/bf16_step.md); "
+            "--trainer.precision 32-true is faster here"
         )
     return None
 
 
 def _set_threads(cfg: RunConfig) -> None:
-    """torch's and the probes' CPU threads from ``trainer.num_threads`` (None: :func:`auto_threads`)."""
+    """torch's and the probes' CPU threads from ``trainer.num_threads`` (None:
+    :func:`auto_threads`)."""
     if not cfg.trainer.num_threads:
         cfg.trainer.num_threads = auto_threads()
         print(f"Using {cfg.trainer.num_threads} CPU thread(s) (--trainer.num_threads to choose)")
@@ -595,7 +600,8 @@ class StopOnSigterm(Callback):
 
     def _handler_after_fit(self, signum, frame) -> None:
         print(
-            f"\nSIGTERM received while probing: training is complete in {self.out / 'checkpoints' / 'last.ckpt'}. "
+            "\nSIGTERM received while probing: training is complete in "
+            f"{self.out / 'checkpoints' / 'last.ckpt'}. "
             "Run the same command again to probe and write the report.",
             flush=True,
         )
@@ -759,19 +765,22 @@ def write_report(
             "",
             "| | redundancy | uniqueness | synergy | synergy AUROC |",
             "|---|---|---|---|---|",
-            f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | {rus['synergy']:.1f} | "
+            f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | "
+            f"{rus['synergy']:.1f} | "
             f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |",
         ]
         pub = PUBLISHED_TRIFEATURES.get(cfg.method.name)
         if pub:
             md.append(
-                f"| published (224 px, 100 epochs) | {pub['redundancy']} | {pub['uniqueness']} | {pub['synergy']} | — |"
+                f"| published (224 px, 100 epochs) | {pub['redundancy']} | "
+                f"{pub['uniqueness']} | {pub['synergy']} | — |"
             )
         md += [
             "",
-            f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. The published protocol reads "
-            "redundancy and uniqueness from a run on the unbiased pairs (`--data.biased false`) and synergy from a "
-            "run on the biased pairs; on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
+            f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. "
+            "The published protocol reads redundancy and uniqueness from a run on the unbiased "
+            "pairs (`--data.biased false`) and synergy from a run on the biased pairs; "
+            "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
             "overstated there. `infmasking reproduce trifeatures` runs both.",
         ]
         plots.plot_rus_bars(
@@ -792,10 +801,11 @@ def write_report(
                 "",
                 "## Which epoch",
                 "",
-                f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; `best_valid`: the epoch "
-                "with the best mean score on the held-out part of probe-train (never the test split); "
-                "**as published: epoch chosen on test** (best mean test score, early stopping with patience "
-                "10) — optimistic, shown to measure the inflation. Test scores (%).",
+                f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; "
+                "`best_valid`: the epoch with the best mean score on the held-out part of "
+                "probe-train (never the test split); **as published: epoch chosen on test** "
+                "(best mean test score, early stopping with patience 10) — optimistic, shown to "
+                "measure the inflation. Test scores (%).",
                 "",
                 "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
                 "|---|---|" + "---|" * (len(tasks) + 1),
@@ -836,7 +846,8 @@ def write_report(
                 r = report["selection"]["valid"]
                 md += [
                     f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
-                    f"{report['rus']['redundancy']:.1f}, uniqueness {report['rus']['uniqueness']:.1f}, "
+                    f"{report['rus']['redundancy']:.1f}, "
+                    f"uniqueness {report['rus']['uniqueness']:.1f}, "
                     f"synergy {report['rus']['synergy']:.1f}."
                 ]
 
@@ -844,7 +855,8 @@ def write_report(
         horizon = cfg.method.lambda_epochs or cfg.optim.epochs
         final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
         md.append(
-            f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} (mask_lambda {cfg.method.mask_lambda})"
+            f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} "
+            f"(mask_lambda {cfg.method.mask_lambda})"
         )
         report["lambda"] = {"horizon": horizon, "final": final}
     for k in ("train_seconds", "steps"):
