@@ -128,6 +128,10 @@ def test_resume_with_different_config_refused(tmp_path, capsys):
     assert r.returncode == 17
     assert main(["train", *TINY, "--out_dir", str(out), "--optim.lr", "0.1"]) == 1
     assert "optim.lr" in capsys.readouterr().err
+    # a folder that lost its config.yaml: the checkpoint's own config is compared
+    (out / "config.yaml").unlink()
+    assert main(["train", *TINY, "--out_dir", str(out), "--trainer.precision", "bf16-mixed"]) == 1
+    assert "trainer.precision" in capsys.readouterr().err
 
 
 def test_unknown_preset_method_and_key():

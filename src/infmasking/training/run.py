@@ -36,6 +36,7 @@ from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import (
     RunConfig,
+    from_dict,
     load_config,
     save_config,
     to_dict,
@@ -273,8 +274,9 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         return None
     if last.exists() or any((out / "checkpoints").glob("*.ckpt")):
         last = _intact_checkpoint(out / "checkpoints")
-        if saved.exists():
-            old = to_dict(load_config(saved))
+        # the folder's config.yaml, or (a folder that lost it) the config inside the checkpoint
+        old = to_dict(load_config(saved)) if saved.exists() else _checkpoint_config(last)
+        if old is not None:
             new = to_dict(cfg)
             # evaluation settings do not change training: a finished training can be re-probed
             diff = [d for d in _diff(old, new) if not d.startswith("eval.")]
@@ -285,6 +287,15 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
                 )
         return last
     return None
+
+
+def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
+    """The run config saved inside a checkpoint (``to_dict`` form), or None if it has none."""
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        return to_dict(from_dict(state["hyper_parameters"]["config"]))
+    except Exception:  # noqa: BLE001 - not readable as an infmasking checkpoint: nothing to compare
+        return None
 
 
 def _intact_checkpoint(folder: Path) -> Path:
