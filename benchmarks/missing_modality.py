@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -24,7 +25,10 @@ from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.run import load_data
 
-SUBSETS = {"both": None, "x1 only": ["x1"], "x2 only": ["x2"]}
+
+def subsets(modalities: list[str]) -> dict[str, list[str] | None]:
+    """'both' (every modality) and '<m> only' for each of the run's two modalities."""
+    return {"both": None, **{f"{m} only": [m] for m in modalities}}
 
 
 def probe_subsets(run_dir: Path, max_train: int) -> dict[str, dict[str, float]]:
@@ -35,7 +39,7 @@ def probe_subsets(run_dir: Path, max_train: int) -> dict[str, dict[str, float]]:
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
         train = train.subset(idx.sort().values)
     out = {}
-    for name, mods in SUBSETS.items():
+    for name, mods in subsets(run.modalities).items():
         xtr = embed_split(run, train, mods, progress=False)
         xte = embed_split(run, data.probe_test, mods, progress=False)
         res = probe_all(
@@ -67,6 +71,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/synergy_tokens"))
+    p.add_argument("--title", default="trifeatures_tokens", help="benchmark name in the heading")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     raw: dict = {}
@@ -80,27 +85,27 @@ def main(argv=None) -> int:
                         **{t: u[k][t] for t in ("redundancy", "unique1", "unique2")},
                         "synergy_auroc": b[k]["synergy_auroc"],
                     }
-                    for k in SUBSETS
+                    for k in b
                 }
             )
             print(m, s, raw[m][-1], flush=True)
     rows = []
     for m, per_seed in raw.items():
-        for k in SUBSETS:
+        for k in per_seed[0]:
             row = {"method": m, "features from": k, "seeds": len(per_seed)}
             for t in ("redundancy", "unique1", "unique2", "synergy_auroc"):
                 mean, half = mean_ci([r[k][t] for r in per_seed])
                 row[t] = f"{mean:.1f}" if math.isnan(half) else f"{mean:.1f} ± {half:.1f}"
             rows.append(row)
     md = [
-        "# trifeatures_tokens: a modality missing at inference",
+        f"# {args.title}: a modality missing at inference",
         "",
         "Linear probes fitted and scored on features from the modalities named "
         "(probe-train and probe-test alike), last epoch of the comparison runs; "
         "balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
-        f"over seeds {args.seeds}. unique2 is the texture of x2 (chance 10), "
+        f"over seeds {args.seeds}. unique2 is the texture of the second modality (chance 10), "
         "synergy needs both (chance 50). "
-        "Command: `python benchmarks/missing_modality.py`.",
+        f"Command: `python benchmarks/missing_modality.py {' '.join(argv or sys.argv[1:])}`.",
         "",
         write_markdown_table(
             rows,
