@@ -159,6 +159,15 @@ def test_corrupt_checkpoint_names_file(tmp_path, capsys):
     assert "not an infmasking checkpoint" in capsys.readouterr().err
 
 
+def test_checkpoint_of_another_version_is_named_so(tiny_run, tmp_path, capsys):
+    ckpt = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt["state_dict"].pop(next(iter(ckpt["state_dict"])))  # a parameter this version expects
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    assert main(["evaluate", str(tmp_path / "old.ckpt")]) == 1
+    err = capsys.readouterr().err
+    assert "does not match this version of infmasking" in err and "old.ckpt" in err
+
+
 def test_reproduce_published_protocol(tmp_path, capsys):
     """reproduce trains a biased and an unbiased run per method × seed, reads R/U from the
     unbiased one and S from the biased one, reuses finished runs, and lists missing ones."""

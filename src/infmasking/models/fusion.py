@@ -219,11 +219,14 @@ class FusionTransformer(nn.Module):
                 bank.dtype
             )  # [G, B, 1 + n]
             if only_cls:
-                # multiplicity of each bank position in each pass (0 = absent, c = c copies)
-                mult = bias.new_zeros(g, b, x.shape[1]).scatter_add_(
-                    2, idx, bias.exp()
+                # multiplicity of each bank position in each pass (0 = absent, c = c copies),
+                # summed in at least float32 so that counts stay exact under bf16 autocast
+                acc = torch.promote_types(bias.dtype, torch.float32)
+                mult = torch.zeros(g, b, x.shape[1], dtype=acc, device=bias.device).scatter_add_(
+                    2, idx, bias.to(acc).exp()
                 )  # [G, B, 1 + N]
-                w = torch.softmax(logits[None] + mult.log()[:, :, None], -1)  # [G, B, H, 1 + N]
+                log_mult = mult.log().to(logits.dtype)[:, :, None]
+                w = torch.softmax(logits[None] + log_mult, -1)  # [G, B, H, 1 + N]
                 if first.training and first.dropout:
                     w = F.dropout(w, first.dropout)
                 a = torch.einsum("gbhl,blhc->gbhc", w, v).reshape(g, b, d)

@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -290,12 +289,19 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
 
 
 def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
-    """The run config saved inside a checkpoint (``to_dict`` form), or None if it has none."""
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        return to_dict(from_dict(state["hyper_parameters"]["config"]))
-    except Exception:  # noqa: BLE001 - not readable as an infmasking checkpoint: nothing to compare
+    """The run config saved inside a (readable) checkpoint, in ``to_dict`` form; None if it
+    holds none. A config that no longer parses is an error: the run cannot be compared."""
+    state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False)
+    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hp, dict) or "config" not in hp:
         return None
+    try:
+        return to_dict(from_dict(hp["config"]))
+    except ValueError as e:
+        raise RunError(
+            f"{ckpt} holds a run config this version cannot read ({e}); "
+            "pass --overwrite true to start afresh"
+        ) from None
 
 
 def _intact_checkpoint(folder: Path) -> Path:
@@ -671,26 +677,28 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         ckpt = path
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
-    if not zipfile.is_zipfile(
-        ckpt
-    ):  # torch.save writes a zip archive; a truncated one has no directory
-        raise RunError(f"cannot read checkpoint {ckpt}: not a complete torch checkpoint file")
     try:
         module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
-    except (TypeError, KeyError) as e:  # no run config among its hyper_parameters, or no state_dict
-        raise RunError(
-            f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict: "
-            f"{type(e).__name__}: {e})"
-        ) from None
-    except (ValueError, RuntimeError) as e:
-        raise RunError(
-            f"checkpoint {ckpt} does not match this version of infmasking: {e}"
-        ) from None
-    except Exception as e:  # noqa: BLE001 - any other unreadable file is reported the same way
-        raise RunError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - every failure becomes one line saying which kind
+        raise RunError(_load_failure(ckpt, e)) from None
     cfg = module.cfg
     module.eval()
     return module, cfg, ckpt
+
+
+def _load_failure(ckpt: Path, error: Exception) -> str:
+    """Why ``ckpt`` did not load: unreadable, not an infmasking checkpoint, or another version."""
+    try:
+        state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        return f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}"
+    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hp, dict) or "config" not in hp or "state_dict" not in state:
+        return f"{ckpt} is not an infmasking checkpoint (no hyper_parameters.config / state_dict)"
+    return (
+        f"checkpoint {ckpt} does not match this version of infmasking: "
+        f"{type(error).__name__}: {error}"
+    )
 
 
 def evaluate(
