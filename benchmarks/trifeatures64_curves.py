@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -187,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(curves, args.epochs)
     diff = paired_difference(curves, args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/trifeatures64_curves.py " + " ".join(
-        argv if argv is not None else []
-    )
+    given = sys.argv[1:] if argv is None else argv
+    command = "python benchmarks/trifeatures64_curves.py " + " ".join(given)
     (args.out / "curves.md").write_text(markdown(table, diff, args.epochs, command.strip()))
     (args.out / "curves.json").write_text(
         json.dumps({"curves": table, "infmasking_minus_comm": diff}, indent=1)

@@ -65,7 +65,3 @@ def write_markdown_table(
                 )
         lines.append("| " + " | ".join(cell(v) for v in values) + " |")
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
