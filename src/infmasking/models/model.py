@@ -1,18 +1,23 @@
 """The masked fusion model: per-modality encoders and adapters, the fusion transformer F,
 a learnable mask token and the projection head g (docs/METHOD.md §1).
 
-One training view costs three fusion passes, whatever M and T:
-  1. all M unimodal passes batched into one (shorter modalities padded with −inf key bias),
-  2. the all-modality pass,
-  3. all T masked views of the all-modality set batched into one pass of T·B rows.
-No masked pass of a unimodal subset is ever run.
+One training view needs the M unimodal passes, the all-modality pass and the T masked views
+of the all-modality set (no masked pass of a unimodal subset is ever run). With shared
+first-block keys/values (``shared_kv=True``, the default with CLS pooling) they are one call:
+the first block's LayerNorm and key/value projection run once on the view's tokens, and each
+pass is a gather of those keys/values under its own key bias; with one block the CLS query is
+shared too, so each pass is one softmax over a subset of the same logits. Without it (or with
+mean pooling) a view costs three batched fusion passes: the M unimodal inputs as M·B rows
+(shorter modalities padded with −inf key bias), the all-modality pass, and the T masked views
+as T·B rows.
 
 Collapsed mask tokens (``collapse_masked=True``, the default): in a masked view every masked
 position holds the same mask-token vector, and identical tokens stay identical through every
 block (same input → same queries, keys, values, and the same attention row). So the c masked
 positions of a modality are represented by one mask token whose key bias is log c: each
 query then gives it weight c·exp(s), exactly what the c copies received. The pooled output
-is unchanged up to rounding, and a masked pass costs in proportion to the kept tokens.
+is unchanged up to rounding, and a masked pass costs in proportion to the kept tokens (on the
+shared path the same count enters as the multiplicity of the mask token in the softmax).
 """
 
 from __future__ import annotations
