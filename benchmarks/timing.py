@@ -376,8 +376,16 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
 
         return f
 
+    def comp_shared():
+        model.collapse_masked = True
+        uni, full, masked = model.fuse_shared(tokens_detached, True, True, masks)
+        bwd(torch.stack(uni).square().mean() + full.square().mean() + masked.square().mean())
+
     def comp_head_masked():
         bwd(torch.stack([model.head(h) for h in feats_masked.chunk(T)]).square().mean())
+
+    def comp_head_grouped():
+        bwd(model.head.grouped(feats_masked.reshape(T, s.batch, -1)).square().mean())
 
     def comp_head_one():
         bwd(model.head(feats).square().mean())
@@ -402,10 +410,12 @@ def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
 
     comps = {
         "encoders+adapters (tokenize)": comp_encoders,
-        "fusion: unimodal pass (M·B rows)": comp_unimodal,
-        "fusion: all-modality pass (B rows)": comp_full,
-        "fusion: T masked views, collapsed (T·B rows)": comp_masked(True),
-        "fusion: T masked views, full length (T·B rows)": comp_masked(False),
+        "fusion: every pass in one shared-K/V call (the library step)": comp_shared,
+        "fusion, shared_kv off: unimodal pass (M·B rows)": comp_unimodal,
+        "fusion, shared_kv off: all-modality pass (B rows)": comp_full,
+        "fusion, shared_kv off: T masked views, collapsed (T·B rows)": comp_masked(True),
+        "fusion, shared_kv off: T masked views, full length (T·B rows)": comp_masked(False),
+        "head on T·B masked rows, grouped (the library step)": comp_head_grouped,
         "head on T·B masked rows (T calls of B)": comp_head_masked,
         "head on B rows (one call)": comp_head_one,
     }
