@@ -42,5 +42,3 @@ infmasking reproduce trifeatures "${COMMON[@]}" --methods '[infmasking, comm, cr
   --seeds '[0, 1, 2]' --out_dir "$ROOT" --only_finished true > /dev/null
 cp "$ROOT"/comparison.{md,json,png} "$OUT"/
 python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --seeds 0 1 2
-python benchmarks/missing_modality.py --compare "$ROOT" --methods infmasking comm --seeds 0 1 \
-  --title "Trifeatures 64 px" --out "$OUT"
