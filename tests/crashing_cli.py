@@ -5,7 +5,9 @@ at the start of epoch N, once epoch N-1's checkpoint is on disk — as a killed 
 """
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
@@ -20,6 +22,20 @@ class CrashAtEpochStart(Callback):
     def on_train_epoch_start(self, trainer, module) -> None:
         if trainer.current_epoch == self.epoch:
             os._exit(17)
+
+
+def run_cli(args, env=None, crash_at=None, **kw):
+    """The CLI in a subprocess (for the tests); ``crash_at=N``: the process kills itself at
+    the start of epoch N."""
+    cmd = ["-m", "infmasking.cli"] if crash_at is None else [str(Path(__file__)), str(crash_at)]
+    return subprocess.run(
+        [sys.executable, *cmd, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        **kw,
+    )
 
 
 def main() -> int:

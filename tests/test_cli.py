@@ -2,33 +2,14 @@
 evaluate, bad input."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from crashing_cli import run_cli  # tests/ is on sys.path under pytest
 
 from infmasking.cli import main
 
 TINY = ["--preset", "tiny"]
-
-
-def _run_cli(args, env=None, crash_at=None):
-    """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
-    cmd = (
-        ["-m", "infmasking.cli"]
-        if crash_at is None
-        else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
-    )
-    return subprocess.run(
-        [sys.executable, *cmd, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +84,12 @@ def test_resume_after_kill_ends_with_same_result(tmp_path):
     one."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     one = ["--trainer.num_threads", "1"]  # same thread count in every process: bit-identical math
-    r = _run_cli(["train", *TINY, *one, "--out_dir", str(straight)])
+    r = run_cli(["train", *TINY, *one, "--out_dir", str(straight)])
     assert r.returncode == 0, r.stderr[-2000:]
-    r = _run_cli(["train", *TINY, *one, "--out_dir", str(killed)], crash_at=1)
+    r = run_cli(["train", *TINY, *one, "--out_dir", str(killed)], crash_at=1)
     assert r.returncode == 17, r.stderr[-2000:]
     assert (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "report.json").exists()
-    r = _run_cli(["train", *TINY, *one, "--out_dir", str(killed)])
+    r = run_cli(["train", *TINY, *one, "--out_dir", str(killed)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Resuming from" in r.stdout
     a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
@@ -124,7 +105,7 @@ def test_resume_after_kill_ends_with_same_result(tmp_path):
 
 def test_resume_with_different_config_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    r = _run_cli(["train", *TINY, "--out_dir", str(out)], crash_at=1)
+    r = run_cli(["train", *TINY, "--out_dir", str(out)], crash_at=1)
     assert r.returncode == 17
     assert main(["train", *TINY, "--out_dir", str(out), "--optim.lr", "0.1"]) == 1
     assert "optim.lr" in capsys.readouterr().err
@@ -135,16 +116,16 @@ def test_resume_with_different_config_refused(tmp_path, capsys):
 
 
 def test_unknown_preset_method_and_key():
-    r = _run_cli(["train", "--preset", "nope"])
+    r = run_cli(["train", "--preset", "nope"])
     assert r.returncode != 0 and "valid presets" in r.stderr and "tiny" in r.stderr
-    r = _run_cli(["train", "--method.name", "simclr"])
+    r = run_cli(["train", "--method.name", "simclr"])
     assert r.returncode != 0 and "infmasking" in r.stderr and "cross_self" in r.stderr
-    r = _run_cli(["train", "--optim.lrr", "0.1"])
+    r = run_cli(["train", "--optim.lrr", "0.1"])
     assert r.returncode != 0 and "optim.lrr" in r.stderr and "weight_decay" in r.stderr
 
 
 def test_help_lists_presets():
-    r = _run_cli(["train", "--help"])
+    r = run_cli(["train", "--help"])
     assert r.returncode == 0 and "tiny" in r.stdout and "trifeatures" in r.stdout
 
 
@@ -241,7 +222,7 @@ def test_train_seconds_survive_a_resume(tmp_path):
     """The training time in a checkpoint (Lightning's Timer state) is added to the resumed
     process's time in the report."""
     out = tmp_path / "run"
-    r = _run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)], crash_at=1)
+    r = run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)], crash_at=1)
     assert r.returncode == 17, r.stderr[-2000:]
     ckpt_path = out / "checkpoints" / "last.ckpt"
     ckpt = torch.load(ckpt_path, weights_only=False)
@@ -251,7 +232,7 @@ def test_train_seconds_survive_a_resume(tmp_path):
         1000.0  # as if the first process had trained long
     )
     torch.save(ckpt, ckpt_path)
-    r = _run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)])
+    r = run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert 1000.0 < json.loads((out / "report.json").read_text())["train_seconds"] < 1300.0
 

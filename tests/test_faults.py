@@ -8,31 +8,14 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
+from crashing_cli import run_cli  # tests/ is on sys.path under pytest
 
 from infmasking.cli import main
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
-
-
-def _cli(args, env=None, crash_at=None, **kw):
-    """The CLI in a subprocess; ``crash_at=N``: the process kills itself at the start of epoch N."""
-    cmd = (
-        ["-m", "infmasking.cli"]
-        if crash_at is None
-        else [str(Path(__file__).parent / "crashing_cli.py"), str(crash_at)]
-    )
-    return subprocess.run(
-        [sys.executable, *cmd, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-        **kw,
-    )
 
 
 def test_sigterm_leaves_resumable_checkpoint(tmp_path):
@@ -78,7 +61,7 @@ def test_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
 def test_corrupt_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", *TINY, "--optim.epochs", "3", "--out_dir", str(out)]
-    r = _cli(args, crash_at=1)
+    r = run_cli(args, crash_at=1)
     assert r.returncode == 17
     ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert ckpts == ["last.ckpt"]  # one checkpoint per run
@@ -87,14 +70,14 @@ def test_corrupt_last_checkpoint(tmp_path):
 
     shutil.copy(out / "checkpoints" / "last.ckpt", out / "checkpoints" / "epoch1.ckpt")
     (out / "checkpoints" / "last.ckpt").write_bytes(b"")  # truncated by a crash
-    r = _cli(args)
+    r = run_cli(args)
     assert r.returncode == 0, r.stderr
     assert "resuming from the newest intact one" in r.stdout and (out / "report.json").exists()
     # nothing readable: a message naming the files and what to do
     bad = tmp_path / "bad"
     (bad / "checkpoints").mkdir(parents=True)
     (bad / "checkpoints" / "last.ckpt").write_bytes(b"\x00" * 10)
-    r = _cli(["train", *TINY, "--out_dir", str(bad)])
+    r = run_cli(["train", *TINY, "--out_dir", str(bad)])
     assert r.returncode == 1 and "last.ckpt" in r.stderr and "--overwrite true" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
