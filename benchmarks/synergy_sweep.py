@@ -1,9 +1,11 @@
 """Tabulate the InfMasking sweep of benchmarks/synergy_tokens.sh: T, mask_ratio, mask_lambda.
 
-Reads ``<sweep>/<option>_<value>/seed<k>/report.json`` (biased-pair runs) and, for the
-default point (T 6, mask_ratio 0.7, mask_lambda 1) and the CoMM reference, the biased runs of
-the comparison (``<compare>/<method>/seed<k>``, same seeds). Writes sweep.md / sweep.json /
-sweep.png in ``--out``: synergy AUROC and balanced accuracy, last epoch, mean ± 95 % CI.
+Reads ``<sweep>/<option>_<value>/seed<k>/report.json`` (biased-pair runs). The published point
+(T 6, mask_ratio 0.7, mask_lambda 1) and the CoMM reference come from ``<sweep>/name_infmasking``
+and ``<sweep>/name_comm`` (trained like the sweep runs) when those exist, else from the biased
+runs of the comparison (``<compare>/<method>/seed<k>``, same seeds). Writes sweep.md /
+sweep.json (per-seed values beside mean ± 95 % CI) / sweep.png in ``--out``: synergy AUROC and
+balanced accuracy, last epoch.
 
     python benchmarks/synergy_sweep.py --sweep runs/synergy_tokens/sweep \
         --compare runs/synergy_tokens/compare --out benchmarks/results/synergy_tokens
@@ -50,17 +52,25 @@ def _read(folder: Path) -> dict | None:
     return {**_metrics(report), "seed": report["config"]["seed"]}
 
 
+def reference(sweep: Path, compare: Path, method: str, seeds: tuple[int, ...]) -> list[dict]:
+    """Per-seed metrics of ``method`` at the published point: ``<sweep>/name_<method>`` if it
+    exists (trained like the sweep runs), else the comparison's biased runs."""
+    folder = sweep / f"name_{method}"
+    if not folder.is_dir():
+        folder = compare / method
+    return [m for s in seeds if (m := _read(folder / f"seed{s}"))]
+
+
 def collect(sweep: Path, compare: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
-    """option -> value -> list of per-seed metric dicts (the default point from the comparison)."""
+    """option -> value -> list of per-seed metric dicts (the default point: ``reference``)."""
+    published = reference(sweep, compare, "infmasking", seeds)
     table: dict[str, dict[float, list[dict]]] = {}
     for option, (_, default) in OPTIONS.items():
         points: dict[float, list[dict]] = {}
         for folder in sorted(sweep.glob(f"{option}_*")):
             value = float(folder.name[len(option) + 1 :])
             points[value] = [m for s in seeds if (m := _read(folder / f"seed{s}"))]
-        points[float(default)] = [
-            m for s in seeds if (m := _read(compare / "infmasking" / f"seed{s}"))
-        ]
+        points[float(default)] = published
         table[option] = dict(sorted(points.items()))
     return table
 
@@ -76,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     seeds = tuple(args.seeds)
     table = collect(args.sweep, args.compare, seeds)
-    comm = [m for s in seeds if (m := _read(args.compare / "comm" / f"seed{s}"))]
+    comm = reference(args.sweep, args.compare, "comm", seeds)
     keys = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
     md = [
         "# InfMasking on trifeatures_tokens: what drives synergy",
@@ -86,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         "mean ± 95 % CI over the seeds listed; Δ: per-seed difference from the published "
         "setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair "
         "runs (on them texture₁ is shared with colour₂), so read them as a sanity check only. "
-        "Command: `bash benchmarks/synergy_tokens.sh`.",
+        + (
+            "The published point and CoMM are trained exactly like the sweep runs. "
+            if (args.sweep / "name_infmasking").is_dir()
+            else "The published point and CoMM are the comparison's biased-pair runs. "
+        )
+        + "Command: `bash benchmarks/synergy_tokens.sh --only_sweep`.",
         "",
     ]
     rows, out_json = [], {}
@@ -107,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seeds": [r["seed"] for r in runs],
                 "delta_auroc": [dm, dh],
                 **{k: list(v) for k, v in st.items()},
+                "per_seed": runs,
             }
             label = f"{value:g}" + (" (published)" if value == float(OPTIONS[option][1]) else "")
             rows.append(
@@ -125,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     if comm:
         st = {k: mean_ci([r[k] for r in comm]) for k in keys}
-        out_json["comm"] = {"n": len(comm), **{k: list(v) for k, v in st.items()}}
+        out_json["comm"] = {
+            "n": len(comm),
+            **{k: list(v) for k, v in st.items()},
+            "per_seed": comm,
+        }
         rows.append(
             {
                 "option": "*CoMM*",

@@ -4,15 +4,15 @@
 #   1. comparison: InfMasking, CoMM, Cross, Cross+Self x 5 seeds x {biased, unbiased} pairs
 #      (published protocol), plus the randomly initialised network and the raw-input probe;
 #   2. what drives it: InfMasking on the biased pairs, T in {1, 6, 16}, mask_ratio in
-#      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 3 seeds each (the defaults
-#      T 6 / 0.7 / 1 are the comparison's seeds 0-2; sweep runs probe only at the end;
-#      SWEEP_SEEDS="0 1" for two seeds, as run for the committed tables — the time this CPU had);
+#      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 3 seeds each, beside the published
+#      point (T 6 / 0.7 / 1) and CoMM trained the same way (sweep runs probe only at the end);
 #   3. tables: comparison.md (reproduce --only_finished) and sweep.md (synergy_sweep.py).
 # Two lanes of one torch thread each (lane A: comparison seeds 0, 2, 4 then half the sweep;
 # lane B: seeds 1, 3 then the other half). Every run is a resumable run folder, so re-running
 # this script after a crash finishes what is missing. Nothing is chosen on test.
 #   bash benchmarks/synergy_tokens.sh              # everything (≈ 2 h on the 2-core CPU)
 #   bash benchmarks/synergy_tokens.sh --lane A|B   # one lane
+#   bash benchmarks/synergy_tokens.sh --only_sweep # the sweep alone (two lanes), then the tables
 #   bash benchmarks/synergy_tokens.sh --only_tables
 set -euo pipefail
 ROOT=${ROOT:-runs/synergy_tokens}
@@ -20,7 +20,8 @@ OUT=${OUT:-benchmarks/results/synergy_tokens}
 COMMON=(--preset trifeatures_tokens --trainer.num_threads 1 --trainer.progress_bar false)
 METHODS='[infmasking, comm, cross, cross_self]'
 # most telling first, so that a cut-short sweep still has every seed of these
-SPECS=("method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
+# (the published point and CoMM first: every Δ is paired with the published point's same seed)
+SPECS=("method.name infmasking" "method.name comm" "method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
        "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5" "method.mask_lambda 0.25")
 SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2}
 
@@ -53,11 +54,14 @@ lane() {
 mkdir -p "$ROOT"
 case "${1:-}" in
   --lane) lane "$2"; exit 0 ;;
+  --only_sweep) (sweep 0 > "$ROOT.sweepA.log" 2>&1) & (sweep 1 > "$ROOT.sweepB.log" 2>&1) & wait ;;
   --only_tables) ;;
   *) (lane A > "$ROOT.laneA.log" 2>&1) & (lane B > "$ROOT.laneB.log" 2>&1) & wait ;;
 esac
 mkdir -p "$OUT"
-infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds '[0, 1, 2, 3, 4]' \
-  --out_dir "$ROOT/compare" --only_finished true > /dev/null
-cp "$ROOT"/compare/comparison.{md,json,png} "$OUT"/
+if [ -d "$ROOT/compare" ]; then  # the comparison table only where its runs are here
+  infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" \
+    --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true > /dev/null
+  cp "$ROOT"/compare/comparison.{md,json,png} "$OUT"/
+fi
 python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" --seeds $SWEEP_SEEDS

@@ -1,0 +1,58 @@
+"""benchmarks/synergy_sweep.py tabulates the InfMasking sweep: each option's values, the paired
+difference from the published point of the same seed, and the per-seed values it read."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synergy_sweep.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("synergy_sweep", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _report(folder: Path, seed: int, auroc: float) -> None:
+    folder.mkdir(parents=True)
+    report = {
+        "config": {"seed": seed},
+        "results": {"synergy": {"metrics": {"auroc": auroc / 100}}},
+        "rus": {"synergy": 50.0 + seed, "redundancy": 99.0, "uniqueness": 90.0},
+    }
+    (folder / "report.json").write_text(json.dumps(report))
+
+
+@pytest.mark.parametrize("reference_in_sweep", [True, False])
+def test_sweep_table_pairs_seeds_with_the_published_point(tmp_path, reference_in_sweep):
+    sweep, compare, out = tmp_path / "sweep", tmp_path / "compare", tmp_path / "out"
+    ref = sweep if reference_in_sweep else compare
+    prefix = "name_" if reference_in_sweep else ""
+    for seed in (0, 1, 2):
+        _report(ref / f"{prefix}infmasking" / f"seed{seed}", seed, 60.0 + seed)
+        _report(ref / f"{prefix}comm" / f"seed{seed}", seed, 55.0)
+        _report(sweep / "num_masks_1" / f"seed{seed}", seed, 62.0 + 2 * seed)
+    _report(sweep / "mask_ratio_0.9" / "seed1", 1, 70.0)  # one seed only
+    if reference_in_sweep:  # a comparison run that must not be read when the sweep has its own
+        _report(compare / "infmasking" / "seed0", 0, 10.0)
+    mod = _script()
+    args = ["--sweep", str(sweep), "--compare", str(compare), "--out", str(out)]
+    assert mod.main([*args, "--seeds", "0", "1", "2"]) == 0
+    data = json.loads((out / "sweep.json").read_text())
+    t1 = data["num_masks"]["1.0"]
+    assert t1["seeds"] == [0, 1, 2]
+    assert t1["synergy_auroc"][0] == pytest.approx(64.0)
+    # paired: (62 - 60, 64 - 61, 66 - 62) -> mean 3
+    assert t1["delta_auroc"][0] == pytest.approx(3.0)
+    assert [r["synergy_auroc"] for r in t1["per_seed"]] == pytest.approx([62.0, 64.0, 66.0])
+    assert data["num_masks"]["6.0"]["synergy_auroc"][0] == pytest.approx(61.0)
+    r9 = data["mask_ratio"]["0.9"]
+    assert r9["seeds"] == [1] and r9["delta_auroc"][0] == pytest.approx(9.0)
+    assert data["comm"]["n"] == 3 and data["comm"]["synergy_auroc"][0] == pytest.approx(55.0)
+    md = (out / "sweep.md").read_text()
+    assert "| num_masks | 1 | 0, 1, 2 | 64.0 ±" in md
+    assert ("trained exactly like the sweep runs" in md) == reference_in_sweep
