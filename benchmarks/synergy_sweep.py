@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         "InfMasking trained on the biased pairs, one option changed at a time from the published "
         "setting (T 6, mask_ratio 0.7, mask_lambda 1); last epoch (936 steps), linear probes, "
         "mean ± 95 % CI over the seeds listed; Δ: per-seed difference from the published "
-        "setting's run of the same seed. Redundancy / uniqueness here come from these biased-pair "
+        "setting's run of the same seed (for CoMM: CoMM − InfMasking at the published "
+        "setting). Redundancy / uniqueness here come from these biased-pair "
         "runs (on them texture₁ is shared with colour₂), so read them as a sanity check only. "
         + (
             "The published point and CoMM are trained exactly like the sweep runs. "
@@ -141,8 +142,16 @@ def main(argv: list[str] | None = None) -> int:
             )
     if comm:
         st = {k: mean_ci([r[k] for r in comm]) for k in keys}
+        published = {r["seed"]: r for r in reference(args.sweep, args.compare, "infmasking", seeds)}
+        diff = [
+            r["synergy_auroc"] - published[r["seed"]]["synergy_auroc"]
+            for r in comm
+            if r["seed"] in published
+        ]
+        dm, dh = mean_ci(diff) if diff else (math.nan, math.nan)
         out_json["comm"] = {
             "n": len(comm),
+            "delta_auroc": [dm, dh],
             **{k: list(v) for k, v in st.items()},
             "per_seed": comm,
         }
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                     k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
                     for k, (m, h) in st.items()
                 },
+                "Δ synergy_auroc vs published (paired)": f"{dm:+.1f}"
+                + ("" if math.isnan(dh) else f" ± {dh:.1f}"),
             }
         )
     md.append(

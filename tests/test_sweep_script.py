@@ -53,6 +53,7 @@ def test_sweep_table_pairs_seeds_with_the_published_point(tmp_path, reference_in
     r9 = data["mask_ratio"]["0.9"]
     assert r9["seeds"] == [1] and r9["delta_auroc"][0] == pytest.approx(9.0)
     assert data["comm"]["n"] == 3 and data["comm"]["synergy_auroc"][0] == pytest.approx(55.0)
+    assert data["comm"]["delta_auroc"][0] == pytest.approx(-6.0)  # 55 - (60, 61, 62)
     md = (out / "sweep.md").read_text()
     assert "| num_masks | 1 | 0, 1, 2 | 64.0 ±" in md
     assert ("trained exactly like the sweep runs" in md) == reference_in_sweep
