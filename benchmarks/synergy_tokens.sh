@@ -4,8 +4,9 @@
 #   1. comparison: InfMasking, CoMM, Cross, Cross+Self x 5 seeds x {biased, unbiased} pairs
 #      (published protocol), plus the randomly initialised network and the raw-input probe;
 #   2. what drives it: InfMasking on the biased pairs, T in {1, 6, 16}, mask_ratio in
-#      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 3 seeds each, beside the published
-#      point (T 6 / 0.7 / 1) and CoMM trained the same way (sweep runs probe only at the end);
+#      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 5 seeds each (SWEEP_SEEDS), beside
+#      the published point (T 6 / 0.7 / 1) and CoMM trained the same way (probes only at the end;
+#      50 runs, ≈ 40 min of the idle two cores with --only_sweep);
 #   3. tables: comparison.md (reproduce --only_finished) and sweep.md (synergy_sweep.py).
 # Two lanes of one torch thread each (lane A: comparison seeds 0, 2, 4 then half the sweep;
 # lane B: seeds 1, 3 then the other half). Every run is a resumable run folder, so re-running
@@ -23,7 +24,7 @@ METHODS='[infmasking, comm, cross, cross_self]'
 # (the published point and CoMM first: every Δ is paired with the published point's same seed)
 SPECS=("method.name infmasking" "method.name comm" "method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
        "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5" "method.mask_lambda 0.25")
-SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2}
+SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}
 
 compare() {  # seeds
   infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds "[$1]" \
