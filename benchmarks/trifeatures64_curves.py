@@ -1,10 +1,12 @@
-"""Probe curves of the 64 px Trifeatures runs of benchmarks/trifeatures64_curves.sh.
+"""Probe curves of Trifeatures runs: the 64 px runs of benchmarks/trifeatures64_curves.sh (the
+default) or the token runs of benchmarks/tokens_curves.sh (``--title``, ``--script``).
 
 Reads ``<runs>/<method>/seed<k>/probe_curve.json`` (biased pairs: synergy) and
 ``<runs>/<method>/seed<k>_unbiased/probe_curve.json`` (unbiased pairs: redundancy and
 uniqueness) — the published protocol — and writes ``curves.{md,json,png}`` in ``--out``: each
 probe score against the training step (step 0 = the randomly initialised network), mean over
-the seeds with the per-seed values, and the per-seed difference InfMasking − CoMM. Nothing is
+the seeds with the per-seed values, the per-seed difference InfMasking − CoMM and the runs'
+training time (``train_seconds`` of their report.json). Nothing is
 typed in by hand; nothing is chosen on test (these are probe-test scores of every probed
 epoch, shown as curves, not used to pick one).
 
@@ -100,7 +102,22 @@ def paired_difference(curves: dict, epochs: int, a: str = "infmasking", b: str =
     return out
 
 
-def plot(table: dict, path: Path) -> None:
+def train_times(runs: Path, methods: list[str], seeds: list[int]) -> dict:
+    """method -> pair set -> {seeds, seconds}: ``train_seconds`` of the finished runs."""
+    out: dict = {}
+    for method in methods:
+        for pairs, suffix in (("biased", ""), ("unbiased", "_unbiased")):
+            for seed in seeds:
+                path = runs / method / f"seed{seed}{suffix}" / "report.json"
+                if path.exists():
+                    t = json.loads(path.read_text()).get("train_seconds")
+                    row = out.setdefault(method, {}).setdefault(pairs, {"seeds": [], "seconds": []})
+                    row["seeds"].append(seed)
+                    row["seconds"].append(t)
+    return out
+
+
+def plot(table: dict, path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
     for ax, (key, label, pairs) in zip(axes, PANELS):
         for method, by_key in table.items():
@@ -119,19 +136,19 @@ def plot(table: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("probe-test score (%)")
     axes[0].legend(fontsize=8, title="method (seeds)")
-    fig.suptitle(
-        "Trifeatures 64 px: probe curves (mean of seeds, solid; each seed, dotted; chance, dashed)"
-    )
+    fig.suptitle(f"{title}: probe curves (mean of seeds, solid; each seed, dotted; chance, dashed)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def markdown(table: dict, diff: dict, epochs: int, command: str) -> str:
+def markdown(
+    table: dict, diff: dict, epochs: int, command: str, title: str, script: str, times: dict
+) -> str:
     lines = [
-        "# Trifeatures 64 px: probe curves",
+        f"# {title}: probe curves",
         "",
-        f"Command: `{command}` (runs: `bash benchmarks/trifeatures64_curves.sh`). "
+        f"Command: `{command}` (runs: `{script}`). "
         "Probe-test scores (%) of every probed epoch, mean ± 95 % CI over the seeds listed "
         "(Student t; ± nan with one seed), per-seed values in curves.json; redundancy and "
         "uniqueness from the unbiased-pair runs, synergy from the biased-pair runs; step 0 is "
@@ -171,6 +188,19 @@ def markdown(table: dict, diff: dict, epochs: int, command: str) -> str:
                 rows, ["score", "seeds", "per seed", "mean ± 95 % CI", "paired t p"]
             )
         )
+    if times:
+        lines += ["## Training time of the runs (s, train_seconds of report.json)", ""]
+        rows = [
+            [
+                m,
+                pairs,
+                ", ".join(map(str, t["seeds"])),
+                ", ".join(f"{x:.0f}" for x in t["seconds"] if x is not None),
+            ]
+            for m, by_pairs in times.items()
+            for pairs, t in by_pairs.items()
+        ]
+        lines.append(write_markdown_table(rows, ["method", "pairs", "seeds", "seconds per run"]))
     return "\n".join(lines) + "\n"
 
 
@@ -180,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--runs", type=Path, default=Path("runs/trifeatures64_curves"))
     p.add_argument("--methods", nargs="+", default=["infmasking", "comm", "cross"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=6, help="the runs' optim.epochs")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures64_curves"))
+    p.add_argument("--title", default="Trifeatures 64 px")
+    p.add_argument("--script", default="bash benchmarks/trifeatures64_curves.sh")
     args = p.parse_args(argv)
     curves = read_curves(args.runs, args.methods, args.seeds)
     table = summarise(curves, args.epochs)
@@ -190,12 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     given = sys.argv[1:] if argv is None else argv
     command = "python benchmarks/trifeatures64_curves.py " + " ".join(given)
-    (args.out / "curves.md").write_text(markdown(table, diff, args.epochs, command.strip()))
+    times = train_times(args.runs, args.methods, args.seeds)
+    md = markdown(table, diff, args.epochs, command.strip(), args.title, args.script, times)
+    (args.out / "curves.md").write_text(md)
     (args.out / "curves.json").write_text(
-        json.dumps({"curves": table, "infmasking_minus_comm": diff}, indent=1)
+        json.dumps(
+            {"curves": table, "infmasking_minus_comm": diff, "train_seconds": times}, indent=1
+        )
     )
     if table:
-        plot(table, args.out / "curves.png")
+        plot(table, args.out / "curves.png", args.title)
     print((args.out / "curves.md").read_text())
     return 0
 

@@ -200,6 +200,19 @@ def test_reproduce_published_protocol(tmp_path, capsys):
     )
 
 
+def test_reproduce_reads_the_benchmark_preset_by_default(tmp_path, capsys):
+    """``infmasking reproduce trifeatures_tokens`` alone runs the benchmark's preset (said on
+    stderr): the data check passes and --only_finished stops at the missing runs instead."""
+    out = tmp_path / "rep"
+    args = ["reproduce", "trifeatures_tokens", "--methods", "[comm]", "--seeds", "[3]"]
+    assert main([*args, "--out_dir", str(out), "--only_finished", "true"]) == 1
+    err = capsys.readouterr().err
+    assert "--preset trifeatures_tokens" in err and "no finished run under" in err
+    # an explicit preset of another benchmark is not replaced: the mismatch is an error
+    assert main([*args, "--preset", "trifeatures", "--out_dir", str(out)]) == 1
+    assert "needs data.name=trifeatures_tokens" in capsys.readouterr().err
+
+
 def test_reproduce_rejects_unknown_method(tmp_path, capsys):
     assert (
         main(

@@ -44,8 +44,10 @@ def test_curves_follow_the_protocol_and_skip_unfinished(tmp_path):
         _write(runs / "comm" / f"seed{seed}", _rows(58 + shift))
         _write(runs / "comm" / f"seed{seed}_unbiased", _rows(10 + shift))
     _write(runs / "cross" / "seed0", _rows(40, epochs=(0,)))  # unfinished: left out
+    (runs / "comm" / "seed1" / "report.json").write_text(json.dumps({"train_seconds": 77.4}))
     mod = _script()
-    assert mod.main(["--runs", str(runs), "--out", str(out), "--epochs", "2"]) == 0
+    args = ["--runs", str(runs), "--out", str(out), "--epochs", "2", "--title", "Tokens"]
+    assert mod.main(args) == 0
     data = json.loads((out / "curves.json").read_text())
     im = data["curves"]["infmasking"]
     # redundancy from the unbiased runs (20 / 22 + epoch), synergy AUROC from the biased ones
@@ -58,4 +60,6 @@ def test_curves_follow_the_protocol_and_skip_unfinished(tmp_path):
     assert diff["synergy_auroc"]["mean"] == pytest.approx(2.0)
     md = (out / "curves.md").read_text()
     assert "## synergy AUROC (biased pairs)" in md and "| infmasking | 0, 1 | 61.0 ±" in md
+    assert md.startswith("# Tokens: probe curves") and "| comm | biased | 1 | 77 |" in md
+    assert data["train_seconds"] == {"comm": {"biased": {"seeds": [1], "seconds": [77.4]}}}
     assert (out / "curves.png").stat().st_size > 0

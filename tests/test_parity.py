@@ -186,7 +186,7 @@ def test_mean_ci_and_paired_difference():
     assert d["mean"] == pytest.approx(2.125) and d["p"] < 0.01 and d["n"] == 4
 
 
-@pytest.mark.parametrize("method", ["infmasking", "comm", "cross", "cross_self"])
+@pytest.mark.parametrize("method", ["infmasking", "comm", "cross", "cross_self", "cmc"])
 def test_bf16_autocast_loss_agrees_with_float32(method):
     """bf16 autocast on the CPU (``--trainer.precision bf16-mixed``) with the exact savings:
     the loss (computed in float32 from the bf16 model's embeddings) agrees with float32 within

@@ -111,7 +111,11 @@ def build_parser() -> ArgumentParser:
     rep = _run_parser(
         "Run methods × seeds and write a comparison table (mean ± std, published numbers beside)."
     )
-    rep.add_argument("benchmark", type=str, help="trifeatures | trifeatures_tokens")
+    rep.add_argument(
+        "benchmark",
+        type=str,
+        help="trifeatures | trifeatures_tokens (its preset is read unless --preset / --config)",
+    )
     rep.add_argument(
         "--methods", type=list[str], default=["infmasking", "comm", "cross", "cross_self"]
     )
@@ -156,6 +160,20 @@ def _expand_presets(argv: list[str]) -> list[str]:
     return out
 
 
+def _reproduce_preset(argv: list[str]) -> list[str]:
+    """``reproduce NAME`` with neither ``--preset`` nor ``--config`` reads the packaged preset
+    NAME (the benchmark's own setting); said on stderr, later options still win."""
+    given = any(
+        a in ("--preset", "--config") or a.startswith(("--preset=", "--config=")) for a in argv
+    )
+    if len(argv) < 2 or argv[0] != "reproduce" or argv[1] not in presets() or given:
+        return argv
+    print(
+        f"infmasking reproduce: --preset {argv[1]} (no --preset or --config given)", file=sys.stderr
+    )
+    return [argv[0], argv[1], "--preset", argv[1], *argv[2:]]
+
+
 def _check_keys(argv: list[str]) -> None:
     """An unknown ``--section.key`` is an error listing the valid keys of that section."""
     import dataclasses
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("INFMASKING_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
-    argv = _expand_presets(argv)
+    argv = _expand_presets(_reproduce_preset(argv))
     _check_keys(argv)
     parser = build_parser()
     cfg = parser.parse_args(argv)
