@@ -49,7 +49,11 @@ def _read(folder: Path) -> dict | None:
     if not path.exists():
         return None
     report = json.loads(path.read_text())
-    return {**_metrics(report), "seed": report["config"]["seed"]}
+    return {
+        **_metrics(report),
+        "seed": report["config"]["seed"],
+        "train_seconds": report.get("train_seconds"),
+    }
 
 
 def reference(sweep: Path, compare: Path, method: str, seeds: tuple[int, ...]) -> list[dict]:

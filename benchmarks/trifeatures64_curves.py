@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     diff = paired_difference(curves, args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
     given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/trifeatures64_curves.py " + " ".join(given)
+    command = "python benchmarks/trifeatures64_curves.py " + shlex.join(given)
     times = train_times(args.runs, args.methods, args.seeds)
     md = markdown(table, diff, args.epochs, command.strip(), args.title, args.script, times)
     (args.out / "curves.md").write_text(md)
