@@ -9,7 +9,7 @@
 # on the biased pairs — synergy with 3 seeds first, the question; then E: InfMasking seed 2
 # unbiased, F: CoMM seed 2 unbiased and Cross seed 2); every run is a resumable run folder, so
 # re-running this script finishes what is missing (C / D are the biased halves of E / F).
-# ≈ 2.5 h on the idle 2-core machine.
+# 18 runs, 7.1 h of one thread (15-40 min per run): ≈ 3.6 h of the two cores.
 #   bash benchmarks/trifeatures64_curves.sh                        # all lanes, then the tables
 #   bash benchmarks/trifeatures64_curves.sh --lane A|B|C|D|E|F     # one lane
 #   bash benchmarks/trifeatures64_curves.sh --only_tables
