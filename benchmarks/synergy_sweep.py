@@ -31,7 +31,9 @@ OPTIONS = {
     "mask_ratio": ("mask_ratio", 0.7),
     "mask_lambda": ("mask_lambda", 1.0),
 }
-SEEDS = (0, 1, 2)  # --seeds
+SEEDS = (0, 1, 2, 3, 4)  # --seeds
+KEYS = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
+DELTA = "Δ synergy_auroc vs published (paired)"
 
 
 def _metrics(report: dict) -> dict[str, float]:
@@ -56,27 +58,57 @@ def _read(folder: Path) -> dict | None:
     }
 
 
-def reference(sweep: Path, compare: Path, method: str, seeds: tuple[int, ...]) -> list[dict]:
-    """Per-seed metrics of ``method`` at the published point: ``<sweep>/name_<method>`` if it
-    exists (trained like the sweep runs), else the comparison's biased runs."""
-    folder = sweep / f"name_{method}"
-    if not folder.is_dir():
-        folder = compare / method
+def _read_seeds(folder: Path, seeds: tuple[int, ...]) -> list[dict]:
     return [m for s in seeds if (m := _read(folder / f"seed{s}"))]
 
 
-def collect(sweep: Path, compare: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
-    """option -> value -> list of per-seed metric dicts (the default point: ``reference``)."""
-    published = reference(sweep, compare, "infmasking", seeds)
+def reference_folder(sweep: Path, compare: Path, method: str) -> Path:
+    """Where ``method`` at the published point is read: ``<sweep>/name_<method>`` if it exists
+    (trained like the sweep runs), else the comparison's biased runs."""
+    folder = sweep / f"name_{method}"
+    return folder if folder.is_dir() else compare / method
+
+
+def collect(sweep: Path, published: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
+    """option -> value -> list of per-seed metric dicts (the default point: ``published``)."""
     table: dict[str, dict[float, list[dict]]] = {}
     for option, (_, default) in OPTIONS.items():
         points: dict[float, list[dict]] = {}
         for folder in sorted(sweep.glob(f"{option}_*")):
-            value = float(folder.name[len(option) + 1 :])
-            points[value] = [m for s in seeds if (m := _read(folder / f"seed{s}"))]
+            points[float(folder.name[len(option) + 1 :])] = _read_seeds(folder, seeds)
         points[float(default)] = published
         table[option] = dict(sorted(points.items()))
     return table
+
+
+def _fmt(mean: float, half: float, signed: bool = False) -> str:
+    return (f"{mean:+.1f}" if signed else f"{mean:.1f}") + (
+        "" if math.isnan(half) else f" ± {half:.1f}"
+    )
+
+
+def summarise(runs: list[dict], base: dict[int, dict], with_seeds: bool = True) -> dict:
+    """n, seeds, paired Δ synergy AUROC vs ``base`` (seed -> run), mean ± CI of KEYS, runs."""
+    diff = [
+        r["synergy_auroc"] - base[r["seed"]]["synergy_auroc"] for r in runs if r["seed"] in base
+    ]
+    return {
+        "n": len(runs),
+        **({"seeds": [r["seed"] for r in runs]} if with_seeds else {}),
+        "delta_auroc": list(mean_ci(diff)) if diff else [math.nan, math.nan],
+        **{k: list(mean_ci([r[k] for r in runs])) for k in KEYS},
+        "per_seed": runs,
+    }
+
+
+def _row(option: str, value: str, runs: list[dict], summary: dict, delta: bool) -> dict:
+    return {
+        "option": option,
+        "value": value,
+        "seeds": ", ".join(str(r["seed"]) for r in runs),
+        **{k: _fmt(*summary[k]) for k in KEYS},
+        DELTA: _fmt(*summary["delta_auroc"], signed=True) if delta else "—",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     args = p.parse_args(argv)
     seeds = tuple(args.seeds)
-    table = collect(args.sweep, args.compare, seeds)
-    comm = reference(args.sweep, args.compare, "comm", seeds)
-    keys = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
+    published_from = reference_folder(args.sweep, args.compare, "infmasking")
+    published = _read_seeds(published_from, seeds)
+    table = collect(args.sweep, published, seeds)
+    comm = _read_seeds(reference_folder(args.sweep, args.compare, "comm"), seeds)
     md = [
         "# InfMasking on trifeatures_tokens: what drives synergy",
         "",
@@ -103,80 +136,26 @@ def main(argv: list[str] | None = None) -> int:
         "runs (on them texture₁ is shared with colour₂), so read them as a sanity check only. "
         + (
             "The published point and CoMM are trained exactly like the sweep runs. "
-            if (args.sweep / "name_infmasking").is_dir()
+            if published_from.parent == args.sweep
             else "The published point and CoMM are the comparison's biased-pair runs. "
         )
         + "Command: `bash benchmarks/synergy_tokens.sh --only_sweep`.",
         "",
     ]
     rows, out_json = [], {}
+    base = {r["seed"]: r for r in published}
     for option, points in table.items():
-        base = {r["seed"]: r for r in points.get(float(OPTIONS[option][1]), [])}
         for value, runs in points.items():
             if not runs:
                 continue
-            st = {k: mean_ci([r[k] for r in runs]) for k in keys}
-            diff = [
-                r["synergy_auroc"] - base[r["seed"]]["synergy_auroc"]
-                for r in runs
-                if r["seed"] in base
-            ]
-            dm, dh = mean_ci(diff) if diff else (math.nan, math.nan)
-            out_json.setdefault(option, {})[value] = {
-                "n": len(runs),
-                "seeds": [r["seed"] for r in runs],
-                "delta_auroc": [dm, dh],
-                **{k: list(v) for k, v in st.items()},
-                "per_seed": runs,
-            }
-            label = f"{value:g}" + (" (published)" if value == float(OPTIONS[option][1]) else "")
-            rows.append(
-                {
-                    "option": option,
-                    "value": label,
-                    "seeds": ", ".join(str(r["seed"]) for r in runs),
-                    **{
-                        k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
-                        for k, (m, h) in st.items()
-                    },
-                    "Δ synergy_auroc vs published (paired)": "—"
-                    if value == float(OPTIONS[option][1])
-                    else f"{dm:+.1f}" + ("" if math.isnan(dh) else f" ± {dh:.1f}"),
-                }
-            )
+            summary = out_json.setdefault(option, {})[value] = summarise(runs, base)
+            default = value == float(OPTIONS[option][1])
+            label = f"{value:g}" + (" (published)" if default else "")
+            rows.append(_row(option, label, runs, summary, delta=not default))
     if comm:
-        st = {k: mean_ci([r[k] for r in comm]) for k in keys}
-        published = {r["seed"]: r for r in reference(args.sweep, args.compare, "infmasking", seeds)}
-        diff = [
-            r["synergy_auroc"] - published[r["seed"]]["synergy_auroc"]
-            for r in comm
-            if r["seed"] in published
-        ]
-        dm, dh = mean_ci(diff) if diff else (math.nan, math.nan)
-        out_json["comm"] = {
-            "n": len(comm),
-            "delta_auroc": [dm, dh],
-            **{k: list(v) for k, v in st.items()},
-            "per_seed": comm,
-        }
-        rows.append(
-            {
-                "option": "*CoMM*",
-                "value": "—",
-                "seeds": ", ".join(str(r["seed"]) for r in comm),
-                **{
-                    k: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
-                    for k, (m, h) in st.items()
-                },
-                "Δ synergy_auroc vs published (paired)": f"{dm:+.1f}"
-                + ("" if math.isnan(dh) else f" ± {dh:.1f}"),
-            }
-        )
-    md.append(
-        write_markdown_table(
-            rows, ["option", "value", "seeds", *keys, "Δ synergy_auroc vs published (paired)"]
-        )
-    )
+        out_json["comm"] = summarise(comm, base, with_seeds=False)
+        rows.append(_row("*CoMM*", "—", comm, out_json["comm"], delta=True))
+    md.append(write_markdown_table(rows, ["option", "value", "seeds", *KEYS, DELTA]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sweep.md").write_text("\n".join(md) + "\n")
     (args.out / "sweep.json").write_text(json.dumps(out_json, indent=1))

@@ -42,16 +42,21 @@ CHANCE = {"share": 10.0, "unique1": 10.0, "synergy_auroc": 50.0, "synergy": 50.0
 COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
 
 
-def read_curves(runs: Path, methods: list[str], seeds: list[int]) -> dict:
-    """method -> pair set -> seed -> list of probe-curve rows (only runs that have a curve)."""
-    out: dict = {}
+def _run_files(runs: Path, methods: list[str], seeds: list[int], name: str):
+    """(method, pair set, seed, path) of every ``<runs>/<method>/seed<k>[_unbiased]/<name>``."""
     for method in methods:
         for pairs, suffix in (("biased", ""), ("unbiased", "_unbiased")):
             for seed in seeds:
-                path = runs / method / f"seed{seed}{suffix}" / "probe_curve.json"
+                path = runs / method / f"seed{seed}{suffix}" / name
                 if path.exists():
-                    rows = json.loads(path.read_text())
-                    out.setdefault(method, {}).setdefault(pairs, {})[seed] = rows
+                    yield method, pairs, seed, path
+
+
+def read_curves(runs: Path, methods: list[str], seeds: list[int]) -> dict:
+    """method -> pair set -> seed -> list of probe-curve rows (only runs that have a curve)."""
+    out: dict = {}
+    for method, pairs, seed, path in _run_files(runs, methods, seeds, "probe_curve.json"):
+        out.setdefault(method, {}).setdefault(pairs, {})[seed] = json.loads(path.read_text())
     return out
 
 
@@ -106,15 +111,10 @@ def paired_difference(curves: dict, epochs: int, a: str = "infmasking", b: str =
 def train_times(runs: Path, methods: list[str], seeds: list[int]) -> dict:
     """method -> pair set -> {seeds, seconds}: ``train_seconds`` of the finished runs."""
     out: dict = {}
-    for method in methods:
-        for pairs, suffix in (("biased", ""), ("unbiased", "_unbiased")):
-            for seed in seeds:
-                path = runs / method / f"seed{seed}{suffix}" / "report.json"
-                if path.exists():
-                    t = json.loads(path.read_text()).get("train_seconds")
-                    row = out.setdefault(method, {}).setdefault(pairs, {"seeds": [], "seconds": []})
-                    row["seeds"].append(seed)
-                    row["seconds"].append(t)
+    for method, pairs, seed, path in _run_files(runs, methods, seeds, "report.json"):
+        row = out.setdefault(method, {}).setdefault(pairs, {"seeds": [], "seconds": []})
+        row["seeds"].append(seed)
+        row["seconds"].append(json.loads(path.read_text()).get("train_seconds"))
     return out
 
 

@@ -3,30 +3,15 @@
 gradients as the library path given the same inputs and masks; and the benchmark scripts run end
 to end and write valid JSON."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import reference_step as R  # tests/ is on sys.path under pytest
 import torch
+from bench_scripts import load as load_script
 
 from infmasking.losses import infmasking_loss
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name):
-    if name in sys.modules:
-        return sys.modules[name]
-    sys.path.insert(0, str(BENCH))  # the scripts import their siblings (timing, step_time_report)
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +82,7 @@ def test_explicit_covariance_loss_equals_library_loss(b, p, t):
 
 
 def test_step_time_runs_end_to_end(tmp_path):
-    st = _load("step_time")
+    st = load_script("step_time")
     out = tmp_path / "step.json"
     st.main(
         [
@@ -131,7 +116,7 @@ def test_step_time_runs_end_to_end(tmp_path):
 
 
 def test_memory_child_and_sweep(tmp_path, monkeypatch):
-    st, tm = _load("step_time"), _load("timing")  # timing: imported by step_time
+    st, tm = load_script("step_time"), load_script("timing")  # timing: imported by step_time
     mem = tm.measure_memory(R.TINY, "library")
     assert "error" not in mem, mem
     assert mem["peak_increase_bytes"] is None or mem["peak_increase_bytes"] >= 0
@@ -165,7 +150,7 @@ def test_memory_child_and_sweep(tmp_path, monkeypatch):
 
 
 def test_loss_memory_growth_fit():
-    lm = _load("loss_memory")
+    lm = load_script("loss_memory")
     ps = [256, 512, 1024, 2048]
     lin = lm.fit_growth(ps, [1e6 + 3e3 * p for p in ps])
     quad = lm.fit_growth(ps, [5.0 * p * p for p in ps])
@@ -174,7 +159,7 @@ def test_loss_memory_growth_fit():
 
 
 def test_summary_reads_targets_off_the_results():
-    sr = _load("step_time_report")
+    sr = load_script("step_time_report")
 
     def result(name, ab, bc):
         stats = {v: {"median": 1.0} for v in R.VARIANTS}
@@ -209,7 +194,7 @@ def test_summary_reads_targets_off_the_results():
 
 
 def test_trifeatures_investigation_tables(tmp_path):
-    inv = _load("trifeatures_investigation")
+    inv = load_script("trifeatures_investigation")
 
     def report(share, syn, auroc, steps=30):
         task = lambda v: {

@@ -1,20 +1,11 @@
 """benchmarks/trifeatures64_curves.py reads the run folders' probe curves (published protocol:
 R / U from the unbiased runs, S from the biased runs) and tabulates what they hold."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "trifeatures64_curves.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("trifeatures64_curves", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_scripts import load as load_script
 
 
 def _write(folder: Path, rows):
@@ -45,7 +36,7 @@ def test_curves_follow_the_protocol_and_skip_unfinished(tmp_path):
         _write(runs / "comm" / f"seed{seed}_unbiased", _rows(10 + shift))
     _write(runs / "cross" / "seed0", _rows(40, epochs=(0,)))  # unfinished: left out
     (runs / "comm" / "seed1" / "report.json").write_text(json.dumps({"train_seconds": 77.4}))
-    mod = _script()
+    mod = load_script("trifeatures64_curves")
     args = ["--runs", str(runs), "--out", str(out), "--epochs", "2", "--title", "Tokens"]
     assert mod.main(args) == 0
     data = json.loads((out / "curves.json").read_text())

@@ -1,20 +1,11 @@
 """benchmarks/synergy_sweep.py tabulates the InfMasking sweep: each option's values, the paired
 difference from the published point of the same seed, and the per-seed values it read."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synergy_sweep.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("synergy_sweep", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_scripts import load as load_script
 
 
 def _report(folder: Path, seed: int, auroc: float) -> None:
@@ -39,7 +30,7 @@ def test_sweep_table_pairs_seeds_with_the_published_point(tmp_path, reference_in
     _report(sweep / "mask_ratio_0.9" / "seed1", 1, 70.0)  # one seed only
     if reference_in_sweep:  # a comparison run that must not be read when the sweep has its own
         _report(compare / "infmasking" / "seed0", 0, 10.0)
-    mod = _script()
+    mod = load_script("synergy_sweep")
     args = ["--sweep", str(sweep), "--compare", str(compare), "--out", str(out)]
     assert mod.main([*args, "--seeds", "0", "1", "2"]) == 0
     data = json.loads((out / "sweep.json").read_text())
