@@ -138,3 +138,40 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cross_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("embed_cross") / "run"
+    assert main(["train", *TINY, "--method.name", "cross", "--out_dir", str(out)]) == 0
+    return out
+
+
+def test_objectives_without_a_fused_term_are_probed_on_the_concatenation(cross_run, tmp_path):
+    """Cross trains no fused embedding: its features are [F({x1}), F({x2})], width 2·d, in the
+    probes, load_run(...).embed, infmasking embed and the export; eval.features fused keeps the
+    untrained F(all) reading as a named option."""
+    import json
+
+    run = infmasking.load_run(cross_run)
+    assert run.features == "concat" and run.feature_dim() == 2 * run.dim
+    data = load_data(run.config)
+    batch = data.probe_test[torch.arange(5)]
+    feats = run.embed(batch.inputs)
+    assert feats.shape == (5, 2 * run.dim)
+    x = run.views.probe_inputs(batch.inputs, crop=False)
+    tokens = run.model.tokenize(x)
+    want = torch.cat([run.model.fuse(tokens, ["image1"]), run.model.fuse(tokens, ["image2"])], 1)
+    torch.testing.assert_close(feats, want)
+    assert run.embed(batch.inputs, modalities=["image2"]).shape == (5, run.dim)
+    # the module's probe features are the same concatenation
+    module, cfg, _ = load_module(cross_run)
+    torch.testing.assert_close(module.model.embed(x, kind="concat"), want)
+    report = json.loads((cross_run / "report.json").read_text())
+    assert report["config"]["eval"]["features"] == "auto"
+    # the fused reading, named, re-probed by evaluate into its own file
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(cross_run), "--features", "fused", "--out_dir", str(out)]) == 0
+    assert (out / "evaluation_fused.json").exists()
+    assert main(["embed", str(cross_run), "--out", str(tmp_path / "f.npz")]) == 0
+    assert np.load(tmp_path / "f.npz")["features"].shape[1] == 2 * run.dim

@@ -148,16 +148,18 @@ def test_binary_probe_chooses_c_by_auroc_and_never_reads_test():
     x = rng.normal(size=(1200, 6))
     y = ((x[:, 0] + 0.8 * rng.normal(size=1200)) > 1.6).astype(int)  # ≈ 10 % positives
     task = Task("s", "classification", 2)
-    r = fit_probe(task, x[:800], y[:800], x[800:], y[800:])
+    r = fit_probe(task, x[:800], y[:800], x[800:], y[800:], probe="standardised")
     assert r.selection_metric == "auroc"
     scores = [v[1] for v in r.val_scores]
     assert len(set(np.round(scores, 6))) > 1  # the candidates are told apart
     # shuffling the test labels changes the test metrics but not the choice nor the held-out score
-    r2 = fit_probe(task, x[:800], y[:800], x[800:], rng.permutation(y[800:]))
+    r2 = fit_probe(task, x[:800], y[:800], x[800:], rng.permutation(y[800:]), probe="standardised")
     assert r2.hparam == r.hparam and r2.val_score == r.val_score
     assert r2.metrics["auroc"] != r.metrics["auroc"]
     y3 = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
-    multi = fit_probe(Task("m", "classification", 3), x[:800], y3[:800], x[800:], y3[800:])
+    multi = fit_probe(
+        Task("m", "classification", 3), x[:800], y3[:800], x[800:], y3[800:], probe="standardised"
+    )
     assert multi.selection_metric == "balanced_accuracy"
 
 

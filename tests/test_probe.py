@@ -1,4 +1,8 @@
-"""Linear probes: planted signals are recovered, noise reads chance, test data never selects."""
+"""Linear probes: planted signals are recovered, noise reads chance, test data never selects.
+
+These tests are of the standardised probe (``probe="standardised"``) and of what both probes
+share; the published probe is tested against its float64 reference in test_probe_published.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,18 @@ import torch
 
 from infmasking.data.base import Task
 from infmasking.evaluation import probe as probe_mod
-from infmasking.evaluation.probe import ProbeResult, _holdout_split, fit_probe, probe_all
+from infmasking.evaluation.probe import ProbeResult, _holdout_split
+from infmasking.evaluation.probe import fit_probe as _fit_probe
+from infmasking.evaluation.probe import probe_all as _probe_all
+
+
+def fit_probe(*args, probe="standardised", **kwargs):
+    return _fit_probe(*args, probe=probe, **kwargs)
+
+
+def probe_all(*args, probe="standardised", **kwargs):
+    return _probe_all(*args, probe=probe, **kwargs)
+
 
 CLS10 = Task("digit", "classification", 10)
 BIN = Task("bin", "classification", 2)

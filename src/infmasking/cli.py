@@ -72,6 +72,18 @@ def build_parser() -> ArgumentParser:
         help="'balanced': class-weighted probe, written to evaluation_balanced.json",
     )
     ev.add_argument(
+        "--probe",
+        type=Optional[Literal["published", "standardised"]],
+        default=None,
+        help="the probe (default: the run's eval.probe); see docs/PROBES.md",
+    )
+    ev.add_argument(
+        "--features",
+        type=Optional[Literal["auto", "fused", "concat"]],
+        default=None,
+        help="what the probes read (default: the run's eval.features); see docs/PROBES.md",
+    )
+    ev.add_argument(
         "--num_threads",
         type=Optional[int],
         default=None,
@@ -132,6 +144,19 @@ def build_parser() -> ArgumentParser:
         default=True,
         help="redundancy / uniqueness from runs on the unbiased pairs (published protocol); "
         "false: everything from the biased runs (half the runs)",
+    )
+    rep.add_argument(
+        "--reprobe",
+        type=bool,
+        default=False,
+        help="re-probe finished runs from their checkpoints with this command's --eval.* "
+        "options (cached as evaluation*.json beside each run) instead of reading their reports",
+    )
+    rep.add_argument(
+        "--controls",
+        type=bool,
+        default=True,
+        help="trifeatures_tokens: the supervised and true-factor ceilings beside the methods",
     )
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
     return parser
@@ -226,7 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             from infmasking.training.run import evaluate
 
             evaluate(
-                args.run, args.out_dir, class_weight=args.class_weight, num_threads=args.num_threads
+                args.run,
+                args.out_dir,
+                class_weight=args.class_weight,
+                probe=args.probe,
+                features=args.features,
+                num_threads=args.num_threads,
             )
         elif cmd == "embed":
             embed_command(
@@ -250,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 seeds=args.seeds,
                 only_finished=args.only_finished,
                 ru_unbiased=args.ru_unbiased,
+                reprobe=args.reprobe,
+                controls=args.controls,
             )
     except (RunError, ValueError, FileNotFoundError) as e:
         if debug:

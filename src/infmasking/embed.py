@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 from infmasking.models.fusion import padding_bias
-from infmasking.models.model import MaskedFusionModel, Tokens
+from infmasking.models.model import MaskedFusionModel, Tokens, features_of
+from infmasking.objectives import feature_kind
 from infmasking.training.config import RunConfig
 from infmasking.training.views import ViewMaker
 
@@ -48,7 +49,19 @@ class TrainedModel:
 
     @property
     def dim(self) -> int:
+        """Width d of one fused or unimodal embedding."""
         return self.model.fusion.dim
+
+    @property
+    def features(self) -> str:
+        """What :meth:`embed` returns: "fused" (F(S), [B, d]) or "concat" ([F({m}) for m in
+        S], [B, |S|·d]) — the run's ``eval.features``, resolved for its method."""
+        return feature_kind(self.config.method.name, self.config.eval.features)
+
+    def feature_dim(self, n_modalities: int | None = None) -> int:
+        """Width of :meth:`embed`'s output for ``n_modalities`` (default all) modalities."""
+        n = len(self.modalities) if n_modalities is None else n_modalities
+        return self.dim * (n if self.features == "concat" else 1)
 
     def _check(self, inputs: dict[str, Tensor], mods: list[str]) -> None:
         unknown = [m for m in list(inputs) + mods if m not in self.modalities]
@@ -87,9 +100,11 @@ class TrainedModel:
         padding: dict[str, Tensor] | None = None,
         modalities: Sequence[str] | None = None,
     ) -> Tensor:
-        """Fused features F(S) [B, d] of the modalities S (default: all the model has),
-        before the projection head — with all modalities, the features the probes use
-        (without the probe-time image crops of ``eval.probe_augment``).
+        """Features of the modalities S (default: all the model has), before the projection
+        head — with all modalities, the features the probes use (without the probe-time image
+        crops of ``eval.probe_augment``): the fused F(S) [B, d], or for runs whose features
+        are the concatenation (cross / cross_self / cmc, see :attr:`features`) the unimodal
+        F({m}) of each m in S side by side, [B, |S|·d].
 
         Args:
             inputs: modality -> [B, ...] (images uint8 or float in [0, 1]); modalities not in
@@ -113,7 +128,7 @@ class TrainedModel:
             h = enc(x[m], pad) if enc.out_kind == "sequence" else enc(x[m])
             t = self.model.adapters[m](h)
             tokens[m] = Tokens(t, padding_bias(pad, t.shape[:2], t.device, t.dtype))
-        return self.model.fuse(tokens, mods)
+        return features_of(self.model, tokens, mods, self.features)
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
@@ -152,7 +167,8 @@ def embed_split(
     for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
         b = split[torch.arange(start, min(start + batch_size, len(split)))]
         out.append(run.embed(b.inputs, b.padding, modalities).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, run.dim), np.float32)
+    n = len(modalities) if modalities else None
+    return torch.cat(out).numpy() if out else np.zeros((0, run.feature_dim(n)), np.float32)
 
 
 class _Exportable(torch.nn.Module):

@@ -179,6 +179,18 @@ register(
 )
 
 
+def feature_kind(name: str, features: str = "auto") -> str:
+    """What the probes of method ``name`` read: "fused" (F(all), [B, d]) or "concat"
+    ([F({x1}), ..., F({xM})], [B, M·d]). ``features="auto"`` is the published choice: the
+    fused features where the objective trains a fused embedding, else the concatenation (the
+    fusion of all modalities is never trained by cross / cross_self / cmc)."""
+    if features == "auto":
+        return "fused" if get(name).full else "concat"
+    if features not in ("fused", "concat"):
+        raise ValueError(f"eval.features: expected 'auto', 'fused' or 'concat', got {features!r}")
+    return features
+
+
 def get(name: str) -> Objective:
     """The registered objective ``name``, or a ValueError listing the valid names."""
     try:

@@ -1,33 +1,45 @@
-"""Linear probes on frozen features (docs/METHOD.md §3, docs/TRIFEATURES.md "Evaluation").
+"""Linear probes on frozen features (docs/METHOD.md §3, docs/PROBES.md).
 
-A probe is fitted on probe-train features and scored on probe-test features:
+A probe is fitted on probe-train features and scored on probe-test features, which are never
+looked at before the last step. Two probes, named by ``probe``:
 
-1. features are standardised with the mean / std of the training features;
-2. the regularisation strength (``C`` for logistic regression, ``alpha = 1 / C`` for ridge) is
-   chosen on a held-out part of the **training** features only (``val_fraction`` of them,
-   stratified by class for classification, seeded), the standardisation being refitted on
-   the remaining part for that step;
-3. the probe is refitted on all training features with the chosen value and scored on the
-   test features, which are never looked at before this last step.
+``"published"`` (the default; the probe of the InfMasking and CoMM papers) for classification:
 
-Task kinds and metrics (``ProbeResult.published_metric`` is the one papers report):
+1. raw features (no standardisation), float32;
+2. a stratified 60 / 40 split of probe-train (``StratifiedShuffleSplit(train_size=0.6,
+   random_state=48)`` in scikit-learn's sense: the same split whatever the run's seed);
+3. ``C`` searched over 1e-6, 1e-4, ..., 1e6, then refined by a bisection over 29 log-spaced
+   values within two decades of the best, the criterion being the **balanced accuracy at
+   argmax** on the 40 % (binary tasks included);
+4. the classifier is a zero-initialised linear layer with bias trained on mean cross-entropy
+   + (1/C)·½·‖W‖_F (the Frobenius norm, not squared; the bias is not penalised) by L-BFGS
+   with a strong-Wolfe line search, 100 iterations;
+5. refit on all of probe-train with the chosen ``C``; test balanced accuracy at argmax, with
+   accuracy and (binary tasks) AUROC beside.
+
+``"standardised"`` (the library's earlier probe): features standardised with the training
+statistics, ``C`` chosen on a seeded ``val_fraction`` hold-out among ``DEFAULT_CS`` by AUROC
+for binary tasks and by balanced accuracy otherwise, scikit-learn's L2 logistic regression.
+
+Multilabel and regression tasks use the standardised probes under either name (the result's
+``probe`` field says which ran):
 
 ==============  ======================================  ============================  ==========
 kind            model                                   metrics                       published
 ==============  ======================================  ============================  ==========
-classification  L2 logistic regression (lbfgs,          ``accuracy`` (top-1),         balanced
-                multinomial)                            ``balanced_accuracy`` (macro  accuracy
-                                                        recall), ``auroc`` (binary)
+classification  multinomial logistic regression         ``accuracy`` (top-1),         balanced
+                (published: torch L-BFGS, ½‖W‖ penalty; ``balanced_accuracy`` (macro  accuracy
+                standardised: scikit-learn, L2²)        recall), ``auroc`` (binary)
 multilabel      one-vs-rest L2 logistic regression      ``f1_weighted``,              f1_weighted
                                                         ``f1_macro``, ``f1_micro``
                                                         (threshold 0.5)
 regression      ridge                                   ``mse``, ``r2``               mse
 ==============  ======================================  ============================  ==========
 
-The selection criterion on the held-out part is balanced accuracy (ties broken by the lower
-log-loss) for multi-class tasks, AUROC for binary tasks (with few positives, an unweighted
-probe predicts the majority class at every C, so balanced accuracy is exactly 0.5 for all
-candidates and cannot choose; AUROC ranks the candidates' scores), weighted F1, and MSE.
+Why it matters: with few positives (the Trifeatures synergy task has 10 %), the standardised
+probe's AUROC criterion picks the strongest regularisation, whose argmax predicts the majority
+class for every pair, so its balanced accuracy reads ≈ 50 whatever the features hold; the
+published criterion chooses the ``C`` that makes the argmax useful.
 
 Example::
 
@@ -64,11 +76,29 @@ from sklearn.metrics import (
 
 from infmasking.data.base import Task
 
-__all__ = ["DEFAULT_CS", "PUBLISHED_METRIC", "ProbeResult", "fit_probe", "probe_all"]
+__all__ = [
+    "DEFAULT_CS",
+    "PROBES",
+    "PUBLISHED_CS",
+    "PUBLISHED_METRIC",
+    "ProbeResult",
+    "fit_probe",
+    "probe_all",
+]
 
 #: Inverse regularisation strengths tried (ascending, so warm starts follow the path from
 #: strong to weak regularisation). Ridge uses ``alpha = 1 / C``: 1e-2 … 1e4.
 DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+#: The probes (see the module docstring).
+PROBES: tuple[str, ...] = ("published", "standardised")
+
+#: The published probe's first sweep of C; the second sweep refines around the best.
+PUBLISHED_CS: tuple[float, ...] = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
+
+_PUBLISHED_TRAIN_SIZE = 0.6  # fraction of probe-train the published search fits on
+_PUBLISHED_SPLIT_SEED = 48  # the published hold-out's random_state
+_PUBLISHED_MAX_ITER = 100  # L-BFGS iterations per published fit
 
 #: The metric each task kind is reported with in the papers (see module docstring).
 PUBLISHED_METRIC: dict[str, str] = {
@@ -99,6 +129,7 @@ class ProbeResult:
         n_train, n_test: numbers of training / test samples.
         converged: whether every solver call of the final refit converged.
         class_weight: the class weighting of a logistic probe (``None`` = unweighted).
+        probe: the probe that ran, "published" or "standardised" (see the module docstring).
         notes: human-readable warnings (non-convergence, constant labels, ...).
     """
 
@@ -115,6 +146,7 @@ class ProbeResult:
     converged: bool = True
     val_score: float = math.nan
     class_weight: str | dict | None = None
+    probe: str = "standardised"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -138,9 +170,10 @@ def fit_probe(
     x_test: Any,
     y_test: Any,
     *,
+    probe: str = "published",
     seed: int = 0,
-    val_fraction: float = 0.2,
-    Cs: Sequence[float] = DEFAULT_CS,
+    val_fraction: float | None = None,
+    Cs: Sequence[float] | None = None,
     class_weight: str | Mapping | None = None,
 ) -> ProbeResult:
     """Fit a linear probe for ``task`` on training features and score it on test features.
@@ -153,11 +186,16 @@ def fit_probe(
             [N] or [N, k] float (regression).
         x_test: features [M, D].
         y_test: targets with M rows, same layout as ``y_train``.
-        seed: seeds the held-out split (and nothing else: the solvers are deterministic).
-        val_fraction: fraction of the training samples held out to choose the regularisation.
-        Cs: inverse regularisation strengths tried (ridge uses ``alpha = 1 / C``).
-        class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict, passed to the
-            logistic regressions (each binary problem for multilabel); ignored by ridge.
+        probe: "published" (default) or "standardised" (see the module docstring); multilabel
+            and regression tasks use the standardised probes under either name.
+        seed: seeds the standardised probe's held-out split (the published split is fixed).
+        val_fraction: fraction of the training samples held out to choose the regularisation
+            (default 0.4 for the published probe, 0.2 for the standardised one).
+        Cs: inverse regularisation strengths tried (default ``PUBLISHED_CS``, refined, for the
+            published probe; ``DEFAULT_CS`` for the standardised one; ridge: ``alpha = 1/C``).
+        class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict: the weights of
+            each class in the logistic losses (each binary problem for multilabel); ignored
+            by ridge.
 
     Returns:
         A :class:`ProbeResult`.
@@ -165,18 +203,29 @@ def fit_probe(
     Raises:
         ValueError: naming the offending argument, for mismatched lengths, non-finite values,
             a single class in ``y_train``, targets of the wrong shape for ``task.kind``, an
-            unknown kind, or a bad ``val_fraction`` / ``Cs`` / ``class_weight``.
+            unknown kind or probe, or a bad ``val_fraction`` / ``Cs`` / ``class_weight``.
     """
+    if probe not in PROBES:
+        raise ValueError(f"probe: expected one of {list(PROBES)}, got {probe!r}")
+    published = probe == "published" and task.kind == "classification"
+    if val_fraction is None:
+        val_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE if published else 0.2
+    if Cs is None:
+        Cs = PUBLISHED_CS if published else DEFAULT_CS
     Cs = _check_options(task, val_fraction, Cs, class_weight)
     x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
-    probe, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
+    if published:
+        return _published_probe(
+            task, x_train, y_train, x_test, y_test, val_fraction, Cs, class_weight
+        )
+    probe_, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
     # 1) choose the regularisation on the held-out part of the training features
-    val_scores = _validation_scores(probe, x_train, y_train, fit_idx, val_idx, Cs)
+    val_scores = _validation_scores(probe_, x_train, y_train, fit_idx, val_idx, Cs)
     best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
     # 2) refit on all training features, 3) score on the test features
-    metrics = _refit_and_score(probe, x_train, y_train, x_test, y_test, Cs[best])
+    metrics = _refit_and_score(probe_, x_train, y_train, x_test, y_test, Cs[best])
     return _result(
-        task, probe, metrics, val_scores, best, Cs[best], len(x_train), len(x_test), class_weight
+        task, probe_, metrics, val_scores, best, Cs[best], len(x_train), len(x_test), class_weight
     )
 
 
@@ -187,10 +236,11 @@ def probe_all(
     test_features: Any,
     test_targets: Mapping[str, Any],
     *,
+    probe: str = "published",
     seed: int = 0,
     class_weight: str | Mapping | None = None,
-    val_fraction: float = 0.2,
-    Cs: Sequence[float] = DEFAULT_CS,
+    val_fraction: float | None = None,
+    Cs: Sequence[float] | None = None,
     verbose: bool = False,
 ) -> dict[str, ProbeResult]:
     """Probe every task on the same features (``verbose``: one line per task as it finishes).
@@ -200,8 +250,8 @@ def probe_all(
         train_features: [N, D] features; test_features: [M, D].
         train_targets / test_targets: task name -> targets with N / M rows (layouts as in
             :func:`fit_probe`).
-        seed, class_weight, val_fraction, Cs: as in :func:`fit_probe` (``class_weight`` is
-            ignored for regression tasks).
+        probe, seed, class_weight, val_fraction, Cs: as in :func:`fit_probe`
+            (``class_weight`` is ignored for regression tasks).
 
     Returns:
         task name -> :class:`ProbeResult`, in the order of ``tasks``.
@@ -224,6 +274,7 @@ def probe_all(
             train_targets[t.name],
             x_test,
             test_targets[t.name],
+            probe=probe,
             seed=seed,
             val_fraction=val_fraction,
             Cs=Cs,
@@ -385,6 +436,188 @@ def _result(
         class_weight=None if kind == "regression" else _jsonable(class_weight),
         notes=notes,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the published probe
+
+
+def _published_probe(
+    task: Task,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    val_fraction: float,
+    Cs: list[float],
+    class_weight: str | Mapping | None,
+) -> ProbeResult:
+    """The published classification probe (module docstring): raw features, the fixed
+    stratified hold-out, the two-stage search of C by balanced accuracy, refit on all."""
+    import torch
+
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y_train: a single class ({classes.tolist()}) in the training labels of task "
+            f"{task.name!r}; a classifier needs at least two"
+        )
+    fit_idx, val_idx = published_holdout(y_train, 1.0 - val_fraction)
+    k = len(classes)
+    codes = np.searchsorted(classes, y_train)  # labels -> 0..k-1
+    x = torch.from_numpy(x_train.astype(np.float32))
+    yc = torch.from_numpy(codes)
+    weight = _class_weights(class_weight, classes, codes)
+    x_fit, y_fit, x_val = x[fit_idx], yc[fit_idx], x[val_idx]
+    y_val = codes[val_idx]
+
+    def score(c: float) -> float:
+        w, b = published_logreg(x_fit, y_fit, c, k, weight=weight)
+        pred = (x_val @ w.T + b).argmax(1).numpy()
+        return float(balanced_accuracy_score(y_val, pred))
+
+    best_c, best_score, scores = published_search(score, Cs)
+    w, b, converged = published_logreg(x, yc, best_c, k, weight=weight, report=True)
+    logits = torch.from_numpy(x_test.astype(np.float32)) @ w.T + b  # [M, k]
+    proba = logits.softmax(1).double().numpy()
+    pred = classes[proba.argmax(1)]
+    metrics = {
+        "accuracy": float(accuracy_score(y_test, pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_test, pred)),
+    }
+    notes = []
+    if k == 2:
+        positive = y_test == classes[1]
+        both = 0 < positive.sum() < len(positive)
+        metrics["auroc"] = float(roc_auc_score(positive, proba[:, 1])) if both else math.nan
+    if len(np.unique(y_test)) < 2:
+        notes.append(
+            f"the test labels hold one class only ({np.unique(y_test).tolist()}): balanced "
+            "accuracy is the recall of that class and AUROC is undefined"
+        )
+    if not converged:
+        notes.append(
+            f"L-BFGS stopped at its {_PUBLISHED_MAX_ITER} iterations for the final refit "
+            "(as published; the loss was still decreasing)"
+        )
+    return ProbeResult(
+        task=task.name,
+        kind=task.kind,
+        metrics=metrics,
+        published_metric=PUBLISHED_METRIC[task.kind],
+        hparam_name="C",
+        hparam=float(best_c),
+        selection_metric="balanced_accuracy",
+        val_scores=[[c, s] for c, s in sorted(scores.items())],
+        val_score=best_score,
+        n_train=len(x_train),
+        n_test=len(x_test),
+        converged=converged,
+        class_weight=_jsonable(class_weight),
+        probe="published",
+        notes=notes,
+    )
+
+
+def published_holdout(y: np.ndarray, train_size: float = _PUBLISHED_TRAIN_SIZE):
+    """The published hold-out of the N probe-train rows: scikit-learn's
+    ``StratifiedShuffleSplit(train_size=train_size, random_state=48)`` -> (fit, held-out)."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    counts = np.unique(y, return_counts=True)[1]
+    if counts.min() < 2:
+        raise ValueError(
+            "y_train: every class needs at least two training samples for the published "
+            f"stratified hold-out; the rarest has {counts.min()}"
+        )
+    split = StratifiedShuffleSplit(
+        n_splits=1, train_size=train_size, random_state=_PUBLISHED_SPLIT_SEED
+    )
+    fit_idx, val_idx = next(split.split(np.zeros((len(y), 1)), y))
+    return fit_idx, val_idx
+
+
+def published_search(score, Cs: Sequence[float]) -> tuple[float, float, dict[float, float]]:
+    """The published two-stage search of C: ``score(C)`` (higher is better) on every value of
+    ``Cs``, the first best kept; then a bisection over 29 log-spaced values within two decades
+    of it (clipped to [1e-6, 1e6]): score the values at a quarter, half and three quarters of
+    the remaining list and keep the half (or middle half) whose centre scored best, until one
+    value is left. Returns ``(best C, its score, {C: score} of every value scored, first
+    sweep included)``; ties go to the value scored first."""
+    import torch
+
+    first = [score(c) for c in Cs]
+    best = int(np.argmax(first))  # the first maximum
+    best_c, scores = Cs[best], {Cs[best]: first[best]}
+    grid = torch.logspace(math.log10(best_c) - 2, math.log10(best_c) + 2, 29)
+    grid = grid[(grid >= 1e-6) & (grid <= 1e6)].tolist()
+    while len(grid) > 1:
+        n = len(grid)
+        quarter, half, three = grid[n // 4], grid[n // 2], grid[(-n) // 4]
+        for c in (quarter, half, three):
+            if c not in scores:
+                scores[c] = score(c)
+        top = max(scores[quarter], scores[half], scores[three])
+        if top == scores[quarter]:
+            grid = grid[: n // 2]
+        elif top == scores[three]:
+            grid = grid[n // 2 :]
+        else:
+            grid = grid[n // 4 : (-n) // 4]
+    best_c = max(scores, key=lambda c: scores[c])  # first inserted among equals
+    return best_c, scores[best_c], {**dict(zip(Cs, first)), **scores}
+
+
+def published_logreg(
+    x,
+    y,
+    c: float,
+    num_classes: int,
+    *,
+    weight=None,
+    max_iter: int = _PUBLISHED_MAX_ITER,
+    report: bool = False,
+):
+    """The published probe's classifier: ``W`` [k, D] and ``b`` [k] from zero, minimising
+    mean cross-entropy + (1/c)·½·‖W‖_F with L-BFGS (strong Wolfe), ``max_iter`` iterations.
+
+    Args:
+        x: features [N, D] (float32 tensor); y: labels [N] in 0..k-1 (int64 tensor).
+        c: inverse regularisation strength; weight: optional per-class weights [k].
+        report: also return whether L-BFGS stopped before ``max_iter`` iterations.
+    """
+    import torch
+
+    with torch.enable_grad():
+        w = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, requires_grad=True)
+        b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(x @ w.T + b, y, weight=weight)
+            loss = loss + (1.0 / c) * 0.5 * torch.linalg.vector_norm(w)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    n_iter = opt.state[w].get("n_iter", 0)
+    w, b = w.detach(), b.detach()
+    return (w, b, n_iter < max_iter) if report else (w, b)
+
+
+def _class_weights(class_weight: str | Mapping | None, classes: np.ndarray, codes: np.ndarray):
+    """Per-class loss weights [k] (float32 tensor) or None: "balanced" = n / (k · count)."""
+    import torch
+
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        counts = np.bincount(codes, minlength=len(classes))
+        w = len(codes) / (len(classes) * counts)
+    else:
+        w = np.array([float(class_weight.get(c, class_weight.get(int(c), 1.0))) for c in classes])
+    return torch.tensor(w, dtype=torch.float32)
 
 
 # --------------------------------------------------------------------------------------------

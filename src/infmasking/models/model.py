@@ -295,9 +295,16 @@ class MaskedFusionModel(nn.Module):
 
     # ------------------------------------------------------------------ public API
 
-    def embed(self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None) -> Tensor:
-        """Frozen-probe features: F(all) before the head, [B, d]."""
-        return self.fuse(self.tokenize(inputs, padding))
+    def embed(
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor] | None = None,
+        kind: str = "fused",
+    ) -> Tensor:
+        """Frozen-probe features before the head: ``kind="fused"``: F(all) [B, d];
+        ``kind="concat"``: the unimodal F({x_m}) side by side in modality order, [B, M·d]."""
+        tokens = self.tokenize(inputs, padding)
+        return features_of(self, tokens, self.modalities, kind)
 
     def forward(
         self,
@@ -347,3 +354,17 @@ class MaskedFusionModel(nn.Module):
             torch.stack(z[n_uni + (feats is not None) :]) if h is not None else None,
             feats,
         )
+
+
+def features_of(
+    model: MaskedFusionModel, tokens: dict[str, Tokens], mods: Sequence[str], kind: str
+) -> Tensor:
+    """Features of the modalities ``mods`` from their tokens: "fused" = F(mods) [B, d];
+    "concat" = [F({m}) for m in mods] concatenated, [B, |mods|·d]."""
+    if kind == "fused":
+        return model.fuse(tokens, mods)
+    if kind == "concat":
+        if list(mods) == list(model.modalities):
+            return torch.cat(model.fuse_unimodal(tokens), 1)
+        return torch.cat([model.fuse(tokens, [m]) for m in mods], 1)
+    raise ValueError(f"features: expected 'fused' or 'concat', got {kind!r}")

@@ -181,6 +181,14 @@ class EvalConfig:
     """Probe every k epochs during training (0 = only at the end) for metric-vs-epoch curves."""
     probe_max_train: int = 10_000
     """At most this many probe-train samples (a seeded subset)."""
+    probe: Literal["published", "standardised"] = "published"
+    """The linear probe (docs/PROBES.md): 'published' = raw features, C chosen by held-out
+    balanced accuracy over the published two-stage search, torch L-BFGS; 'standardised' = the
+    library's earlier probe (standardised features, C chosen by AUROC for binary tasks)."""
+    features: Literal["auto", "fused", "concat"] = "auto"
+    """What the probes read: 'auto' = as published (the fused F(all) for objectives with a
+    fused term, the concatenation [F({x1}), ..., F({xM})] for cross / cross_self / cmc);
+    'fused' = F(all) for every method; 'concat' = the concatenation for every method."""
     class_weight: str | None = None
     """None or 'balanced' (a class-weighted probe)."""
     batch_size: int = 256
@@ -311,6 +319,18 @@ def validate(cfg: RunConfig) -> None:
         "eval.class_weight",
         "null or 'balanced'",
         e.class_weight,
+    )
+    need(
+        e.probe in ("published", "standardised"),
+        "eval.probe",
+        "'published' or 'standardised'",
+        e.probe,
+    )
+    need(
+        e.features in ("auto", "fused", "concat"),
+        "eval.features",
+        "'auto', 'fused' or 'concat'",
+        e.features,
     )
     need(
         isinstance(e.probe_max_train, int) and e.probe_max_train >= 10,

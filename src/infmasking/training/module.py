@@ -18,6 +18,7 @@ from infmasking import losses as L
 from infmasking.data.base import Batch
 from infmasking.models import MaskedFusionModel, build_model
 from infmasking.models.model import ModelOutput
+from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
@@ -190,10 +191,12 @@ class SSLModule(pl.LightningModule):
 
     @torch.no_grad()
     def features(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Frozen fused features F(all) [B, d] for the probe: inputs normalised as in training
-        and, with ``eval.probe_augment``, a random resized crop (0.5–1) of each image drawn
-        from ``generator`` (as published); otherwise un-augmented."""
+        """Frozen features for the probe — F(all) [B, d], or for objectives without a fused term
+        the concatenated unimodal F({x_m}) [B, M·d] (``eval.features``) — with inputs
+        normalised as in training and, with ``eval.probe_augment``, a random resized crop
+        (0.5–1) of each image drawn from ``generator`` (as published); else un-augmented."""
         inputs = self.views.probe_inputs(
             batch.inputs, crop=self.cfg.eval.probe_augment, generator=generator
         )
-        return self.model.embed(inputs, batch.padding)
+        kind = feature_kind(self.cfg.method.name, self.cfg.eval.features)
+        return self.model.embed(inputs, batch.padding, kind)

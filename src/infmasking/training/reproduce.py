@@ -27,11 +27,13 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES
 from infmasking.evaluation import plots
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
-from infmasking.training.config import RunConfig, validate
+from infmasking.training.config import RunConfig, to_dict, validate
 from infmasking.training.run import train
 
 BENCHMARKS = ("trifeatures", "trifeatures_tokens")
@@ -46,9 +48,17 @@ def reproduce(
     seeds: list[int],
     only_finished: bool = False,
     ru_unbiased: bool = True,
+    reprobe: bool = False,
+    controls: bool = True,
 ) -> dict:
     """Train what is missing (or, with ``only_finished``, only tabulate the finished runs and
-    list the missing ones), then write comparison.{md,json,png} in ``base.out_dir``."""
+    list the missing ones), then write comparison.{md,json,png} in ``base.out_dir``.
+
+    ``reprobe``: read finished runs through a fresh probe of their checkpoint with ``base``'s
+    ``eval.probe`` / ``eval.features`` / ``eval.class_weight`` (``infmasking evaluate``; the
+    result is cached beside the run's report) instead of their training-time report, so an
+    evaluation change costs minutes, not a retraining. ``controls`` (trifeatures_tokens): the
+    two ceilings beside the methods (:func:`supervised_control`, :func:`factor_control`)."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; valid: {list(BENCHMARKS)}")
     if base.data.name != benchmark:
@@ -77,8 +87,7 @@ def reproduce(
                 )
                 label = f"{method} seed {seed} ({'biased' if biased else 'unbiased'})"
                 if (out / "report.json").exists():
-                    reports[biased] = json.loads((out / "report.json").read_text())
-                    reports[biased]["_folder"] = str(out)
+                    reports[biased] = _finished_report(out, base, reprobe)
                     print(f"{label}: finished run reused ({out})")
                 elif only_finished:
                     missing.append(label)
@@ -96,9 +105,11 @@ def reproduce(
     if random_rows:
         baselines["randomly initialised network"] = random_rows
     if benchmark == "trifeatures_tokens":
-        baselines["raw-input probe"] = [
-            raw_input_probe(base, s, root) for s in sorted({r["seed"] for r in first})
-        ]
+        done = sorted({r["seed"] for r in first})
+        baselines["raw-input probe"] = [raw_input_probe(base, s, root) for s in done]
+        if controls:
+            baselines[SUPERVISED] = [supervised_control(base, s, root) for s in done]
+            baselines[FACTORS] = [factor_control(base, s, root) for s in done]
     return write_comparison(
         root,
         runs,
@@ -108,6 +119,36 @@ def reproduce(
         baselines=baselines,
         benchmark=benchmark,
     )
+
+
+SUPERVISED = "control (a): the fusion network trained supervised on synergy"
+FACTORS = "control (b): true factors + texture₁ × colour₂ cell"
+
+
+def _finished_report(out: Path, base: RunConfig, reprobe: bool) -> dict:
+    """The report of the finished run ``out``: its own, or with ``reprobe`` a probe of its
+    checkpoint with ``base``'s evaluation options (cached as ``evaluation*.json``)."""
+    report = json.loads((out / "report.json").read_text())
+    if reprobe:
+        from infmasking.training.run import evaluate, evaluation_name
+
+        cfg = dataclasses.replace(base.eval)
+        probe_cfg = dataclasses.replace(base, eval=cfg)
+        cached = out / f"{evaluation_name(probe_cfg)}.json"
+        if cached.exists():
+            fresh = json.loads(cached.read_text())
+        else:
+            fresh = evaluate(
+                out,
+                probe=cfg.probe,
+                features=cfg.features,
+                class_weight=cfg.class_weight,
+                num_threads=base.trainer.num_threads,
+            )
+        fresh.update({k: report[k] for k in ("train_seconds", "steps") if k in report})
+        report = fresh
+    report["_folder"] = str(out)
+    return report
 
 
 def _curve(folder: str | None) -> list[dict]:
@@ -193,6 +234,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
         ytr,
         raw_features(data, "probe_test"),
         yte,
+        probe=base.eval.probe,
         seed=seed,
         class_weight=base.eval.class_weight,
     )
@@ -204,6 +246,106 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
         "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
         "seed": seed,
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def _rus_row(res: dict, seed: int) -> dict:
+    return {
+        "redundancy": 100 * res["share"].published_value,
+        "uniqueness": 100 * res["unique1"].published_value,
+        "unique2": 100 * res["unique2"].published_value,
+        "synergy": 100 * res["synergy"].published_value,
+        "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
+        "seed": seed,
+    }
+
+
+def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
+    """The probe's own ceiling: features = one-hot shape, texture and colour of both items of
+    each pair and the texture₁ × colour₂ cell (100 values), probed like the methods (synergy
+    is a function of the cell, so a linear probe can read it exactly). Cached in
+    ``root/controls``."""
+    from infmasking.evaluation.probe import probe_all
+    from infmasking.training.run import load_data, probe_train_subset
+
+    path = root / "controls" / f"factors_seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    data = load_data(base)
+    data.probe_train = probe_train_subset(data.probe_train, base.eval.probe_max_train, seed)
+    info = data.info
+    factors = [info["image_shape"], info["image_texture"], info["image_color"]]
+
+    def feats(split) -> np.ndarray:
+        first, second = (split.index[m].numpy() for m in data.modalities)
+        eye = np.eye(10)
+        parts = [eye[f.numpy()[rows]] for rows in (first, second) for f in factors]
+        texture1, colour2 = factors[1].numpy()[first], factors[2].numpy()[second]
+        return np.concatenate([*parts, np.eye(100)[10 * texture1 + colour2]], 1)
+
+    res = probe_all(
+        data.tasks,
+        feats(data.probe_train),
+        {t: y.numpy() for t, y in data.probe_train.targets.items()},
+        feats(data.probe_test),
+        {t: y.numpy() for t, y in data.probe_test.targets.items()},
+        probe=base.eval.probe,
+        seed=seed,
+        class_weight=base.eval.class_weight,
+    )
+    row = _rus_row(res, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def supervised_control(base: RunConfig, seed: int, root: Path, steps: int | None = None) -> dict:
+    """What this architecture exposes linearly when trained for synergy: the run's fusion
+    network (same model options, seed, optimiser) plus a linear head, trained with
+    class-balanced cross-entropy on the synergy label of the probe-train pairs for as many
+    steps as a self-supervised run of ``base`` takes (``steps`` overrides), then its fused
+    features probed exactly like the methods. Cached in ``root/controls``."""
+    import torch
+
+    from infmasking.training.module import SSLModule
+    from infmasking.training.run import load_data, probe_train_subset, run_probes, train_loader
+
+    path = root / "controls" / f"supervised_seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    cfg = dataclasses.replace(base, seed=seed, method=dataclasses.replace(base.method, name="comm"))
+    torch.manual_seed(seed)
+    data = load_data(cfg)
+    module = SSLModule(
+        to_dict(cfg),
+        data.modalities,
+        data.kinds,
+        {m: list(data.input_shape(m)) for m in data.modalities},
+    )
+    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, seed)
+    y = train.targets["synergy"]
+    n_steps = steps or cfg.optim.epochs * len(train_loader(data.train, cfg))
+    head = torch.nn.Linear(module.model.fusion.dim, 2)
+    params = list(module.model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    counts = torch.bincount(y, minlength=2).clamp(min=1).float()
+    weight = len(y) / (2 * counts)
+    g = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(n_steps):
+        idx = torch.randint(0, len(train), (cfg.optim.batch_size,), generator=g)
+        batch = train[idx]
+        x = module.views.probe_inputs(batch.inputs, crop=False)
+        logits = head(module.model.embed(x, batch.padding))
+        loss = torch.nn.functional.cross_entropy(logits, y[idx], weight=weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    module.eval()
+    res = run_probes(module, data, cfg)
+    row = {**_rus_row(res, seed), "steps": n_steps}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     return row
@@ -233,7 +375,10 @@ def write_comparison(
     md = [
         f"# {benchmark}: redundancy / uniqueness / synergy",
         "",
-        "Balanced accuracy (%) of linear probes on frozen fused features; mean ± half-width of "
+        "Balanced accuracy (%) of linear probes on frozen features (the fused features, or "
+        "for cross / cross_self / cmc the concatenated unimodal ones, as published; the probe "
+        "as published unless the runs say otherwise: C chosen by held-out balanced accuracy); "
+        "mean ± half-width of "
         "the 95 % Student-t confidence interval over the seeds listed "
         "(no interval with one seed). "
         + (
@@ -243,8 +388,7 @@ def write_comparison(
             else "All three from runs on the biased pairs (not the published protocol: "
             "there texture₁ is shared with colour₂, so uniqueness is not unique). "
         )
-        + "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives, so balanced accuracy "
-        "reads 50 when the signal is weak). Chance: 10 / 10 / 50.",
+        + "synergy AUROC: the synergy probe's AUROC (≈ 10 % positives). Chance: 10 / 10 / 50.",
     ]
     if benchmark == "trifeatures":
         md[-1] += " Published numbers: 224 px, 100 epochs, epoch chosen on test."
@@ -316,6 +460,26 @@ def write_comparison(
                     )
                     + " |"
                 )
+    gaps = {}
+    if SUPERVISED in stats:
+        ceiling = stats[SUPERVISED]["last"]
+        md += [
+            "",
+            "## Distance to control (a) (last epoch)",
+            "",
+            "Method mean − the supervised control's mean (points): how much of what this "
+            "architecture can expose linearly about synergy each objective reaches.",
+            "",
+            "| method | synergy | synergy_auroc |",
+            "|---|---|---|",
+        ]
+        for method in runs:
+            st = stats[method]["last"]
+            gaps[method] = {k: st[k][0] - ceiling[k][0] for k in ("synergy", "synergy_auroc")}
+            md.append(
+                f"| {method} | {gaps[method]['synergy']:+.1f} | "
+                f"{gaps[method]['synergy_auroc']:+.1f} |"
+            )
     if missing:
         md += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     (root / "comparison.md").write_text("\n".join(md) + "\n")
@@ -329,6 +493,7 @@ def write_comparison(
                 "baselines": baselines,
                 "stats": stats,
                 "paired_infmasking_minus_comm": diffs,
+                "minus_supervised_control": gaps,
             },
             indent=1,
             default=float,

@@ -128,7 +128,8 @@ def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
 def extract_features(
     module: SSLModule, split: Split, batch_size: int = 256, seed: int = 0
 ) -> np.ndarray:
-    """F(all) of every sample of ``split`` in eval mode: [N, d]. Probe-time image crops
+    """The probe features of every sample of ``split`` in eval mode (:meth:`SSLModule.features`:
+    [N, d] fused, or [N, M·d] concatenated unimodal). Probe-time image crops
     (``eval.probe_augment``) are drawn from a generator seeded with ``seed``."""
     was_training = module.training
     module.eval()
@@ -185,6 +186,7 @@ def _run_probes(
         ytr,
         xte,
         yte,
+        probe=cfg.eval.probe,
         seed=cfg.seed,
         class_weight=cfg.eval.class_weight,
         verbose=verbose,
@@ -706,18 +708,30 @@ def evaluate(
     out_dir: str | Path | None = None,
     *,
     class_weight: str | None = None,
+    probe: str | None = None,
+    features: str | None = None,
     num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
 
-    ``class_weight="balanced"`` re-probes with a class-weighted probe and writes
-    ``evaluation_balanced.json`` / ``.md`` instead, beside the run's own report.
+    ``probe`` ("published" | "standardised"), ``features`` ("auto" | "fused" | "concat") and
+    ``class_weight`` ("balanced") override the run's ``eval`` options; with any of them the
+    files are named after what differs from the defaults, e.g.
+    ``evaluation_standardised_balanced.json``, beside the run's own report.
     """
     if class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
+    if probe not in (None, "published", "standardised"):
+        raise ValueError(f"probe: expected 'published' or 'standardised', got {probe!r}")
+    if features not in (None, "auto", "fused", "concat"):
+        raise ValueError(f"features: expected 'auto', 'fused' or 'concat', got {features!r}")
     module, cfg, ckpt = load_module(path)
     if class_weight is not None:
         cfg.eval.class_weight = class_weight
+    if probe is not None:
+        cfg.eval.probe = probe
+    if features is not None:
+        cfg.eval.features = features
     if num_threads is not None:
         cfg.trainer.num_threads = num_threads
     _set_threads(cfg)
@@ -725,10 +739,24 @@ def evaluate(
     results = run_probes(module, data, cfg, verbose=True)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
     out.mkdir(parents=True, exist_ok=True)
-    name = "evaluation" if cfg.eval.class_weight is None else f"evaluation_{cfg.eval.class_weight}"
+    name = evaluation_name(cfg)
     report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt))
     print(report["markdown"])
     return report
+
+
+def evaluation_name(cfg: RunConfig) -> str:
+    """``evaluation`` plus what differs from the default probe: ``_standardised``, ``_fused``
+    / ``_concat``, ``_balanced``."""
+    e = cfg.eval
+    parts = ["evaluation"]
+    if e.probe != "published":
+        parts.append(e.probe)
+    if e.features != "auto":
+        parts.append(e.features)
+    if e.class_weight is not None:
+        parts.append(e.class_weight)
+    return "_".join(parts)
 
 
 # ---------------------------------------------------------------------- reports
