@@ -14,6 +14,7 @@
 #   bash benchmarks/synergy_tokens.sh              # everything (≈ 2 h on the 2-core CPU)
 #   bash benchmarks/synergy_tokens.sh --lane A|B   # one lane
 #   bash benchmarks/synergy_tokens.sh --only_sweep # the sweep alone (two lanes), then the tables
+#   bash benchmarks/synergy_tokens.sh --only_compare  # the comparison alone (two lanes), then the tables
 #   bash benchmarks/synergy_tokens.sh --only_tables
 set -euo pipefail
 ROOT=${ROOT:-runs/synergy_tokens}
@@ -56,6 +57,8 @@ mkdir -p "$ROOT"
 case "${1:-}" in
   --lane) lane "$2"; exit 0 ;;
   --only_sweep) (sweep 0 > "$ROOT.sweepA.log" 2>&1) & (sweep 1 > "$ROOT.sweepB.log" 2>&1) & wait ;;
+  --only_compare) (compare "0, 2, 4" > "$ROOT.compareA.log" 2>&1) &
+                  (compare "1, 3" > "$ROOT.compareB.log" 2>&1) & wait ;;
   --only_tables) ;;
   *) (lane A > "$ROOT.laneA.log" 2>&1) & (lane B > "$ROOT.laneB.log" 2>&1) & wait ;;
 esac
@@ -65,4 +68,4 @@ if [ -d "$ROOT/compare" ]; then  # the comparison table only where its runs are 
     --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true > /dev/null
   cp "$ROOT"/compare/comparison.{md,json,png} "$OUT"/
 fi
-python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" --seeds $SWEEP_SEEDS
+[ -d "$ROOT/sweep" ] && python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" --seeds $SWEEP_SEEDS

@@ -12,6 +12,8 @@ episodes, own ``.npz`` data without a ``split`` array) is
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import pickle
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -78,11 +80,92 @@ def require_path(path: str | Path, dataset: str, *, kind: str = "file") -> Path:
     return p
 
 
+#: The globals a data pickle may name: numpy arrays, dtypes and scalars, and builtin
+#: containers. Anything else (``os.system``, ``builtins.eval``, a class of some package) is
+#: refused before it is looked up, so no code of the file's choosing runs.
+SAFE_PICKLE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    [
+        (np_core, name)
+        for np_core in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    ]
+    + [(np_num, "_frombuffer") for np_num in ("numpy.core.numeric", "numpy._core.numeric")]
+    + [("numpy", "ndarray"), ("numpy", "dtype")]
+    + [
+        ("builtins", name)
+        for name in (
+            "dict",
+            "list",
+            "tuple",
+            "set",
+            "frozenset",
+            "bytearray",
+            "complex",
+            "slice",
+            "range",
+        )
+    ]
+    + [("collections", "OrderedDict")]
+    + [("_codecs", "encode")]  # bytes in protocol-2 pickles (str -> bytes, no side effects)
+)
+
+_unsafe_pickle: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "infmasking_unsafe_pickle", default=False
+)
+
+
+@contextlib.contextmanager
+def unsafe_pickles(allowed: bool = True):
+    """Within this block, :func:`read_pickle` uses the plain unpickler, which **runs code from
+    the file** (``data.unsafe_pickle``): only for files you made or trust."""
+    token = _unsafe_pickle.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _unsafe_pickle.reset(token)
+
+
+class UnsafePickleError(DatasetError):
+    """A data pickle names a global outside :data:`SAFE_PICKLE_GLOBALS`."""
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only :data:`SAFE_PICKLE_GLOBALS` (numpy dtype classes such as
+    ``numpy.dtypes.Float32DType`` too: they carry no code)."""
+
+    def __init__(self, file, path: Path):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if module == "__builtin__":  # Python 2 names in protocol < 3 pickles
+            module = "builtins"
+        if (module, name) in SAFE_PICKLE_GLOBALS or (
+            module == "numpy.dtypes" and name.endswith("DType")
+        ):
+            return super().find_class(module, name)
+        raise UnsafePickleError(
+            f"{self.path}: refused to unpickle global '{module}.{name}' (a data pickle may hold "
+            "numpy arrays, dtypes and builtin containers and scalars only). If you made this "
+            "file or trust it, --data.unsafe_pickle true reads it with the plain unpickler, "
+            "which runs code from the file."
+        )
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError(f"{self.path}: refused a persistent id in a data pickle")
+
+
 def read_pickle(path: Path, dataset: str) -> object:
-    """Unpickle ``path``; a corrupt or non-pickle file raises a :class:`DatasetError`."""
+    """Unpickle ``path`` with the restricted unpickler (:data:`SAFE_PICKLE_GLOBALS`; plain
+    pickle inside :func:`unsafe_pickles`). A corrupt or non-pickle file raises a
+    :class:`DatasetError`, a file naming any other global an :class:`UnsafePickleError`."""
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
+            if _unsafe_pickle.get():
+                return pickle.load(f)
+            return _SafeUnpickler(f, path).load()
+    except UnsafePickleError:
+        raise
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -91,6 +174,7 @@ def read_pickle(path: Path, dataset: str) -> object:
         IndexError,
         TypeError,
         ValueError,
+        KeyError,
     ) as err:
         raise DatasetError(f"{path}: not a readable {dataset} pickle ({err!r}).") from err
 

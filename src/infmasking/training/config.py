@@ -49,6 +49,10 @@ class DataConfig:
     """Trifeatures: cache the rendered image bank here (reused by later runs)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options passed to the dataset's loader."""
+    unsafe_pickle: bool = False
+    """MultiBench .pkl / .pk files: False (default) reads them with a restricted unpickler
+    (numpy arrays, dtypes, builtin containers and scalars only); True uses plain pickle, which
+    RUNS CODE FROM THE FILE — only for files you made or trust (docs/SECURITY.md)."""
 
 
 @dataclass

@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 
 from infmasking.data.base import MultimodalData, Split, collate_batch
+from infmasking.data.errors import unsafe_pickles
 from infmasking.data.registry import load_dataset
 from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, RUS
 from infmasking.evaluation import plots
@@ -77,18 +78,19 @@ class RunError(RuntimeError):
 
 def load_data(cfg: RunConfig) -> MultimodalData:
     d = cfg.data
-    return load_dataset(
-        d.name,
-        d.path,
-        modalities=d.modalities,
-        seed=d.seed,
-        image_size=d.image_size,
-        biased=d.biased,
-        max_pairs=d.max_pairs,
-        cache_dir=d.cache_dir,
-        self_pairs=d.self_pairs,
-        options=d.options,
-    )
+    with unsafe_pickles(d.unsafe_pickle):
+        return load_dataset(
+            d.name,
+            d.path,
+            modalities=d.modalities,
+            seed=d.seed,
+            image_size=d.image_size,
+            biased=d.biased,
+            max_pairs=d.max_pairs,
+            cache_dir=d.cache_dir,
+            self_pairs=d.self_pairs,
+            options=d.options,
+        )
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -293,7 +295,7 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
 def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
     """The run config saved inside a (readable) checkpoint, in ``to_dict`` form; None if it
     holds none. A config that no longer parses is an error: the run cannot be compared."""
-    state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
     hp = state.get("hyper_parameters") if isinstance(state, dict) else None
     if not isinstance(hp, dict) or "config" not in hp:
         return None
@@ -315,7 +317,7 @@ def _intact_checkpoint(folder: Path) -> Path:
     bad = []
     for path in candidates:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or "state_dict" not in state:
                 raise ValueError("no state_dict")
         except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
@@ -469,7 +471,10 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     try:
         with stop.installed(), _quiet_lightning():
             trainer.fit(
-                module, train_loader(data.train, cfg), ckpt_path=str(resume) if resume else None
+                module,
+                train_loader(data.train, cfg),
+                ckpt_path=str(resume) if resume else None,
+                weights_only=True,
             )
     except SystemExit:  # Lightning raises SIGTERMException (a SystemExit) after the step
         if not stop.received:
@@ -680,7 +685,7 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
     try:
-        module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+        module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - every failure becomes one line saying which kind
         raise RunError(_load_failure(ckpt, e)) from None
     cfg = module.cfg
@@ -691,7 +696,7 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
 def _load_failure(ckpt: Path, error: Exception) -> str:
     """Why ``ckpt`` did not load: unreadable, not an infmasking checkpoint, or another version."""
     try:
-        state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
         return f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}"
     hp = state.get("hyper_parameters") if isinstance(state, dict) else None
