@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from infmasking.data.base import MultimodalData, Split, collate_batch
 from infmasking.data.errors import unsafe_pickles
@@ -246,13 +248,89 @@ class StepSeed(Callback):
 # ---------------------------------------------------------------------- run folder
 
 
+#: Written at the start of every run: the folder is one of the library's run folders.
+RUN_MARKER = ".infmasking-run"
+#: The files a run writes at the top of its folder (evaluations: :data:`_EVALUATION`).
+RUN_FILES = (
+    RUN_MARKER,
+    "config.yaml",
+    "hparams.yaml",
+    "metrics.csv",
+    "report.json",
+    "report.md",
+    "probe.png",
+    "training_curves.png",
+    "probe_curve.json",
+    "probe_curve.png",
+)
+_EVALUATION = re.compile(
+    r"evaluation(_(standardised|fused|concat|balanced))*(\.json|\.md|_rus\.png)"
+)
+_CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
+
+
+def library_files(out: Path) -> list[Path]:
+    """The files in ``out`` that a run writes, by exact name (nothing else is ever removed)."""
+    found = [out / n for n in RUN_FILES if (out / n).is_file()]
+    found += [p for p in out.glob("evaluation*") if p.is_file() and _EVALUATION.fullmatch(p.name)]
+    ckpts = out / "checkpoints"
+    if ckpts.is_dir():
+        found += [p for p in ckpts.iterdir() if p.is_file() and _CHECKPOINT.fullmatch(p.name)]
+    return found
+
+
+def is_run_folder(out: Path) -> bool:
+    """``out`` holds a run of this library: its marker, or (runs from before the marker) a
+    ``config.yaml`` that parses as a run config beside ``hparams.yaml`` or a checkpoint."""
+    if (out / RUN_MARKER).is_file():
+        return True
+    if not (out / "config.yaml").is_file():
+        return False
+    if not ((out / "hparams.yaml").is_file() or (out / "checkpoints" / "last.ckpt").is_file()):
+        return False
+    try:
+        load_config(out / "config.yaml")
+    except Exception:  # noqa: BLE001 - a file that does not parse is not ours
+        return False
+    return True
+
+
 def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
-    """Returns the checkpoint to resume from, or None for a fresh run."""
+    """Returns the checkpoint to resume from, or None for a fresh run.
+
+    Only a folder the library recognises as a run folder (:func:`is_run_folder`) is resumed
+    or, with ``overwrite``, cleared — and then only of the files a run writes
+    (:func:`library_files`); a folder that is not one is written into only where none of those
+    names is taken, so no file of the user's is ever replaced or deleted."""
     report, last, saved = (
         out / "report.json",
         out / "checkpoints" / "last.ckpt",
         out / "config.yaml",
     )
+    ours = is_run_folder(out)
+    if not ours and not overwrite and (out / "checkpoints").is_dir() and not saved.exists():
+        # only checkpoints: a run folder that lost its files, resumed only if a checkpoint in
+        # it is readable and holds an infmasking config (read, never deleted)
+        if any((out / "checkpoints").glob("*.ckpt")):
+            last = _intact_checkpoint(out / "checkpoints")
+            if _checkpoint_config(last) is None:
+                raise RunError(
+                    f"--out_dir {out}: {last} is not an infmasking checkpoint; "
+                    "choose another --out_dir"
+                )
+            return last
+    if not ours:
+        taken = [str(p.relative_to(out)) for p in library_files(out)]
+        ckpts = out / "checkpoints"
+        if ckpts.exists() and not ckpts.is_dir():
+            taken.append("checkpoints")
+        if taken:
+            raise RunError(
+                f"--out_dir {out} is not an infmasking run folder and holds "
+                f"{', '.join(sorted(taken))}, which a run would replace; choose another "
+                "--out_dir (--overwrite clears only run folders the library wrote)"
+            )
+        return None
     if report.exists() and not overwrite:
         raise RunError(
             f"{out} already holds a finished run ({report}); "
@@ -260,20 +338,11 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         )
     if overwrite:
         # a clean folder: every file a run writes goes (nothing else is touched)
-        import shutil
-
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        for pattern in (
-            "report*",
-            "evaluation*",
-            "metrics.csv",
-            "probe_curve.*",
-            "config.yaml",
-            "hparams.yaml",
-            "*.png",
-        ):
-            for p in out.glob(pattern):
-                p.unlink(missing_ok=True)
+        for p in library_files(out):
+            p.unlink(missing_ok=True)
+        ckpts = out / "checkpoints"
+        if ckpts.is_dir() and not any(ckpts.iterdir()):
+            ckpts.rmdir()
         return None
     if last.exists() or any((out / "checkpoints").glob("*.ckpt")):
         last = _intact_checkpoint(out / "checkpoints")
@@ -347,6 +416,46 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def infmasking_version() -> str:
+    from infmasking import __version__
+
+    return __version__
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written so that a crash at any instant leaves an intact one: the new file is
+    written beside the old one (``last.ckpt.tmp-<pid>``, same folder, so same filesystem),
+    flushed and fsynced, then renamed over it atomically and the folder fsynced. Until the
+    rename the previous checkpoint is untouched; after it, the new one is complete."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
     t = cfg.trainer
     # enable_version_counter=False: this run's checkpoints always replace files of the same name
@@ -375,6 +484,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         enable_progress_bar=t.progress_bar,
         enable_model_summary=False,
         sync_batchnorm=t.strategy.startswith("ddp") or t.num_nodes > 1,
+        plugins=[AtomicCheckpointIO()],
         deterministic=False,
         num_sanity_val_steps=0,
     )
@@ -462,6 +572,10 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
     trainer = make_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
+        (out / RUN_MARKER).write_text(
+            json.dumps({"infmasking": infmasking_version(), "created_by": "infmasking train"})
+            + "\n"
+        )
         save_config(cfg, out / "config.yaml")
         if resume:
             print(f"Resuming from {resume}")
