@@ -8,6 +8,7 @@ be set from a YAML file (``--config run.yaml``), a preset shipped in the package
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
@@ -96,7 +97,19 @@ def build_parser() -> ArgumentParser:
         "(the fused features the probes use), the split of each sample and its labels to an .npz."
     )
     em.add_argument("run", type=str, help="run folder or checkpoint file")
-    em.add_argument("--out", type=str, default="features.npz", help="output .npz file")
+    em.add_argument(
+        "--out",
+        type=Optional[str],
+        default=None,
+        help="output .npz file, or a folder to write features.npz into "
+        "(default: RUN/features.npz, in the run folder)",
+    )
+    em.add_argument(
+        "--overwrite",
+        type=bool,
+        default=False,
+        help="replace an existing --out / --export file (never the data file or the checkpoint)",
+    )
     em.add_argument(
         "--data.path",
         type=Optional[str],
@@ -267,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 device=args.device,
                 export=args.export,
+                overwrite=args.overwrite,
             )
         elif cmd == "reproduce":
             from infmasking.training.reproduce import reproduce
@@ -299,20 +313,47 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def output_file(
+    given: str | None, default: Path, suffix: str, option: str, overwrite: bool, protected
+) -> Path:
+    """Where ``infmasking embed`` writes: ``given`` (a file, or a folder to write
+    ``default.name`` into) or ``default``. Refused, naming ``option``: another suffix than
+    ``suffix`` (numpy would silently write another name), an existing file without
+    ``overwrite``, and ever one of the ``protected`` files (the data read, the checkpoint)."""
+    import os
+
+    path = Path(given) if given is not None else default
+    if path.is_dir():
+        path = path / default.name
+    if path.suffix != suffix:
+        raise ValueError(f"{option} {path}: expected a {suffix} file name (or a folder)")
+    for p in protected:
+        if p is not None and path.exists() and os.path.samefile(path, p):
+            raise ValueError(f"{option} {path} is the file this command reads; choose another")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{option} {path} exists; pass --overwrite true to replace it")
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {path}: the folder {parent} is not writable")
+    return path
+
+
 def embed_command(
     run_path: str,
-    out: str,
+    out: str | None = None,
     *,
     data_path: str | None = None,
     modalities: list[str] | None = None,
     batch_size: int = 256,
     device: str = "cpu",
     export: str | None = None,
+    overwrite: bool = False,
 ) -> None:
     """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample, or
     with ``export`` a torch.export program of the model's embedding."""
     import dataclasses
-    from pathlib import Path
+    import os
 
     import numpy as np
     import torch
@@ -322,7 +363,13 @@ def embed_command(
 
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
+    if modalities is not None and not modalities:
+        raise ValueError("--modalities: give at least one modality (or leave it out for all)")
     run = load_run(run_path, device=device)
+    folder = run.checkpoint.parent
+    folder = folder.parent if folder.name == "checkpoints" else folder
+    protected = [run.checkpoint, data_path or run.config.data.path]
+    protected = [p for p in protected if p is not None and Path(p).exists()]
     unknown = [m for m in modalities or [] if m not in run.modalities]
     if unknown:
         raise ValueError(
@@ -337,11 +384,12 @@ def embed_command(
         from infmasking.data.base import to_float_images
         from infmasking.embed import export_model
 
+        target = output_file(export, folder / "model.pt2", ".pt2", "--export", overwrite, protected)
         batch = data.probe_test[torch.arange(min(4, len(data.probe_test)))]
         example = {
             m: to_float_images(x) if run.kinds[m] == "image" else x for m, x in batch.inputs.items()
         }
-        path = export_model(run, export, example)
+        path = export_model(run, target, example)
         print(
             f"wrote {path}: torch.export.load({str(path)!r}).module()("
             + ", ".join(run.modalities)
@@ -351,7 +399,7 @@ def embed_command(
                 if any(run.kinds[m] == "sequence" for m in run.modalities)
                 else ""
             )
-            + f") -> [B, {run.dim}]"
+            + f") -> [B, {run.feature_dim()}]"
         )
         return
     missing = [
@@ -376,17 +424,23 @@ def embed_command(
         splits += [name] * len(split)
         for t, y in split.targets.items():
             targets.setdefault(f"y_{t}", []).append(y.numpy())
-    out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        out_path,
-        features=np.concatenate(feats),
-        split=np.array(splits),
-        **{k: np.concatenate(v) for k, v in targets.items()},
-    )
+    out_path = output_file(out, folder / "features.npz", ".npz", "--out", overwrite, protected)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:  # a file handle: numpy writes exactly this name
+            np.savez(
+                f,
+                features=np.concatenate(feats),
+                split=np.array(splits),
+                **{k: np.concatenate(v) for k, v in targets.items()},
+            )
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     n = sum(len(f) for f in feats)
+    width = run.feature_dim(len(modalities) if modalities else None)
     print(
-        f"wrote {out_path}: features [{n}, {run.dim}] from {modalities or run.modalities}, split, "
+        f"wrote {out_path}: features [{n}, {width}] from {modalities or run.modalities}, split, "
         + ", ".join(targets)
     )
 
