@@ -1,7 +1,9 @@
 """Test aid: the ``infmasking`` CLI in a process that hard-kills itself (exit 17, no cleanup)
-at the start of epoch N, once epoch N-1's checkpoint is on disk — as a killed job dies.
+at the start of epoch N, once epoch N-1's checkpoint is on disk — as a killed job dies; or,
+with ``SIGTERM:K`` / ``SIGINT:K``, that sends itself the signal after global step K (mid-epoch).
 
     python tests/crashing_cli.py N train --preset tiny --out_dir ...
+    python tests/crashing_cli.py SIGTERM:4 train --preset tiny --out_dir ...
 """
 
 import os
@@ -24,6 +26,18 @@ class CrashAtEpochStart(Callback):
             os._exit(17)
 
 
+class SignalAtStep(Callback):
+    def __init__(self, name: str, step: int):
+        self.name, self.step, self.sent = name, step, False
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        import signal
+
+        if trainer.global_step == self.step and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), getattr(signal, self.name))
+
+
 def run_cli(args, env=None, crash_at=None, **kw):
     """The CLI in a subprocess (for the tests); ``crash_at=N``: the process kills itself at
     the start of epoch N."""
@@ -39,11 +53,17 @@ def run_cli(args, env=None, crash_at=None, **kw):
 
 
 def main() -> int:
-    epoch, args = int(sys.argv[1]), sys.argv[2:]
+    when, args = sys.argv[1], sys.argv[2:]
     make_trainer = run.make_trainer
+    if ":" in when:
+        name, step = when.split(":")
+        extra = SignalAtStep(name, int(step))
+    else:
+        extra = CrashAtEpochStart(int(when))
 
     def crashing(cfg, out, callbacks):
-        return make_trainer(cfg, out, [*callbacks, CrashAtEpochStart(epoch)])
+        # first, so that the signal lands before StopOnSigterm looks at this step
+        return make_trainer(cfg, out, [extra, *callbacks])
 
     run.make_trainer = crashing
     return cli.main(args)

@@ -216,3 +216,34 @@ def test_auto_threads_follow_the_idle_cores(monkeypatch):
     assert run.auto_threads() == 2
     monkeypatch.setattr(run.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
     assert run.auto_threads() == 1
+
+
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, sig, code):
+    """Stopped after step 4 of 6 (the second of three batches of epoch 1), then resumed: the
+    final weights and the logged losses equal an uninterrupted run's exactly."""
+    args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
+    r = run_cli([*args, "--out_dir", str(out)], crash_at=f"{sig}:4")
+    assert r.returncode == code, r.stderr
+    assert f"{sig} received at step 4" in r.stdout and "same command again" in r.stdout
+    state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 4
+    r = run_cli([*args, "--out_dir", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert "not resumable" not in r.stderr
+    a = torch.load(ref / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    import csv
+
+    def losses(folder):
+        with open(folder / "metrics.csv") as f:
+            return [
+                (r["step"], r.get("train/loss")) for r in csv.DictReader(f) if r.get("train/loss")
+            ]
+
+    assert losses(ref) == losses(out)

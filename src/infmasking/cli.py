@@ -238,7 +238,8 @@ def _check_keys(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 a run cannot start as asked (bad option, data or folder),
     2 an error while running (one line; ``--debug`` or ``INFMASKING_DEBUG=1`` shows the
-    traceback), 143 stopped by SIGTERM after saving a resumable checkpoint."""
+    traceback), 143 / 130 stopped by SIGTERM / SIGINT (Ctrl-C) after saving a resumable
+    checkpoint."""
     import os
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args = cfg[cmd]
-    from infmasking.training.run import RunError
+    from infmasking.training.run import RunError, RunStopped
 
     try:
         if cmd == "train":
@@ -297,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                 reprobe=args.reprobe,
                 controls=args.controls,
             )
+    except RunStopped as e:
+        return e.exit_code
     except (RunError, ValueError, FileNotFoundError) as e:
         if debug:
             raise

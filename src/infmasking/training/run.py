@@ -97,25 +97,62 @@ def load_data(cfg: RunConfig) -> MultimodalData:
 
 class EpochSampler(torch.utils.data.Sampler):
     """A permutation that is a pure function of (seed, epoch): a resumed run sees the same order.
-    Lightning calls ``set_epoch`` (and wraps it for DDP)."""
+    Lightning calls ``set_epoch`` (and wraps it for DDP). :meth:`resume_at` makes the next
+    pass over ``epoch`` start ``k`` samples in (a run resumed mid-epoch)."""
 
     def __init__(self, n: int, seed: int):
         self.n, self.seed, self.epoch = n, seed, 0
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume_at(self, epoch: int, k: int) -> None:
+        self._resume = (epoch, k)
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
+        order = torch.randperm(self.n, generator=g).tolist()
+        if self._resume is not None:
+            epoch, k = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                order = order[k:]
+        return iter(order)
 
 
-def train_loader(split: Split, cfg: RunConfig) -> torch.utils.data.DataLoader:
+def mix_seed(seed: int, *parts: int) -> int:
+    """One integer seed from a run seed and counters (epoch, step, rank, ...), distinct for
+    distinct inputs in practice (a polynomial in a large prime, reduced to 63 bits)."""
+    out = int(seed)
+    for p in parts:
+        out = (out * 100_003 + int(p)) % (2**63 - 1)
+    return out
+
+
+class ResumableLoader(torch.utils.data.DataLoader):
+    """The training loader, stateful for Lightning: its state (epoch, batches done in it) goes
+    into every checkpoint, and a run resumed mid-epoch continues with the next batch of the
+    same permutation, as an uninterrupted run would (one process; under DDP Lightning wraps
+    the sampler and a mid-epoch resume restarts the epoch's order)."""
+
+    progress = None  # () -> (epoch, batches done): set once the trainer exists
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, done = self.progress() if self.progress is not None else (0, 0)
+        return {"epoch": int(epoch), "batches": int(done)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if isinstance(self.sampler, EpochSampler):
+            self.sampler.resume_at(state["epoch"], state["batches"] * self.batch_size)
+
+
+def train_loader(split: Split, cfg: RunConfig) -> ResumableLoader:
     b = cfg.optim.batch_size  # checked before training: validate() and check_data()
-    return torch.utils.data.DataLoader(
+    return ResumableLoader(
         split,
         batch_size=b,
         sampler=EpochSampler(len(split), cfg.seed),
@@ -542,7 +579,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
 
     Everything that can be checked is checked before the first step (the options, the out
     folder, the data). The folder is locked while the run lives (``run.lock``: owner PID and
-    host). SIGTERM saves a resumable checkpoint and exits with status 143."""
+    host). SIGTERM / SIGINT save a resumable checkpoint and raise :class:`RunStopped`."""
     validate(cfg)
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
@@ -584,18 +621,23 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     )  # Lightning's CSV logger starts afresh
     try:
         with stop.installed(), _quiet_lightning():
+            loader = train_loader(data.train, cfg)
+            loader.progress = lambda: (
+                trainer.current_epoch,
+                trainer.fit_loop.epoch_loop.batch_progress.current.processed,
+            )
             trainer.fit(
                 module,
-                train_loader(data.train, cfg),
+                loader,
                 ckpt_path=str(resume) if resume else None,
                 weights_only=True,
             )
-    except SystemExit:  # Lightning raises SIGTERMException (a SystemExit) after the step
+    except (SystemExit, _StopNow):  # Lightning raises SIGTERMException (a SystemExit) too
         if not stop.received:
             raise
     if stop.received:
         stop.finish(trainer)
-        raise SystemExit(143)
+        raise RunStopped(stop.received, out / "checkpoints" / "last.ckpt")
     if old_metrics and trainer.is_global_zero:
         _merge_metrics(out / "metrics.csv", old_metrics)
     if not trainer.is_global_zero:
@@ -704,16 +746,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _StopNow(Exception):
+    """Raised inside fit after a signal's checkpoint is saved (caught in :func:`train`)."""
+
+
+class RunStopped(Exception):
+    """Training was stopped by a signal after saving a resumable checkpoint.
+
+    Attributes: ``signal_name`` ("SIGTERM" | "SIGINT"), ``exit_code`` (143 | 130, the shell's
+    convention 128 + signal number), ``checkpoint`` (the saved file)."""
+
+    def __init__(self, signal_name: str, checkpoint: Path | None):
+        self.signal_name, self.checkpoint = signal_name, checkpoint
+        self.exit_code = {"SIGTERM": 143, "SIGINT": 130}.get(signal_name, 1)
+        super().__init__(f"{signal_name}: training stopped, checkpoint {checkpoint}")
+
+
 class StopOnSigterm(Callback):
-    """SIGTERM (SLURM, ``timeout``, docker, Kubernetes) -> finish the current step, save
-    ``checkpoints/last.ckpt``, say how to resume, and exit with status 143."""
+    """SIGTERM (SLURM, ``timeout``, docker, Kubernetes) or SIGINT (Ctrl-C) -> finish the
+    current step, save ``checkpoints/last.ckpt``, say how to resume; :func:`train` then raises
+    :class:`RunStopped` (the CLI exits 143 / 130)."""
 
     def __init__(self, out: Path):
-        self.out, self.received, self.saved = out, False, False
+        self.out, self.received, self.saved = out, None, False
 
     def installed(self, after_fit: bool = False):
-        """Handle SIGTERM inside the block. During fit: stop after the current step. After fit
-        (``after_fit``): the checkpoint is complete, so exit 143 at once."""
+        """Handle SIGTERM and SIGINT inside the block. During fit: stop after the current step.
+        After fit (``after_fit``): the checkpoint is complete, so stop at once."""
         import contextlib
         import signal
 
@@ -722,34 +781,48 @@ class StopOnSigterm(Callback):
         @contextlib.contextmanager
         def ctx():
             try:
-                previous = signal.signal(signal.SIGTERM, handler)
+                previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
             except ValueError:  # not the main thread: leave signals alone
                 yield
                 return
             try:
                 yield
             finally:
-                signal.signal(signal.SIGTERM, previous)
+                for s, h in previous.items():
+                    signal.signal(s, h)
 
         return ctx()
 
+    @staticmethod
+    def _name(signum: int) -> str:
+        import signal
+
+        return signal.Signals(signum).name
+
     def _handler(self, signum, frame) -> None:
-        self.received = True
+        self.received = self._name(signum)
 
     def _handler_after_fit(self, signum, frame) -> None:
+        name = self._name(signum)
         print(
-            "\nSIGTERM received while probing: training is complete in "
+            f"\n{name} received while probing: training is complete in "
             f"{self.out / 'checkpoints' / 'last.ckpt'}. "
             "Run the same command again to probe and write the report.",
             flush=True,
         )
-        raise SystemExit(143)
+        raise RunStopped(name, self.out / "checkpoints" / "last.ckpt")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received and not self.saved:
             trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"))
             self.saved = True
-            trainer.should_stop = True
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        # leave fit before the next step, once this step is logged: stopping the loop cleanly
+        # (should_stop) would end the epoch, and the epoch-end checkpoint would claim an epoch
+        # that was not finished
+        if self.saved:
+            raise _StopNow()
 
     def finish(self, trainer) -> None:
         """After fit stopped: make sure the checkpoint exists and say how to resume."""
@@ -759,8 +832,8 @@ class StopOnSigterm(Callback):
             self.saved = True
         if trainer.is_global_zero:
             print(
-                f"\nSIGTERM received at step {trainer.global_step}: checkpoint saved to {path}. "
-                "Run the same command again to resume.",
+                f"\n{self.received} received at step {trainer.global_step}: checkpoint saved to "
+                f"{path}. Run the same command again to resume.",
                 flush=True,
             )
 
