@@ -127,3 +127,43 @@ def test_checkpoint_replaced_atomically(tmp_path, monkeypatch):
     state = torch.load(path, weights_only=True)
     assert state["v"] == 1 and torch.equal(state["state_dict"]["w"], torch.ones(3))
     assert sorted(os.listdir(path.parent)) == ["last.ckpt"]
+
+
+def test_data_identity_relative_paths_and_a_live_lock(tmp_path, monkeypatch, capsys):
+    """The data file is stored absolute and fingerprinted: evaluate from another directory
+    reads the same file; a changed file refuses resume / evaluate / embed; a run being
+    trained is not evaluated."""
+    import json
+    import socket
+
+    from data_writers import write_npz
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_npz(work / "data.npz")
+    monkeypatch.chdir(work)
+    args = ["train", "--preset", "npz", "--data.path", "data.npz", "--optim.epochs", "1"]
+    args += ["--trainer.num_threads", "1", "--out_dir", str(tmp_path / "run")]
+    args += ["--optim.batch_size", "8"]
+    assert main(args) == 0
+    run = tmp_path / "run"
+    record = json.loads((run / "data.json").read_text())
+    assert record["path"] == str(work / "data.npz") and len(record["sha256"]) == 64
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_npz(elsewhere / "data.npz", seed=5)  # a different file of the same name
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", str(run), "--num_threads", "1"]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert report["config"]["data"]["path"] == str(work / "data.npz")
+    # the file changes: refused in one line
+    write_npz(work / "data.npz", seed=9)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--num_threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "changed since the run trained on it" in err and len(err.strip().splitlines()) == 1
+    assert main(["embed", str(run), "--out", str(tmp_path / "e.npz")]) == 1
+    # a live training process holds the lock
+    (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    assert main(["evaluate", str(run), "--num_threads", "1"]) == 1
+    assert "is being trained by process" in capsys.readouterr().err

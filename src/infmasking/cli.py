@@ -212,6 +212,39 @@ def _reproduce_preset(argv: list[str]) -> list[str]:
     return [argv[0], argv[1], "--preset", argv[1], *argv[2:]]
 
 
+#: Options of the commands themselves (not of RunConfig) that a --config file may hold.
+_COMMAND_KEYS = (
+    "overwrite",
+    "benchmark",
+    "methods",
+    "seeds",
+    "only_finished",
+    "ru_unbiased",
+    "reprobe",
+    "controls",
+    "config",
+)
+
+
+def _check_config_files(argv: list[str]) -> None:
+    """Every ``--config FILE`` gets the command line's treatment before parsing: a missing or
+    empty file, a key given twice, an unknown key or a wrongly typed value is one line naming
+    the file and the key (exit 1), not a usage dump."""
+    from infmasking.training.config import check_config_file
+
+    for i, a in enumerate(argv):
+        path = None
+        if a == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif a.startswith("--config="):
+            path = a.split("=", 1)[1]
+        if path is not None:
+            try:
+                check_config_file(path, _COMMAND_KEYS)
+            except ValueError as e:
+                raise SystemExit(f"infmasking: --config {e}") from None
+
+
 def _check_keys(argv: list[str]) -> None:
     """An unknown ``--section.key`` is an error listing the valid keys of that section."""
     import dataclasses
@@ -247,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     argv = _expand_presets(_reproduce_preset(argv))
     _check_keys(argv)
+    _check_config_files(argv)
     parser = build_parser()
     cfg = parser.parse_args(argv)
     cmd = cfg.command
@@ -380,6 +414,10 @@ def embed_command(
             f"this model was trained on {run.modalities}"
         )
     cfg = run.config
+    if data_path is None:
+        from infmasking.training.run import check_data_identity
+
+        check_data_identity(folder, cfg.data.path, "embed")
     if data_path is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=data_path))
     data = load_data(cfg)

@@ -184,9 +184,21 @@ def _read_inputs(
             f"{file}: found modality keys {[f'x_{m}' for m in mods]}, expected "
             f"at least 2 arrays named 'x_<name>'; keys are {keys}."
         )
+    bad = [m for m in mods if not m.isidentifier()]
+    if bad:
+        raise DatasetError(
+            f"{file}: modality key 'x_{bad[0]}' does not give a usable modality name "
+            f"({bad[0]!r}); use letters, digits and underscores, e.g. 'x_audio'."
+        )
     unknown = set(kinds or {}) - set(mods)
     if unknown:
         raise ValueError(f"kinds names unknown modalities {sorted(unknown)}; the file has {mods}")
+    stray = [k for k in keys if k.startswith(("mask_", "pad_")) and k.split("_", 1)[1] not in mods]
+    if stray:
+        raise DatasetError(
+            f"{file}: padding key {stray[0]!r} names no modality (the modalities are {mods}, "
+            f"from the keys {[f'x_{m}' for m in mods]})."
+        )
     inputs, kind_of, padding, unpadded = {}, {}, {}, {}
     for m in mods:
         raw = _get(npz, f"x_{m}", file)

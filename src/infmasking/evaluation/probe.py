@@ -493,8 +493,9 @@ def _published_probe(
     if len(np.unique(y_test)) < 2:
         notes.append(
             f"the test labels hold one class only ({np.unique(y_test).tolist()}): balanced "
-            "accuracy is the recall of that class and AUROC is undefined"
+            "accuracy (the recall of that one class) and AUROC are not reported"
         )
+        metrics["balanced_accuracy"] = math.nan
     if not converged:
         notes.append(
             f"L-BFGS stopped at its {_PUBLISHED_MAX_ITER} iterations for the final refit "

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from argparse import ArgumentError
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -248,7 +250,7 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
     try:
         cfg = parser.instantiate(parser.parse_object({"cfg": {**d, "method": method}})).cfg
     except ArgumentError as e:
-        raise ValueError(f"invalid config: {e}") from None
+        raise ValueError(f"invalid config: {' '.join(str(e).split())}") from None
     if name is not None:
         get_objective(name)  # ValueError naming the unknown method and the valid ones
         cfg.method.name = name
@@ -259,8 +261,88 @@ def save_config(cfg: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the
+    last one silently: a second ``method:`` block would train another method)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} given twice (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content, duplicate keys refused; errors name the file (ValueError)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except yaml.constructor.ConstructorError as e:
+        raise ValueError(f"{path}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
+
+
+def check_config_file(path: str | Path, extra_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """A ``--config`` file's options, checked as the command line's are: a non-empty mapping,
+    no key twice, every key and type known (``extra_keys``: the command's own options).
+    Raises ValueError naming the file, the key and what was expected."""
+    data = read_yaml(path)
+    if data is None:
+        raise ValueError(f"{path}: the config file is empty")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of options, got {type(data).__name__}")  # noqa: TRY004
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    run_part = {}
+    for key, value in data.items():
+        if key in extra_keys:
+            continue
+        if key not in fields:
+            raise ValueError(
+                f"{path}: unknown key {key!r}; valid: {', '.join([*fields, *extra_keys])}"
+            )
+        if isinstance(value, dict) and fields[key].default_factory is not dataclasses.MISSING:
+            valid = [f.name for f in dataclasses.fields(fields[key].default_factory())]
+            unknown = [k for k in value if k not in valid]
+            if unknown:
+                raise ValueError(
+                    f"{path}: unknown key '{key}.{unknown[0]}'; valid keys of {key!r}: "
+                    + ", ".join(valid)
+                )
+        run_part[key] = value
+    try:
+        from_dict(run_part)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return data
+
+
 def load_config(path: Path) -> RunConfig:
-    return from_dict(yaml.safe_load(Path(path).read_text()))
+    """The RunConfig of a YAML file (a run folder's ``config.yaml``); errors name the file."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of options, got {type(data).__name__}")  # noqa: TRY004
+    try:
+        return from_dict(data)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def presets() -> dict[str, Path]:
@@ -292,7 +374,35 @@ def validate(cfg: RunConfig) -> None:
         "null (automatic) or an integer >= 1",
         m.vector_tokens,
     )
-    need(me.temperature > 0, "method.temperature", "> 0", me.temperature)
+    need(
+        isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**32,
+        "seed",
+        "an integer in [0, 2**32)",
+        cfg.seed,
+    )
+    need(
+        isinstance(me.temperature, (int, float))
+        and math.isfinite(me.temperature)
+        and me.temperature > 0,
+        "method.temperature",
+        "a finite number > 0",
+        me.temperature,
+    )
+    if me.weights is not None:
+        ws = list(me.weights)
+        finite = all(isinstance(w, (int, float)) and math.isfinite(w) for w in ws)
+        need(
+            finite and all(w >= 0 for w in ws) and any(w > 0 for w in ws),
+            "method.weights",
+            "finite numbers >= 0, not all zero (or null for the defaults)",
+            me.weights,
+        )
+    need(
+        isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
+        "trainer.log_every_n_steps",
+        "an integer >= 1",
+        t.log_every_n_steps,
+    )
     need(0 <= me.mask_ratio < 1, "method.mask_ratio", "in [0, 1)", me.mask_ratio)
     need(me.mask_lambda >= 0, "method.mask_lambda", ">= 0", me.mask_lambda)
     need(me.name in OBJECTIVES, "method.name", f"one of {list(OBJECTIVES)}", me.name)

@@ -68,6 +68,10 @@ def reproduce(
         )
     if not seeds or not methods:
         raise ValueError("reproduce needs at least one method and one seed")
+    for option, values in (("--seeds", seeds), ("--methods", methods)):
+        repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"{option}: {repeated} given more than once ({list(values)})")
     validate(base)
     root = Path(base.out_dir)
     runs: dict[str, list[dict]] = {}

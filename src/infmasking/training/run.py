@@ -299,6 +299,7 @@ RUN_FILES = (
     "training_curves.png",
     "probe_curve.json",
     "probe_curve.png",
+    "data.json",
 )
 _EVALUATION = re.compile(
     r"evaluation(_(standardised|fused|concat|balanced))*(\.json|\.md|_rus\.png)"
@@ -385,6 +386,8 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         last = _intact_checkpoint(out / "checkpoints")
         # the folder's config.yaml, or (a folder that lost it) the config inside the checkpoint
         old = to_dict(load_config(saved)) if saved.exists() else _checkpoint_config(last)
+        if old is not None and old["data"].get("path"):  # runs that stored a relative path
+            old["data"]["path"] = str(Path(old["data"]["path"]).expanduser().resolve())
         if old is not None:
             new = to_dict(cfg)
             # evaluation settings do not change training: a finished training can be re-probed
@@ -571,6 +574,14 @@ def _set_threads(cfg: RunConfig) -> None:
     if not cfg.trainer.num_threads:
         cfg.trainer.num_threads = auto_threads()
         print(f"Using {cfg.trainer.num_threads} CPU thread(s) (--trainer.num_threads to choose)")
+    cores = os.cpu_count() or 1
+    if cfg.trainer.num_threads > cores:
+        print(
+            f"--trainer.num_threads {cfg.trainer.num_threads} is more than the {cores} CPU "
+            f"core(s) here (oversubscribed threads only slow down): using {cores}",
+            file=sys.stderr,
+        )
+        cfg.trainer.num_threads = cores
     torch.set_num_threads(cfg.trainer.num_threads)
 
 
@@ -581,6 +592,8 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
     folder, the data). The folder is locked while the run lives (``run.lock``: owner PID and
     host). SIGTERM / SIGINT save a resumable checkpoint and raise :class:`RunStopped`."""
     validate(cfg)
+    if cfg.data.path is not None:  # stored absolute: evaluate / embed from anywhere read it
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
         raise RunError(
@@ -598,6 +611,9 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = load_data(cfg)
     check_data(data, cfg)
+    if resume:
+        check_data_identity(out, cfg.data.path, "cannot resume")
+    identity = data_identity(cfg.data.path)
     module = SSLModule(
         to_dict(cfg),
         data.modalities,
@@ -614,6 +630,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
             + "\n"
         )
         save_config(cfg, out / "config.yaml")
+        (out / "data.json").write_text(json.dumps(identity, indent=1) + "\n")
         if resume:
             print(f"Resuming from {resume}")
     old_metrics = (
@@ -654,7 +671,23 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
 
 def check_data(data: MultimodalData, cfg: RunConfig) -> None:
     """Data problems found before the first step: an empty modality, a probe task with a
-    single class, a training split smaller than one batch."""
+    single class, a training split smaller than one batch, a modality name that cannot name a
+    module, non-finite inputs."""
+    for m in data.modalities:
+        if not isinstance(m, str) or not m.isidentifier():
+            raise ValueError(
+                f"modality name {m!r} (data.path {cfg.data.path or cfg.data.name}) cannot name a "
+                "module: use letters, digits and underscores"
+            )
+    for split_name in ("train", "probe_train", "probe_test"):
+        split = getattr(data, split_name)
+        for m, x in split.inputs.items():
+            if x.is_floating_point() and not torch.isfinite(x).all():
+                bad = int((~torch.isfinite(x)).sum())
+                raise ValueError(
+                    f"modality {m!r} of the {split_name} split holds {bad} NaN / inf value(s) "
+                    f"(data.path {cfg.data.path or cfg.data.name}); fix or impute them first"
+                )
     for m in data.modalities:
         shape = data.input_shape(m)
         if any(s == 0 for s in shape):
@@ -676,6 +709,66 @@ def check_data(data: MultimodalData, cfg: RunConfig) -> None:
             f"--optim.batch_size={cfg.optim.batch_size} is larger than the training split "
             f"({len(data.train)} samples)"
         )
+
+
+def data_identity(path: str | None) -> dict[str, Any] | None:
+    """What a run's data file is: absolute path, size and SHA-256 of the content (a folder:
+    the number of files and a SHA-256 over their relative names and sizes). None without a
+    data file (generated datasets)."""
+    import hashlib
+
+    if path is None:
+        return None
+    p = Path(path).expanduser().resolve()
+    h = hashlib.sha256()
+    if p.is_file():
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        return {"path": str(p), "size": p.stat().st_size, "sha256": h.hexdigest()}
+    if p.is_dir():
+        files = sorted(q for q in p.rglob("*") if q.is_file())
+        for q in files:
+            h.update(f"{q.relative_to(p)}\0{q.stat().st_size}\n".encode())
+        size = sum(q.stat().st_size for q in files)
+        return {"path": str(p), "size": size, "files": len(files), "sha256_listing": h.hexdigest()}
+    return None
+
+
+def check_data_identity(folder: Path, path: str | None, what: str) -> None:
+    """Refuse (RunError, one line) when the data at ``path`` is not what the run in ``folder``
+    recorded in ``data.json`` when it trained (runs from before the record are not checked)."""
+    record = folder / "data.json"
+    if not record.is_file() or path is None:
+        return
+    want = json.loads(record.read_text())
+    if want is None:
+        return
+    got = data_identity(path)
+    if got is None:
+        raise RunError(f"{what}: the run's data {want['path']} is gone (recorded in {record})")
+    if got["path"] != want["path"]:
+        return  # another file, asked for explicitly (--data.path): the user's choice
+    if got != want:
+        raise RunError(
+            f"{what}: the data file {want['path']} changed since the run trained on it (size "
+            f"{want['size']} -> {got['size']}, recorded in {record}); restore it, or start a "
+            "new run"
+        )
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The PID of a live process on this host that holds ``folder/run.lock``, else None."""
+    import socket
+
+    try:
+        holder = json.loads((folder / "run.lock").read_text())
+    except (OSError, ValueError):
+        return None
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and _alive(pid):
+        return pid
+    return None
 
 
 class RunLock:
@@ -880,6 +973,11 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
     return module, cfg, ckpt
 
 
+def run_folder_of(ckpt: Path) -> Path:
+    """The run folder of a checkpoint (``RUN/checkpoints/last.ckpt`` -> ``RUN``)."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
 def _load_failure(ckpt: Path, error: Exception) -> str:
     """Why ``ckpt`` did not load: unreadable, not an infmasking checkpoint, or another version."""
     try:
@@ -917,7 +1015,14 @@ def evaluate(
         raise ValueError(f"probe: expected 'published' or 'standardised', got {probe!r}")
     if features not in (None, "auto", "fused", "concat"):
         raise ValueError(f"features: expected 'auto', 'fused' or 'concat', got {features!r}")
+    folder = Path(path) if Path(path).is_dir() else None
+    if folder is not None and (pid := lock_holder(folder)) is not None:
+        raise RunError(
+            f"{folder} is being trained by process {pid} (run.lock): evaluate it once that run "
+            "has finished"
+        )
     module, cfg, ckpt = load_module(path)
+    check_data_identity(run_folder_of(ckpt), cfg.data.path, "evaluate")
     if class_weight is not None:
         cfg.eval.class_weight = class_weight
     if probe is not None:

@@ -1,0 +1,127 @@
+"""Config files get the command line's treatment, options that make a silently wrong run are
+refused before training, and names that would break deep inside are caught at the edge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from infmasking.cli import main
+
+TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "method:\n  name: comm\noptim:\n  epochs: 1\nmethod:\n  name: cross\n",
+            "'method' given twice",
+        ),
+        ("optim:\n  lr: abc\n", "optim.lr"),
+        ("optim:\n  lrr: 1\n", "unknown key 'optim.lrr'"),
+        ("nonsense: 1\n", "unknown key 'nonsense'"),
+        ("", "the config file is empty"),
+        ("- 1\n- 2\n", "expected a mapping"),
+    ],
+)
+def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "my.yaml"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+    text = str(e.value.code)
+    assert message in text and "my.yaml" in text and "\n" not in text
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--config", str(tmp_path / "nope.yaml")])
+    assert "nope.yaml: no such file" in str(e.value.code)
+
+
+def test_hand_edited_config_yaml_is_named(tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    assert main(["train", *TINY, "--optim.epochs", "2", "--out_dir", str(out)]) == 0
+    (out / "report.json").unlink()  # as if unfinished
+    (out / "config.yaml").write_text("optim:\n  epochs: [\n")
+    assert main(["train", *TINY, "--optim.epochs", "2", "--out_dir", str(out)]) == 1
+    assert "config.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method.temperature", ".inf"], "--method.temperature must be a finite number > 0"),
+        (["--method.temperature", ".nan"], "--method.temperature"),
+        (["--method.weights", "[0, 0, 0, 0, 0]"], "--method.weights must be finite numbers >= 0"),
+        (["--method.weights", "[1, -1, 1, 1, 1]"], "--method.weights"),
+        (["--trainer.log_every_n_steps", "0"], "--trainer.log_every_n_steps must be"),
+        (["--seed", "-1"], "--seed must be an integer in [0, 2**32)"),
+        (["--seed", "99999999999"], "--seed must be"),
+    ],
+)
+def test_silently_wrong_options_are_refused(tmp_path, capsys, args, message):
+    assert main(["train", *TINY, *args, "--out_dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("--seed") <= 1
+
+
+def test_reproduce_refuses_duplicate_seeds(tmp_path, capsys):
+    code = main(
+        ["reproduce", "trifeatures_tokens", "--seeds", "[0, 0]", "--out_dir", str(tmp_path)]
+    )
+    assert code == 1 and "--seeds: [0] given more than once" in capsys.readouterr().err
+
+
+def test_npz_names_are_checked_at_the_edge(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    base = {"x_a": rng.normal(size=(40, 3)), "y": rng.integers(0, 2, 40)}
+    np.savez(tmp_path / "dot.npz", **base, **{"x_b.c": rng.normal(size=(40, 3))})
+    np.savez(
+        tmp_path / "stray.npz", **base, x_b=rng.normal(size=(40, 5, 2)), mask_c=np.ones((40, 5))
+    )
+    for name, message in (
+        ("dot", "does not give a usable modality name"),
+        ("stray", "'mask_c' names no modality"),
+    ):
+        code = main(
+            [
+                "train",
+                "--preset",
+                "npz",
+                "--data.path",
+                str(tmp_path / f"{name}.npz"),
+                "--trainer.num_threads",
+                "1",
+                "--out_dir",
+                str(tmp_path / name),
+            ]
+        )
+        assert code == 1, name
+        assert message in capsys.readouterr().err
+
+
+def test_non_finite_inputs_refused_before_training(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    xa = rng.normal(size=(40, 3))
+    xa[3, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x_a=xa, x_b=rng.normal(size=(40, 3)), y=rng.integers(0, 2, 40))
+    code = main(
+        [
+            "train",
+            "--preset",
+            "npz",
+            "--data.path",
+            str(tmp_path / "nan.npz"),
+            "--trainer.num_threads",
+            "1",
+            "--out_dir",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "NaN" in err and "x_a" in err
