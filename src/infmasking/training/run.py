@@ -56,7 +56,52 @@ class _NoTips(logging.Filter):
         return "💡" not in str(record.getMessage())
 
 
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+class _NoBanner(logging.Filter):
+    """Drop Lightning's accelerator banner ("GPU available: ...", "TPU available: ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.getMessage())
+        return not msg.startswith(("GPU available", "TPU available", "HPU available"))
+
+
+for _filter in (_NoTips(), _NoBanner()):
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_filter)
+
+
+class RunProgress(Callback):
+    """One progress bar over the whole run (every step of every epoch, with an ETA and the
+    loss), instead of Lightning's bar per epoch. A resumed run starts at its step."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_start(self, trainer, module) -> None:
+        if not trainer.is_global_zero:
+            return
+        from tqdm.auto import tqdm
+
+        total = trainer.max_epochs * trainer.num_training_batches
+        self.bar = tqdm(
+            total=total, initial=trainer.global_step, desc="train", unit="step", dynamic_ncols=True
+        )
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(trainer.global_step - self.bar.n)
+        loss = trainer.callback_metrics.get("train/loss")
+        post = {"epoch": f"{trainer.current_epoch + 1}/{trainer.max_epochs}"}
+        if loss is not None:
+            post["loss"] = f"{float(loss):.3f}"
+        self.bar.set_postfix(post, refresh=False)
+
+    def on_train_end(self, trainer, module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_exception(self, trainer, module, exception) -> None:
+        self.on_train_end(trainer, module)
 
 
 @contextlib.contextmanager
@@ -510,7 +555,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
-    cbs = [ckpt, StepSeed(cfg.seed), *callbacks]
+    cbs = [ckpt, StepSeed(cfg.seed), *callbacks] + ([RunProgress()] if t.progress_bar else [])
     return pl.Trainer(
         max_epochs=cfg.optim.epochs,
         accelerator=t.accelerator,
@@ -521,7 +566,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         logger=CSVLogger(str(out), name="", version=""),
         callbacks=cbs,
         log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.progress_bar,
+        enable_progress_bar=False,  # RunProgress: one bar over the whole run
         enable_model_summary=False,
         sync_batchnorm=t.strategy.startswith("ddp") or t.num_nodes > 1,
         plugins=[AtomicCheckpointIO()],
@@ -666,7 +711,23 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
             out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step
         )
     print(report["markdown"])
+    print(run_summary(out))
     return report
+
+
+def run_summary(out: Path) -> str:
+    """The closing lines of a run: where its folder is and what its main files hold."""
+    described = [
+        ("report.md", "the probe results (report.json: the same, machine-readable)"),
+        ("probe.png", "redundancy / uniqueness / synergy bars"),
+        ("probe_curve.png", "the probes after every probed epoch"),
+        ("training_curves.png", "the loss terms per step (metrics.csv: the numbers)"),
+        ("checkpoints/last.ckpt", "the trained model (infmasking embed / evaluate / load_run)"),
+        ("config.yaml", "every option of the run"),
+    ]
+    lines = [f"\nRun folder: {out.resolve()}"]
+    lines += [f"  {name:22s} {what}" for name, what in described if (out / name).exists()]
+    return "\n".join(lines)
 
 
 def check_data(data: MultimodalData, cfg: RunConfig) -> None:
