@@ -167,3 +167,23 @@ def test_data_identity_relative_paths_and_a_live_lock(tmp_path, monkeypatch, cap
     (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     assert main(["evaluate", str(run), "--num_threads", "1"]) == 1
     assert "is being trained by process" in capsys.readouterr().err
+
+
+def test_embed_keeps_the_files_row_order(tmp_path, capsys):
+    """Row i of features.npz is sample i of the user's .npz, with its split and index."""
+    from data_writers import write_npz
+
+    data = tmp_path / "data.npz"
+    written = write_npz(data, n=48)
+    run = tmp_path / "run"
+    args = ["train", "--preset", "npz", "--data.path", str(data), "--optim.epochs", "1"]
+    args += ["--trainer.num_threads", "1", "--out_dir", str(run), "--optim.batch_size", "8"]
+    assert main(args) == 0
+    assert main(["embed", str(run)]) == 0
+    f = np.load(run / "features.npz")
+    raw = np.load(data)
+    assert f["features"].shape[0] == 48
+    np.testing.assert_array_equal(f["index"], np.arange(48))
+    np.testing.assert_array_equal(f["split"], raw["split"])
+    np.testing.assert_array_equal(f["y_y"], raw["y"])
+    assert written is not None

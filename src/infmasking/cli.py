@@ -94,7 +94,8 @@ def build_parser() -> ArgumentParser:
 
     em = ArgumentParser(
         description="Embed every sample of a dataset with a trained run: writes features [N, d] "
-        "(the fused features the probes use), the split of each sample and its labels to an .npz."
+        "(the features the probes use), the split of each sample, its index (its row in the data "
+        "file, rows in the file's order, for own .npz data) and its labels to an .npz."
     )
     em.add_argument("run", type=str, help="run folder or checkpoint file")
     em.add_argument(
@@ -453,7 +454,7 @@ def embed_command(
             f"the data has modalities {data.modalities}; the model needs {missing[0]!r}"
             + ("" if modalities else " (or pass --modalities to embed a subset)")
         )
-    feats, splits, targets = [], [], {}
+    feats, splits, rows, targets = [], [], [], {}
     for name, split in (
         ("train", data.probe_train),
         ("valid", data.valid),
@@ -463,18 +464,27 @@ def embed_command(
             continue
         feats.append(embed_split(run, split, modalities, batch_size, desc=f"embed {name}"))
         splits += [name] * len(split)
+        rows.append(split.rows.numpy() if split.rows is not None else None)
         for t, y in split.targets.items():
             targets.setdefault(f"y_{t}", []).append(y.numpy())
+    if all(r is not None for r in rows):
+        # every sample is a row of the user's file: write them in the file's order
+        index = np.concatenate(rows)
+        order = np.argsort(index, kind="stable")
+    else:  # generated or multi-file data: split by split, index = position in its split
+        index = np.concatenate([np.arange(len(f)) for f in feats])
+        order = np.arange(len(index))
+    arrays = {
+        "features": np.concatenate(feats)[order],
+        "split": np.array(splits)[order],
+        "index": index[order],
+        **{k: np.concatenate(v)[order] for k, v in targets.items()},
+    }
     out_path = output_file(out, folder / "features.npz", ".npz", "--out", overwrite, protected)
     tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:  # a file handle: numpy writes exactly this name
-            np.savez(
-                f,
-                features=np.concatenate(feats),
-                split=np.array(splits),
-                **{k: np.concatenate(v) for k, v in targets.items()},
-            )
+            np.savez(f, **arrays)
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -482,6 +492,11 @@ def embed_command(
     width = run.feature_dim(len(modalities) if modalities else None)
     print(
         f"wrote {out_path}: features [{n}, {width}] from {modalities or run.modalities}, split, "
+        + (
+            "index (row in the data file; rows in its order), "
+            if all(r is not None for r in rows)
+            else "index (position in its split), "
+        )
         + ", ".join(targets)
     )
 

@@ -56,6 +56,9 @@ class Split(torch.utils.data.Dataset):
         padding: modality -> bool [rows, L] padding mask (True = padded), for sequences.
         index: optional modality -> long [N] row index into ``inputs[m]`` and ``padding[m]``;
             lets many samples share stored rows (e.g. pairs of images from one image bank).
+        rows: optional long [N]: each sample's row in the user's data file (set by loaders
+            whose samples are rows of one file, e.g. ``.npz``); ``infmasking embed`` writes its
+            output in this order.
     """
 
     def __init__(
@@ -64,13 +67,17 @@ class Split(torch.utils.data.Dataset):
         targets: dict[str, Tensor],
         padding: dict[str, Tensor] | None = None,
         index: dict[str, Tensor] | None = None,
+        rows: Tensor | None = None,
     ) -> None:
         self.inputs = dict(inputs)
+        self.rows = rows
         self.targets = dict(targets)
         self.padding = dict(padding or {})
         self.index = dict(index or {})
         n = {m: (len(self.index[m]) if m in self.index else len(x)) for m, x in self.inputs.items()}
         n.update({f"target {t}": len(y) for t, y in self.targets.items()})
+        if rows is not None:
+            n["rows"] = len(rows)
         if len(set(n.values())) > 1:
             raise ValueError(f"Split: inconsistent numbers of samples {n}")
         if not n:
@@ -103,7 +110,9 @@ class Split(torch.utils.data.Dataset):
         """The samples ``idx`` as a new split (shares storage where an index is used)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         index = {m: self._rows(m, idx) for m in self.inputs}
-        return Split(self.inputs, {t: y[idx] for t, y in self.targets.items()}, self.padding, index)
+        rows = self.rows[idx] if self.rows is not None else None
+        targets = {t: y[idx] for t, y in self.targets.items()}
+        return Split(self.inputs, targets, self.padding, index, rows)
 
 
 def collate_batch(batch: Batch) -> Batch:

@@ -288,6 +288,7 @@ def _split(inputs: dict, targets: dict, padding: dict, idx: np.ndarray) -> Split
         {m: torch.from_numpy(x)[t] for m, x in inputs.items()},
         {k: torch.from_numpy(y)[t] for k, y in targets.items()},
         {m: torch.from_numpy(pad)[t] for m, pad in padding.items()},
+        rows=t,
     )
 
 

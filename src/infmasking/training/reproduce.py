@@ -113,6 +113,9 @@ def reproduce(
         baselines["raw-input probe"] = [raw_input_probe(base, s, root) for s in done]
         if controls:
             baselines[SUPERVISED] = [supervised_control(base, s, root) for s in done]
+            baselines[SUPERVISED_LONG] = [
+                supervised_control(base, s, root, factor=10) for s in done
+            ]
             baselines[FACTORS] = [factor_control(base, s, root) for s in done]
     return write_comparison(
         root,
@@ -126,6 +129,7 @@ def reproduce(
 
 
 SUPERVISED = "control (a): the fusion network trained supervised on synergy"
+SUPERVISED_LONG = "control (a), 10× the steps"
 FACTORS = "control (b): true factors + texture₁ × colour₂ cell"
 
 
@@ -305,18 +309,19 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
     return row
 
 
-def supervised_control(base: RunConfig, seed: int, root: Path, steps: int | None = None) -> dict:
+def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) -> dict:
     """What this architecture exposes linearly when trained for synergy: the run's fusion
     network (same model options, seed, optimiser) plus a linear head, trained with
-    class-balanced cross-entropy on the synergy label of the probe-train pairs for as many
-    steps as a self-supervised run of ``base`` takes (``steps`` overrides), then its fused
+    class-balanced cross-entropy on the synergy label of the probe-train pairs (clean inputs)
+    for ``factor`` × as many steps as a self-supervised run of ``base`` takes, then its fused
     features probed exactly like the methods. Cached in ``root/controls``."""
     import torch
 
     from infmasking.training.module import SSLModule
     from infmasking.training.run import load_data, probe_train_subset, run_probes, train_loader
 
-    path = root / "controls" / f"supervised_seed{seed}.json"
+    suffix = "" if factor == 1 else f"_x{factor}"
+    path = root / "controls" / f"supervised{suffix}_seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
     cfg = dataclasses.replace(base, seed=seed, method=dataclasses.replace(base.method, name="comm"))
@@ -330,7 +335,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, steps: int | None
     )
     train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, seed)
     y = train.targets["synergy"]
-    n_steps = steps or cfg.optim.epochs * len(train_loader(data.train, cfg))
+    n_steps = factor * cfg.optim.epochs * len(train_loader(data.train, cfg))
     head = torch.nn.Linear(module.model.fusion.dim, 2)
     params = list(module.model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -349,7 +354,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, steps: int | None
         opt.step()
     module.eval()
     res = run_probes(module, data, cfg)
-    row = {**_rus_row(res, seed), "steps": n_steps}
+    row = {**_rus_row(res, seed), "steps": n_steps, "train_loss": float(loss)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     return row
@@ -425,7 +430,7 @@ def write_comparison(
                     {
                         "method": f"*{name}*",
                         "seeds": len(rows),
-                        "steps": 0,
+                        "steps": rows[0].get("steps", 0),
                         **{k: _fmt(*st[k]) for k in KEYS},
                     }
                 )
