@@ -125,3 +125,17 @@ def test_non_finite_inputs_refused_before_training(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "NaN" in err and "x_a" in err
+
+
+def test_tensorboard_logger_or_a_clear_refusal(tmp_path, capsys):
+    import importlib.util
+
+    out = tmp_path / "r"
+    code = main(["train", *TINY, "--trainer.logger", "tensorboard", "--out_dir", str(out)])
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        assert code == 0
+        assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+        assert (out / "metrics.csv").exists()  # the CSV log is always written
+    else:
+        assert code == 1
+        assert "tensorboard package is not installed" in capsys.readouterr().err

@@ -173,7 +173,11 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     """metrics.csv row every k steps."""
     progress_bar: bool = True
-    """Lightning's progress bar."""
+    """One progress bar over the whole run (steps, ETA, loss)."""
+    logger: Literal["csv", "tensorboard"] = "csv"
+    """csv: metrics.csv (always written: the reports read it); tensorboard: also TensorBoard
+    event files in the run folder's ``tensorboard/`` (needs ``pip install tensorboard``, the
+    ``[tensorboard]`` extra)."""
     num_threads: int | None = None
     """CPU threads for torch and the probes. None: the cores idle when the run starts (CPU count
     minus the 1-minute load average, at least 1), printed at start."""
@@ -396,6 +400,18 @@ def validate(cfg: RunConfig) -> None:
             "method.weights",
             "finite numbers >= 0, not all zero (or null for the defaults)",
             me.weights,
+        )
+    need(t.logger in ("csv", "tensorboard"), "trainer.logger", "'csv' or 'tensorboard'", t.logger)
+    if t.logger == "tensorboard":
+        import importlib.util
+
+        need(
+            importlib.util.find_spec("tensorboard") is not None
+            or importlib.util.find_spec("tensorboardX") is not None,
+            "trainer.logger",
+            "'csv' here: the tensorboard package is not installed "
+            "(pip install tensorboard, or the [tensorboard] extra)",
+            t.logger,
         )
     need(
         isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,

@@ -225,7 +225,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     from infmasking.evaluation.probe import probe_all
     from infmasking.training.run import load_data, probe_train_subset
 
-    path = root / "raw_input" / f"seed{seed}.json"
+    path = root / "raw_input" / f"seed{seed}{_probe_tag(base)}.json"
     if path.exists():
         return json.loads(path.read_text())
     data = load_data(
@@ -259,6 +259,13 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     return row
 
 
+def _probe_tag(base: RunConfig) -> str:
+    """The cache-file suffix of a probe other than the default (``_standardised``, ...)."""
+    from infmasking.training.run import evaluation_name
+
+    return evaluation_name(base).removeprefix("evaluation")
+
+
 def _rus_row(res: dict, seed: int) -> dict:
     return {
         "redundancy": 100 * res["share"].published_value,
@@ -278,7 +285,7 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
     from infmasking.evaluation.probe import probe_all
     from infmasking.training.run import load_data, probe_train_subset
 
-    path = root / "controls" / f"factors_seed{seed}.json"
+    path = root / "controls" / f"factors_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
         return json.loads(path.read_text())
     data = load_data(base)
@@ -321,7 +328,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     from infmasking.training.run import load_data, probe_train_subset, run_probes, train_loader
 
     suffix = "" if factor == 1 else f"_x{factor}"
-    path = root / "controls" / f"supervised{suffix}_seed{seed}.json"
+    path = root / "controls" / f"supervised{suffix}_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
         return json.loads(path.read_text())
     cfg = dataclasses.replace(base, seed=seed, method=dataclasses.replace(base.method, name="comm"))

@@ -359,6 +359,14 @@ def library_files(out: Path) -> list[Path]:
     ckpts = out / "checkpoints"
     if ckpts.is_dir():
         found += [p for p in ckpts.iterdir() if p.is_file() and _CHECKPOINT.fullmatch(p.name)]
+    board = out / "tensorboard"  # --trainer.logger tensorboard
+    if board.is_dir():
+        found += [
+            p
+            for p in board.iterdir()
+            if p.is_file()
+            and (p.name.startswith("events.out.tfevents.") or p.name == "hparams.yaml")
+        ]
     return found
 
 
@@ -541,6 +549,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _loggers(cfg: RunConfig, out: Path) -> list:
+    """metrics.csv always (the reports and resume merge read it); TensorBoard beside it."""
+    loggers = [CSVLogger(str(out), name="", version="")]
+    if cfg.trainer.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=""))
+    return loggers
+
+
 def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
     t = cfg.trainer
     # enable_version_counter=False: this run's checkpoints always replace files of the same name
@@ -563,7 +581,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         strategy=t.strategy,
         num_nodes=t.num_nodes,
         precision=t.precision,
-        logger=CSVLogger(str(out), name="", version=""),
+        logger=_loggers(cfg, out),
         callbacks=cbs,
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=False,  # RunProgress: one bar over the whole run
@@ -1188,11 +1206,18 @@ def write_report(
             "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
             "overstated there. `infmasking reproduce trifeatures` runs both.",
         ]
+        # the published point only where this run measures the same thing (protocol: synergy
+        # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
+        measures = ("synergy",) if cfg.data.biased else ("redundancy", "uniqueness")
+        auroc = results["synergy"].metrics.get("auroc", float("nan"))
+        pairs = "biased" if cfg.data.biased else "unbiased"
         plots.plot_rus_bars(
-            {cfg.method.name: rus},
+            {cfg.method.name: {**rus, "synergy_auroc": 100 * auroc}},
             out / f"{name}_rus.png" if name != "report" else out / "probe.png",
-            published={cfg.method.name: pub} if pub else None,
-            chance=CHANCE_TRIFEATURES,
+            published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
+            chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0},
+            title=f"{cfg.method.name} on {data.name} ({pairs} pairs, "
+            f"{extra.get('steps', '?')} steps; probe {cfg.eval.probe})",
         )
     curve_path = out / "probe_curve.json"
     if name == "report" and curve_path.exists():
