@@ -1204,7 +1204,7 @@ def write_report(
             "The published protocol reads redundancy and uniqueness from a run on the unbiased "
             "pairs (`--data.biased false`) and synergy from a run on the biased pairs; "
             "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
-            "overstated there. `infmasking reproduce trifeatures` runs both.",
+            f"overstated there. `infmasking reproduce {data.name}` runs both.",
         ]
         # the published point only where this run measures the same thing (protocol: synergy
         # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
