@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     lines = [
         "# Probe cost at the published size",
         "",
-        f"`python benchmarks/probe_cost.py --threads {args.threads}` on {platform.processor() or platform.machine()}, "
+        f"`python benchmarks/probe_cost.py --threads {args.threads}` on "
+        f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch threads {args.threads}, {time.strftime('%Y-%m-%d')}; "
         f"probe-train {args.n_train} × {args.dim}, probe-test {args.n_test}. Fits = values of C "
         "fitted on the hold-out + the final refit.",
