@@ -19,8 +19,8 @@ import torch
 
 from infmasking.data.registry import load_dataset
 from infmasking.training.config import RunConfig, to_dict
+from infmasking.training.host import cpu_bf16_native
 from infmasking.training.module import SSLModule
-from infmasking.training.run import cpu_bf16_native
 
 SETTINGS = {
     "cpu64": dict(

@@ -28,7 +28,7 @@ from infmasking.embed import embed_split, load_run
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
-from infmasking.training.run import load_data
+from infmasking.training.loading import load_data
 
 TASKS = {
     "y_shared": "both carry it",

@@ -297,7 +297,7 @@ def test_train_bf16_mixed(tmp_path):
 def test_bf16_on_a_cpu_without_native_bf16_is_warned(monkeypatch, native, precision, expected):
     """bf16-mixed where the CPU has no native bf16 (its GEMMs take a slow path) gets one warning
     line."""
-    from infmasking.training import run
+    from infmasking.training import host as run  # the host checks live in training/host.py
     from infmasking.training.config import RunConfig
 
     monkeypatch.setattr(run, "cpu_bf16_native", lambda: native)
@@ -310,7 +310,7 @@ def test_bf16_on_a_cpu_without_native_bf16_is_warned(monkeypatch, native, precis
 
 
 def test_cpu_bf16_native_reads_the_cpu_flags(monkeypatch, tmp_path):
-    from infmasking.training import run
+    from infmasking.training import host as run
 
     info = tmp_path / "cpuinfo"
     real = run.Path

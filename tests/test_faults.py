@@ -207,7 +207,7 @@ def test_vector_tokens_keep_a_token_in_masked_views():
 
 
 def test_auto_threads_follow_the_idle_cores(monkeypatch):
-    from infmasking.training import run
+    from infmasking.training import host as run
 
     monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
     monkeypatch.setattr(run.os, "getloadavg", lambda: (0.2, 0.0, 0.0))

@@ -101,30 +101,42 @@ class MaskedFusionModel(nn.Module):
 
     # ------------------------------------------------------------------ tokens
 
-    def _check_inputs(self, inputs: dict[str, Tensor], padding: dict[str, Tensor]) -> None:
-        if set(inputs) != set(self.modalities):
+    def _check_inputs(
+        self, inputs: dict[str, Tensor], padding: dict[str, Tensor], mods: Sequence[str]
+    ) -> None:
+        if set(inputs) != set(mods):
             raise ValueError(
                 f"inputs has modalities {sorted(inputs)}; "
                 f"this model was built for {self.modalities}"
+                + ("" if list(mods) == self.modalities else f" (asked for {list(mods)})")
             )
-        extra = set(padding) - set(self.modalities)
+        extra = set(padding) - set(mods)
         if extra:
             raise ValueError(
-                f"padding has unknown modalities {sorted(extra)}; "
-                f"expected a subset of {self.modalities}"
+                f"padding has unknown modalities {sorted(extra)}; expected a subset of {list(mods)}"
             )
+        if torch.compiler.is_compiling():  # traced (torch.export): sizes are symbolic
+            return
         sizes = {m: x.shape[0] for m, x in inputs.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"inputs have different batch sizes {sizes}")
 
     def tokenize(
-        self, inputs: dict[str, Tensor], padding: dict[str, Tensor] | None = None
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor] | None = None,
+        modalities: Sequence[str] | None = None,
     ) -> dict[str, Tokens]:
-        """Encode and adapt every modality: modality -> :class:`Tokens` ([B, L_m, d], [B, L_m])."""
+        """Encode and adapt each modality (default all; ``modalities``: a subset, in the
+        model's order): modality -> :class:`Tokens` ([B, L_m, d], [B, L_m])."""
         padding = padding or {}
-        self._check_inputs(inputs, padding)
+        mods = self.modalities if modalities is None else list(modalities)
+        unknown = [m for m in mods if m not in self.modalities]
+        if unknown:
+            raise ValueError(f"unknown modality {unknown[0]!r}; this model has {self.modalities}")
+        self._check_inputs(inputs, padding, mods)
         out = {}
-        for m in self.modalities:
+        for m in mods:
             pad = padding.get(m)
             enc = self.encoders[m]
             h = enc(inputs[m], pad) if enc.out_kind == "sequence" else enc(inputs[m])

@@ -113,8 +113,9 @@ def reproduce(
         baselines["raw-input probe"] = [raw_input_probe(base, s, root) for s in done]
         if controls:
             baselines[SUPERVISED] = [supervised_control(base, s, root) for s in done]
+            # 10x the steps costs 10 runs' worth of CPU: the first LONG_CONTROL_SEEDS seeds
             baselines[SUPERVISED_LONG] = [
-                supervised_control(base, s, root, factor=10) for s in done
+                supervised_control(base, s, root, factor=10) for s in done[:LONG_CONTROL_SEEDS]
             ]
             baselines[FACTORS] = [factor_control(base, s, root) for s in done]
     return write_comparison(
@@ -130,6 +131,7 @@ def reproduce(
 
 SUPERVISED = "control (a): the fusion network trained supervised on synergy"
 SUPERVISED_LONG = "control (a), 10× the steps"
+LONG_CONTROL_SEEDS = 2  # seeds of the 10x control (each costs ten self-supervised runs' steps)
 FACTORS = "control (b): true factors + texture₁ × colour₂ cell"
 
 
@@ -138,7 +140,8 @@ def _finished_report(out: Path, base: RunConfig, reprobe: bool) -> dict:
     checkpoint with ``base``'s evaluation options (cached as ``evaluation*.json``)."""
     report = json.loads((out / "report.json").read_text())
     if reprobe:
-        from infmasking.training.run import evaluate, evaluation_name
+        from infmasking.training.report import evaluation_name
+        from infmasking.training.run import evaluate
 
         cfg = dataclasses.replace(base.eval)
         probe_cfg = dataclasses.replace(base, eval=cfg)
@@ -223,7 +226,8 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     probe sets, which are those of the biased data too), cached in ``root/raw_input``."""
     from infmasking.data.trifeatures_tokens import raw_features
     from infmasking.evaluation.probe import probe_all
-    from infmasking.training.run import load_data, probe_train_subset
+    from infmasking.training.loading import load_data
+    from infmasking.training.probing import probe_train_subset
 
     path = root / "raw_input" / f"seed{seed}{_probe_tag(base)}.json"
     if path.exists():
@@ -261,7 +265,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
 
 def _probe_tag(base: RunConfig) -> str:
     """The cache-file suffix of a probe other than the default (``_standardised``, ...)."""
-    from infmasking.training.run import evaluation_name
+    from infmasking.training.report import evaluation_name
 
     return evaluation_name(base).removeprefix("evaluation")
 
@@ -283,7 +287,8 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
     is a function of the cell, so a linear probe can read it exactly). Cached in
     ``root/controls``."""
     from infmasking.evaluation.probe import probe_all
-    from infmasking.training.run import load_data, probe_train_subset
+    from infmasking.training.loading import load_data
+    from infmasking.training.probing import probe_train_subset
 
     path = root / "controls" / f"factors_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
@@ -324,8 +329,9 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     features probed exactly like the methods. Cached in ``root/controls``."""
     import torch
 
+    from infmasking.training.loading import load_data, train_loader
     from infmasking.training.module import SSLModule
-    from infmasking.training.run import load_data, probe_train_subset, run_probes, train_loader
+    from infmasking.training.probing import probe_train_subset, run_probes
 
     suffix = "" if factor == 1 else f"_x{factor}"
     path = root / "controls" / f"supervised{suffix}_seed{seed}{_probe_tag(base)}.json"

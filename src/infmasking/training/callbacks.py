@@ -1,0 +1,246 @@
+"""The Lightning callbacks of a run and its atomic checkpoint writer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from infmasking.data.base import MultimodalData
+from infmasking.training.config import (
+    RunConfig,
+)
+from infmasking.training.errors import RunStopped, StopNow
+from infmasking.training.probing import run_probes
+
+
+class _NoTips(logging.Filter):
+    """Drop Lightning's advertising tips ("💡 Tip: ..."); every other message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡" not in str(record.getMessage())
+
+
+class _NoBanner(logging.Filter):
+    """Drop Lightning's accelerator banner ("GPU available: ...", "TPU available: ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.getMessage())
+        return not msg.startswith(("GPU available", "TPU available", "HPU available"))
+
+
+for _filter in (_NoTips(), _NoBanner()):
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_filter)
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Inside a run only: the CSV logger's notice about a resumed folder (expected: we merge
+    metrics.csv ourselves) and a torch deprecation raised inside Lightning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*Experiment logs directory.*exists and is not empty.*"
+        )
+        warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+        yield
+
+
+class RunProgress(Callback):
+    """One progress bar over the whole run (every step of every epoch, with an ETA and the
+    loss), instead of Lightning's bar per epoch. A resumed run starts at its step."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_start(self, trainer, module) -> None:
+        if not trainer.is_global_zero:
+            return
+        from tqdm.auto import tqdm
+
+        total = trainer.max_epochs * trainer.num_training_batches
+        self.bar = tqdm(
+            total=total, initial=trainer.global_step, desc="train", unit="step", dynamic_ncols=True
+        )
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(trainer.global_step - self.bar.n)
+        loss = trainer.callback_metrics.get("train/loss")
+        post = {"epoch": f"{trainer.current_epoch + 1}/{trainer.max_epochs}"}
+        if loss is not None:
+            post["loss"] = f"{float(loss):.3f}"
+        self.bar.set_postfix(post, refresh=False)
+
+    def on_train_end(self, trainer, module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_exception(self, trainer, module, exception) -> None:
+        self.on_train_end(trainer, module)
+
+
+class ProbeEveryK(Callback):
+    """Probe before training (epoch 0: the randomly initialised network, the floor every
+    learned number should be read against) and every k epochs after it (rank 0); rows are
+    appended to ``probe_curve.json``."""
+
+    def __init__(self, data: MultimodalData, cfg: RunConfig, out: Path):
+        self.data, self.cfg, self.path = data, cfg, out / "probe_curve.json"
+
+    def on_train_start(self, trainer, module) -> None:
+        if self.cfg.eval.probe_every and trainer.global_step == 0 and trainer.is_global_zero:
+            self._probe(trainer, module, epoch=0)
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        k = self.cfg.eval.probe_every
+        if not k or (trainer.current_epoch + 1) % k or not trainer.is_global_zero:
+            return
+        self._probe(trainer, module, epoch=trainer.current_epoch + 1)
+
+    def _probe(self, trainer, module, epoch: int) -> None:
+        results = run_probes(module, self.data, self.cfg)
+        row = {"epoch": epoch, "step": trainer.global_step}
+        row.update({t: 100 * r.published_value for t, r in results.items()})
+        row.update(
+            {
+                f"{t}_auroc": 100 * r.metrics["auroc"]
+                for t, r in results.items()
+                if "auroc" in r.metrics
+            }
+        )
+        row.update(
+            {f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"}
+        )
+        curve = json.loads(self.path.read_text()) if self.path.exists() else []
+        curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
+        self.path.write_text(json.dumps(curve, indent=1))
+
+
+class StepSeed(Callback):
+    """Seed every step from (seed, global step, rank): augmentations, masks and dropout of a
+    resumed run repeat those of an uninterrupted one."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        torch.manual_seed((self.seed * 1_000_003 + trainer.global_step) * 64 + trainer.global_rank)
+
+
+class StopOnSigterm(Callback):
+    """SIGTERM (SLURM, ``timeout``, docker, Kubernetes) or SIGINT (Ctrl-C) -> finish the
+    current step, save ``checkpoints/last.ckpt``, say how to resume; :func:`train` then raises
+    :class:`RunStopped` (the CLI exits 143 / 130)."""
+
+    def __init__(self, out: Path):
+        self.out, self.received, self.saved = out, None, False
+
+    def installed(self, after_fit: bool = False):
+        """Handle SIGTERM and SIGINT inside the block. During fit: stop after the current step.
+        After fit (``after_fit``): the checkpoint is complete, so stop at once."""
+        import contextlib
+        import signal
+
+        handler = self._handler_after_fit if after_fit else self._handler
+
+        @contextlib.contextmanager
+        def ctx():
+            try:
+                previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+            except ValueError:  # not the main thread: leave signals alone
+                yield
+                return
+            try:
+                yield
+            finally:
+                for s, h in previous.items():
+                    signal.signal(s, h)
+
+        return ctx()
+
+    @staticmethod
+    def _name(signum: int) -> str:
+        import signal
+
+        return signal.Signals(signum).name
+
+    def _handler(self, signum, frame) -> None:
+        self.received = self._name(signum)
+
+    def _handler_after_fit(self, signum, frame) -> None:
+        name = self._name(signum)
+        print(
+            f"\n{name} received while probing: training is complete in "
+            f"{self.out / 'checkpoints' / 'last.ckpt'}. "
+            "Run the same command again to probe and write the report.",
+            flush=True,
+        )
+        raise RunStopped(name, self.out / "checkpoints" / "last.ckpt")
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.received and not self.saved:
+            trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"))
+            self.saved = True
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        # leave fit before the next step, once this step is logged: stopping the loop cleanly
+        # (should_stop) would end the epoch, and the epoch-end checkpoint would claim an epoch
+        # that was not finished
+        if self.saved:
+            raise StopNow()
+
+    def finish(self, trainer) -> None:
+        """After fit stopped: make sure the checkpoint exists and say how to resume."""
+        path = self.out / "checkpoints" / "last.ckpt"
+        if not self.saved:
+            trainer.save_checkpoint(str(path))
+            self.saved = True
+        if trainer.is_global_zero:
+            print(
+                f"\n{self.received} received at step {trainer.global_step}: checkpoint saved to "
+                f"{path}. Run the same command again to resume.",
+                flush=True,
+            )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written so that a crash at any instant leaves an intact one: the new file is
+    written beside the old one (``last.ckpt.tmp-<pid>``, same folder, so same filesystem),
+    flushed and fsynced, then renamed over it atomically and the folder fsynced. Until the
+    rename the previous checkpoint is untouched; after it, the new one is complete."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

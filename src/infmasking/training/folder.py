@@ -1,0 +1,326 @@
+"""The run folder: which files are the library's, resuming or clearing one, its lock, and
+the identity of the data it trained on (docs/SECURITY.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infmasking.training.config import (
+    RunConfig,
+    from_dict,
+    load_config,
+    to_dict,
+)
+from infmasking.training.errors import RunError
+
+#: Written at the start of every run: the folder is one of the library's run folders.
+RUN_MARKER = ".infmasking-run"
+#: The files a run writes at the top of its folder (evaluations: :data:`_EVALUATION`).
+RUN_FILES = (
+    RUN_MARKER,
+    "config.yaml",
+    "hparams.yaml",
+    "metrics.csv",
+    "report.json",
+    "report.md",
+    "probe.png",
+    "training_curves.png",
+    "probe_curve.json",
+    "probe_curve.png",
+    "data.json",
+)
+_EVALUATION = re.compile(
+    r"evaluation(_(standardised|fused|concat|balanced))*(\.json|\.md|_rus\.png)"
+)
+_CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
+
+
+def library_files(out: Path) -> list[Path]:
+    """The files in ``out`` that a run writes, by exact name (nothing else is ever removed)."""
+    found = [out / n for n in RUN_FILES if (out / n).is_file()]
+    found += [p for p in out.glob("evaluation*") if p.is_file() and _EVALUATION.fullmatch(p.name)]
+    ckpts = out / "checkpoints"
+    if ckpts.is_dir():
+        found += [p for p in ckpts.iterdir() if p.is_file() and _CHECKPOINT.fullmatch(p.name)]
+    board = out / "tensorboard"  # --trainer.logger tensorboard
+    if board.is_dir():
+        found += [
+            p
+            for p in board.iterdir()
+            if p.is_file()
+            and (p.name.startswith("events.out.tfevents.") or p.name == "hparams.yaml")
+        ]
+    return found
+
+
+def is_run_folder(out: Path) -> bool:
+    """``out`` holds a run of this library: its marker, or (runs from before the marker) a
+    ``config.yaml`` that parses as a run config beside ``hparams.yaml`` or a checkpoint."""
+    if (out / RUN_MARKER).is_file():
+        return True
+    if not (out / "config.yaml").is_file():
+        return False
+    if not ((out / "hparams.yaml").is_file() or (out / "checkpoints" / "last.ckpt").is_file()):
+        return False
+    try:
+        load_config(out / "config.yaml")
+    except Exception:  # noqa: BLE001 - a file that does not parse is not ours
+        return False
+    return True
+
+
+def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
+    """Returns the checkpoint to resume from, or None for a fresh run.
+
+    Only a folder the library recognises as a run folder (:func:`is_run_folder`) is resumed
+    or, with ``overwrite``, cleared — and then only of the files a run writes
+    (:func:`library_files`); a folder that is not one is written into only where none of those
+    names is taken, so no file of the user's is ever replaced or deleted."""
+    report, last, saved = (
+        out / "report.json",
+        out / "checkpoints" / "last.ckpt",
+        out / "config.yaml",
+    )
+    ours = is_run_folder(out)
+    if not ours and not overwrite and (out / "checkpoints").is_dir() and not saved.exists():
+        # only checkpoints: a run folder that lost its files, resumed only if a checkpoint in
+        # it is readable and holds an infmasking config (read, never deleted)
+        if any((out / "checkpoints").glob("*.ckpt")):
+            last = _intact_checkpoint(out / "checkpoints")
+            if _checkpoint_config(last) is None:
+                raise RunError(
+                    f"--out_dir {out}: {last} is not an infmasking checkpoint; "
+                    "choose another --out_dir"
+                )
+            return last
+    if not ours:
+        taken = [str(p.relative_to(out)) for p in library_files(out)]
+        ckpts = out / "checkpoints"
+        if ckpts.exists() and not ckpts.is_dir():
+            taken.append("checkpoints")
+        if taken:
+            raise RunError(
+                f"--out_dir {out} is not an infmasking run folder and holds "
+                f"{', '.join(sorted(taken))}, which a run would replace; choose another "
+                "--out_dir (--overwrite clears only run folders the library wrote)"
+            )
+        return None
+    if report.exists() and not overwrite:
+        raise RunError(
+            f"{out} already holds a finished run ({report}); "
+            "pass --overwrite true or choose another --out_dir"
+        )
+    if overwrite:
+        # a clean folder: every file a run writes goes (nothing else is touched)
+        for p in library_files(out):
+            p.unlink(missing_ok=True)
+        ckpts = out / "checkpoints"
+        if ckpts.is_dir() and not any(ckpts.iterdir()):
+            ckpts.rmdir()
+        return None
+    if last.exists() or any((out / "checkpoints").glob("*.ckpt")):
+        last = _intact_checkpoint(out / "checkpoints")
+        # the folder's config.yaml, or (a folder that lost it) the config inside the checkpoint
+        old = to_dict(load_config(saved)) if saved.exists() else _checkpoint_config(last)
+        if old is not None and old["data"].get("path"):  # runs that stored a relative path
+            old["data"]["path"] = str(Path(old["data"]["path"]).expanduser().resolve())
+        if old is not None:
+            new = to_dict(cfg)
+            # evaluation settings do not change training: a finished training can be re-probed
+            diff = [d for d in _diff(old, new) if not d.startswith("eval.")]
+            if diff:
+                raise RunError(
+                    f"{out} holds an unfinished run with a different config ({', '.join(diff)}); "
+                    "resume with the same config, or pass --overwrite true"
+                )
+        return last
+    return None
+
+
+def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
+    """The run config saved inside a (readable) checkpoint, in ``to_dict`` form; None if it
+    holds none. A config that no longer parses is an error: the run cannot be compared."""
+    state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
+    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hp, dict) or "config" not in hp:
+        return None
+    try:
+        return to_dict(from_dict(hp["config"]))
+    except ValueError as e:
+        raise RunError(
+            f"{ckpt} holds a run config this version cannot read ({e}); "
+            "pass --overwrite true to start afresh"
+        ) from None
+
+
+def _intact_checkpoint(folder: Path) -> Path:
+    """``last.ckpt`` if it can be read; else the newest readable checkpoint beside it (said);
+    else an error naming the unreadable file(s) and what to do."""
+    candidates = sorted(
+        folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime)
+    )
+    bad = []
+    for path in candidates:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or "state_dict" not in state:
+                raise ValueError("no state_dict")
+        except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+            bad.append(f"{path.name} ({type(e).__name__})")
+            continue
+        if bad:
+            print(
+                f"Checkpoint(s) {', '.join(bad)} in {folder} cannot be read "
+                "(truncated by a crash?); "
+                f"resuming from the newest intact one, {path.name}"
+            )
+        return path
+    raise RunError(
+        f"cannot resume: every checkpoint in {folder} is unreadable ({', '.join(bad)}); "
+        "delete it to restart, or pass --overwrite true"
+    )
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += _diff(a[k], b[k], f"{prefix}{k}.")
+        elif a.get(k) != b.get(k) and k not in ("progress_bar", "num_threads"):
+            out.append(f"{prefix}{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    return out
+
+
+def data_identity(path: str | None) -> dict[str, Any] | None:
+    """What a run's data file is: absolute path, size and SHA-256 of the content (a folder:
+    the number of files and a SHA-256 over their relative names and sizes). None without a
+    data file (generated datasets)."""
+    import hashlib
+
+    if path is None:
+        return None
+    p = Path(path).expanduser().resolve()
+    h = hashlib.sha256()
+    if p.is_file():
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        return {"path": str(p), "size": p.stat().st_size, "sha256": h.hexdigest()}
+    if p.is_dir():
+        files = sorted(q for q in p.rglob("*") if q.is_file())
+        for q in files:
+            h.update(f"{q.relative_to(p)}\0{q.stat().st_size}\n".encode())
+        size = sum(q.stat().st_size for q in files)
+        return {"path": str(p), "size": size, "files": len(files), "sha256_listing": h.hexdigest()}
+    return None
+
+
+def check_data_identity(folder: Path, path: str | None, what: str) -> None:
+    """Refuse (RunError, one line) when the data at ``path`` is not what the run in ``folder``
+    recorded in ``data.json`` when it trained (runs from before the record are not checked)."""
+    record = folder / "data.json"
+    if not record.is_file() or path is None:
+        return
+    want = json.loads(record.read_text())
+    if want is None:
+        return
+    got = data_identity(path)
+    if got is None:
+        raise RunError(f"{what}: the run's data {want['path']} is gone (recorded in {record})")
+    if got["path"] != want["path"]:
+        return  # another file, asked for explicitly (--data.path): the user's choice
+    if got != want:
+        raise RunError(
+            f"{what}: the data file {want['path']} changed since the run trained on it (size "
+            f"{want['size']} -> {got['size']}, recorded in {record}); restore it, or start a "
+            "new run"
+        )
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The PID of a live process on this host that holds ``folder/run.lock``, else None."""
+    import socket
+
+    try:
+        holder = json.loads((folder / "run.lock").read_text())
+    except (OSError, ValueError):
+        return None
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and _alive(pid):
+        return pid
+    return None
+
+
+class RunLock:
+    """``out/run.lock`` holds the PID and host of the process training into ``out``. A second
+    run into the same folder is refused, naming the holder; a lock left by a dead process (same
+    host) is taken over, and said. Only the launching process locks (not DDP ranks > 0)."""
+
+    def __init__(self, out: Path):
+        self.out, self.path, self.held = out, out / "run.lock", False
+
+    def __enter__(self) -> RunLock:
+        if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+            return self
+        import socket
+
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunError(
+                f"--out_dir {self.out} cannot be created: a file is in the way"
+            ) from None
+        except PermissionError:
+            raise RunError(
+                f"--out_dir {self.out}: permission denied; choose a writable folder"
+            ) from None
+        host, me = socket.gethostname(), {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    holder = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    holder = {}
+                pid, where = holder.get("pid"), holder.get("host")
+                if where == host and isinstance(pid, int) and not _alive(pid):
+                    print(
+                        f"Taking over {self.path}: its process {pid} on {host} is no longer running"
+                    )
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise RunError(
+                    f"{self.out} is in use by another run (process {pid} on host {where}, "
+                    f"{self.path}); wait for it, or remove the lock if that run is gone"
+                ) from None
+            except PermissionError:
+                raise RunError(
+                    f"--out_dir {self.out}: permission denied; choose a writable folder"
+                ) from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise RunError(f"could not lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
