@@ -25,7 +25,7 @@ METHODS='[infmasking, comm, cross, cross_self]'
 # (the published point and CoMM first: every Δ is paired with the published point's same seed)
 SPECS=("method.name infmasking" "method.name comm" "method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
        "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5" "method.mask_lambda 0.25")
-SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}
+SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2}  # 3 seeds: what the re-measurement of 2026-12-01 ran
 
 compare() {  # seeds
   infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds "[$1]" \
@@ -63,9 +63,18 @@ case "${1:-}" in
   *) (lane A > "$ROOT.laneA.log" 2>&1) & (lane B > "$ROOT.laneB.log" 2>&1) & wait ;;
 esac
 mkdir -p "$OUT"
-if [ -d "$ROOT/compare" ]; then  # the comparison table only where its runs are here
+if [ -d "$ROOT/compare" ]; then  # the comparison tables only where its runs are here
+  # the published probe (the runs' own reports), with the controls (a, a x10, b)
   infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" \
     --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true > /dev/null
   cp "$ROOT"/compare/comparison.{md,json,png} "$OUT"/
+  # the same checkpoints re-probed with the standardised probe (its AUROC ranks weak signal)
+  infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" \
+    --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true --reprobe true \
+    --eval.probe standardised --controls false > /dev/null
+  for ext in md json png; do cp "$ROOT/compare/comparison.$ext" "$OUT/comparison_standardised.$ext"; done
 fi
-[ -d "$ROOT/sweep" ] && python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" --seeds $SWEEP_SEEDS
+if [ -d "$ROOT/sweep" ]; then
+  python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \
+    --seeds $SWEEP_SEEDS
+fi
