@@ -115,3 +115,14 @@ def test_write_markdown_table():
     assert write_markdown_table([[0.12345]], ["x"], float_format="{:.3f}").endswith("| 0.123 |\n")
     with pytest.raises(ValueError, match="rows"):
         write_markdown_table([["too", "many"]], ["one"])
+
+
+def test_loss_terms_are_named_by_modality():
+    from infmasking.evaluation.plots import term_label
+
+    mods = ["image1", "image2"]
+    assert term_label("train/loss_comm_1", mods) == "train/loss_comm(image1)"
+    assert term_label("train/acc_cross_12", mods) == "train/acc_cross(image1, image2)"
+    assert term_label("train/loss_self_2", mods) == "train/loss_self(image2)"
+    assert term_label("train/loss_comm_all", mods) == "train/loss_comm_all"
+    assert term_label("train/loss_comm_1") == "train/loss_comm_1"

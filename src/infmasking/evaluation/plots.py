@@ -62,7 +62,29 @@ def _metric_group(name: str) -> str:
     return "other"
 
 
-def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
+def term_label(name: str, modalities: Sequence[str] | None = None) -> str:
+    """A metric's legend label with modality numbers replaced by names:
+    ``train/loss_comm_1`` -> ``train/loss_comm(image1)``, ``cross_12`` -> ``cross(x1, x2)``."""
+    if not modalities:
+        return name
+    import re
+
+    def mod(k: str) -> str:
+        i = int(k) - 1
+        return modalities[i] if 0 <= i < len(modalities) else k
+
+    pair = re.match(r"^(.*cross)_(\d)(\d)$", name)
+    if pair:
+        return f"{pair[1]}({mod(pair[2])}, {mod(pair[3])})"
+    one = re.match(r"^(.*(?:comm|self))_(\d+)$", name)
+    if one:
+        return f"{one[1]}({mod(one[2])})"
+    return name
+
+
+def plot_training_curves(
+    metrics_csv: str | Path, out_png: str | Path, modalities: Sequence[str] | None = None
+) -> Path:
     """Plot every ``train/*`` and ``val/*`` column of a CSVLogger file against the step.
 
     Losses share one subplot, accuracies (columns containing "acc") another, anything else
@@ -74,6 +96,7 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     Args:
         metrics_csv: path of ``metrics.csv``.
         out_png: output path (parent directories are created).
+        modalities: the run's modality names, to name the per-modality loss terms.
 
     Returns:
         ``out_png`` as a :class:`Path`.
@@ -119,7 +142,7 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
                 marker="o" if is_val else None,
                 markersize=3,
                 linewidth=1.2,
-                label=n,
+                label=term_label(n, modalities),
             )
         ax.set_xlabel(x_name)
         ax.set_title(group)

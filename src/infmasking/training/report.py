@@ -183,7 +183,9 @@ def write_report(
     (out / f"{name}.md").write_text(report["markdown"] + "\n")
     if name == "report":
         if (out / "metrics.csv").exists():
-            plots.plot_training_curves(out / "metrics.csv", out / "training_curves.png")
+            plots.plot_training_curves(
+                out / "metrics.csv", out / "training_curves.png", modalities=data.modalities
+            )
         curve = out / "probe_curve.json"
         if curve.exists():
             rows = json.loads(curve.read_text())
