@@ -250,14 +250,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
         seed=seed,
         class_weight=base.eval.class_weight,
     )
-    row = {
-        "redundancy": 100 * res["share"].published_value,
-        "uniqueness": 100 * res["unique1"].published_value,
-        "unique2": 100 * res["unique2"].published_value,
-        "synergy": 100 * res["synergy"].published_value,
-        "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
-        "seed": seed,
-    }
+    row = _rus_row(res, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     return row
