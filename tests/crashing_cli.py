@@ -1,6 +1,7 @@
 """Test aid: the ``infmasking`` CLI in a process that hard-kills itself (exit 17, no cleanup)
 at the start of epoch N, once epoch N-1's checkpoint is on disk — as a killed job dies; or,
-with ``SIGTERM:K`` / ``SIGINT:K``, that sends itself the signal after global step K (mid-epoch).
+with ``SIGTERM:K`` / ``SIGINT:K``, that sends itself the signal after global step K (mid-epoch);
+or, with ``KILL:K``, that hard-kills itself after global step K.
 
     python tests/crashing_cli.py N train --preset tiny --out_dir ...
     python tests/crashing_cli.py SIGTERM:4 train --preset tiny --out_dir ...
@@ -23,6 +24,17 @@ class CrashAtEpochStart(Callback):
 
     def on_train_epoch_start(self, trainer, module) -> None:
         if trainer.current_epoch == self.epoch:
+            os._exit(17)
+
+
+class KillAtStep(Callback):
+    """Hard kill (exit 17, no cleanup) before step K+1, after step K's callbacks ran."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
             os._exit(17)
 
 
@@ -55,7 +67,9 @@ def run_cli(args, env=None, crash_at=None, **kw):
 def main() -> int:
     when, args = sys.argv[1], sys.argv[2:]
     make_trainer = run.make_trainer
-    if ":" in when:
+    if when.startswith("KILL:"):
+        extra = KillAtStep(int(when.split(":")[1]))
+    elif ":" in when:
         name, step = when.split(":")
         extra = SignalAtStep(name, int(step))
     else:

@@ -95,6 +95,9 @@ def test_corrupt_last_checkpoint(tmp_path):
         (["--eval.class_weight", "foo"], "--eval.class_weight"),
         (["--eval.probe_max_train", "0"], "--eval.probe_max_train"),
         (["--eval.select", "best_valid"], "--eval.probe_every must be >= 1"),
+        (["--eval.probe_at", "[1, 99]"], "--eval.probe_at must be epochs <= optim.epochs"),
+        (["--eval.probe_at", "[1, 1]"], "--eval.probe_at must be a list of distinct epochs"),
+        (["--trainer.checkpoint_every_n_steps", "-1"], "--trainer.checkpoint_every_n_steps"),
     ],
 )
 def test_meaningless_options_refused_before_training(tmp_path, capsys, args, message):
@@ -247,3 +250,28 @@ def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, sig, code):
             ]
 
     assert losses(ref) == losses(out)
+
+
+def test_step_checkpoints_survive_a_hard_kill(tmp_path):
+    """--trainer.checkpoint_every_n_steps 2, killed (no cleanup) after step 5 of 6: the run
+    resumes from step 4's mid-epoch checkpoint and ends equal to an uninterrupted run, probing
+    at the epochs eval.probe_at names."""
+    args = ["train", *TINY, "--optim.epochs", "2", "--eval.probe_at", "[0, 1]"]
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
+    step_args = [*args, "--trainer.checkpoint_every_n_steps", "2", "--out_dir", str(out)]
+    r = run_cli(step_args, crash_at="KILL:5")
+    assert r.returncode == 17, r.stderr
+    state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 4
+    assert run_cli(step_args).returncode == 0
+    a = torch.load(ref / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    for folder in (ref, out):
+        assert [row["epoch"] for row in json.loads((folder / "probe_curve.json").read_text())] == [
+            0,
+            1,
+        ]

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Timer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from infmasking.data.base import MultimodalData
@@ -89,26 +89,36 @@ class RunProgress(Callback):
 
 
 class ProbeEveryK(Callback):
-    """Probe before training (epoch 0: the randomly initialised network, the floor every
-    learned number should be read against) and every k epochs after it (rank 0); rows are
-    appended to ``probe_curve.json``."""
+    """Probe at the epochs ``eval.probe_every`` and ``eval.probe_at`` name (rank 0): epoch 0 is
+    the randomly initialised network, before training, the floor every learned number should be
+    read against; rows are appended to ``probe_curve.json``."""
 
     def __init__(self, data: MultimodalData, cfg: RunConfig, out: Path):
         self.data, self.cfg, self.path = data, cfg, out / "probe_curve.json"
 
+    @staticmethod
+    def wanted(cfg: RunConfig) -> bool:
+        """Does ``cfg`` ask for any probe during training?"""
+        return bool(cfg.eval.probe_every or cfg.eval.probe_at)
+
+    def _due(self, epoch: int) -> bool:
+        k = self.cfg.eval.probe_every
+        return bool(k and epoch % k == 0) or epoch in self.cfg.eval.probe_at
+
     def on_train_start(self, trainer, module) -> None:
-        if self.cfg.eval.probe_every and trainer.global_step == 0 and trainer.is_global_zero:
+        if self._due(0) and trainer.global_step == 0 and trainer.is_global_zero:
             self._probe(trainer, module, epoch=0)
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        k = self.cfg.eval.probe_every
-        if not k or (trainer.current_epoch + 1) % k or not trainer.is_global_zero:
-            return
-        self._probe(trainer, module, epoch=trainer.current_epoch + 1)
+        if self._due(trainer.current_epoch + 1) and trainer.is_global_zero:
+            self._probe(trainer, module, epoch=trainer.current_epoch + 1)
 
     def _probe(self, trainer, module, epoch: int) -> None:
         results = run_probes(module, self.data, self.cfg)
         row = {"epoch": epoch, "step": trainer.global_step}
+        timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
+        if timers:  # training seconds so far (resumes add up: the Timer rides in checkpoints)
+            row["train_seconds"] = round(timers[0].time_elapsed("train"), 1)
         row.update({t: 100 * r.published_value for t, r in results.items()})
         row.update(
             {
@@ -134,6 +144,18 @@ class StepSeed(Callback):
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         torch.manual_seed((self.seed * 1_000_003 + trainer.global_step) * 64 + trainer.global_rank)
+
+
+class StepCheckpoint(Callback):
+    """``checkpoints/last.ckpt`` every k optimizer steps inside an epoch (the epoch-end
+    checkpoint covers the last batch): a hard-killed run resumes from the next batch."""
+
+    def __init__(self, out: Path, every: int):
+        self.path, self.every = out / "checkpoints" / "last.ckpt", every
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
+            trainer.save_checkpoint(str(self.path))
 
 
 class StopOnSigterm(Callback):

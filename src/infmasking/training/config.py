@@ -172,6 +172,10 @@ class TrainerConfig:
     best)."""
     log_every_n_steps: int = 10
     """metrics.csv row every k steps."""
+    checkpoint_every_n_steps: int = 0
+    """Also write ``checkpoints/last.ckpt`` every k optimizer steps inside an epoch (0: at
+    epoch ends only). A killed run resumes from it exactly (the data order carries on from the
+    next batch); for long epochs, so that a hard kill loses minutes, not an epoch."""
     progress_bar: bool = True
     """One progress bar over the whole run (steps, ETA, loss)."""
     logger: Literal["csv", "tensorboard"] = "csv"
@@ -189,6 +193,9 @@ class EvalConfig:
 
     probe_every: int = 0
     """Probe every k epochs during training (0 = only at the end) for metric-vs-epoch curves."""
+    probe_at: list[int] = field(default_factory=list)
+    """Also probe after these epochs (e.g. [1, 2, 5, 10]; 0 = the random initialisation), for
+    curves whose probes cost too much to run every epoch."""
     probe_max_train: int = 10_000
     """At most this many probe-train samples (a seeded subset)."""
     probe: Literal["published", "standardised"] = "published"
@@ -474,14 +481,35 @@ def validate(cfg: RunConfig) -> None:
         "an integer >= 0",
         e.probe_every,
     )
+    need(
+        isinstance(e.probe_at, list)
+        and all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in e.probe_at)
+        and len(set(e.probe_at)) == len(e.probe_at),
+        "eval.probe_at",
+        "a list of distinct epochs >= 0",
+        e.probe_at,
+    )
+    need(
+        all(k <= cfg.optim.epochs for k in e.probe_at),
+        "eval.probe_at",
+        f"epochs <= optim.epochs ({cfg.optim.epochs}): a later epoch is never reached",
+        e.probe_at,
+    )
     need(e.select in ("last", "best_valid"), "eval.select", "'last' or 'best_valid'", e.select)
     if e.select == "best_valid":
         need(
-            e.probe_every >= 1,
+            e.probe_every >= 1 or any(k >= 1 for k in e.probe_at),
             "eval.probe_every",
-            ">= 1 with --eval.select best_valid (it chooses among probed epochs)",
+            ">= 1 (or eval.probe_at with a trained epoch) with --eval.select best_valid "
+            "(it chooses among probed epochs)",
             e.probe_every,
         )
+    need(
+        isinstance(t.checkpoint_every_n_steps, int) and t.checkpoint_every_n_steps >= 0,
+        "trainer.checkpoint_every_n_steps",
+        "an integer >= 0 (0: checkpoints at epoch ends only)",
+        t.checkpoint_every_n_steps,
+    )
     need(
         isinstance(e.batch_size, int) and e.batch_size >= 1,
         "eval.batch_size",

@@ -113,7 +113,8 @@ def write_report(
                 "",
                 "## Which epoch",
                 "",
-                f"Probed every {cfg.eval.probe_every} epoch(s). `last`: the last epoch; "
+                f"Probed at epochs {', '.join(str(r['epoch']) for r in rows)}. "
+                "`last`: the last epoch; "
                 "`best_valid`: the epoch with the best mean score on the held-out part of "
                 "probe-train (never the test split); **as published: epoch chosen on test** "
                 "(best mean test score, early stopping with patience 10) — optimistic, shown to "

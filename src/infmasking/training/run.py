@@ -24,6 +24,7 @@ from infmasking.training.callbacks import (
     AtomicCheckpointIO,
     ProbeEveryK,
     RunProgress,
+    StepCheckpoint,
     StepSeed,
     StopOnSigterm,
     _quiet_lightning,
@@ -110,6 +111,8 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         enable_version_counter=False,
     )
     cbs = [ckpt, StepSeed(cfg.seed), *callbacks] + ([RunProgress()] if t.progress_bar else [])
+    if t.checkpoint_every_n_steps:
+        cbs.insert(1, StepCheckpoint(out, t.checkpoint_every_n_steps))
     return pl.Trainer(
         max_epochs=cfg.optim.epochs,
         accelerator=t.accelerator,
@@ -166,7 +169,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     )
     stop = StopOnSigterm(out)
     timer = Timer()  # training time; its state rides in the checkpoint, so resumes add up
-    callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if cfg.eval.probe_every else [])
+    callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if ProbeEveryK.wanted(cfg) else [])
     trainer = make_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
         (out / RUN_MARKER).write_text(
