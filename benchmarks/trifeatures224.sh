@@ -8,7 +8,7 @@
 # also bears the load of other work on the machine). Every run checkpoints every 20 steps and
 # resumes exactly after any interruption: re-running the script finishes what is missing.
 # Order: seed 42 of both (biased pairs: synergy), then seed 43 of both, then the unbiased-pair
-# runs (redundancy, uniqueness) of seed 42. Then the summary (benchmarks/trifeatures224.py).
+# runs (redundancy, uniqueness) of seed 42. Then the summary (benchmarks/trifeatures64_curves.py).
 #   bash benchmarks/trifeatures224.sh               # all runs in order, then the summary
 #   bash benchmarks/trifeatures224.sh --only_summary
 set -euo pipefail
@@ -17,8 +17,9 @@ OUT=${OUT:-benchmarks/results/trifeatures224_cpu}
 COMMON=(--preset trifeatures224 --optim.epochs 10 --eval.probe_at '[1, 2, 5, 10]'
         --trainer.checkpoint_every_n_steps 20 --trainer.num_threads 1
         --trainer.progress_bar false --trainer.log_every_n_steps 5)
-one() {  # method seed pairs
-  local out="$ROOT/$1/$3/seed$2" biased=$([ "$3" = biased ] && echo true || echo false)
+one() {  # method seed pairs (the layout of benchmarks/trifeatures64_curves.py)
+  local out="$ROOT/$1/seed$2$([ "$3" = biased ] || echo _unbiased)"
+  local biased=$([ "$3" = biased ] && echo true || echo false)
   [ -f "$out/report.json" ] || infmasking train "${COMMON[@]}" --method.name "$1" --seed "$2" \
     --data.biased "$biased" --out_dir "$out"
 }
@@ -29,4 +30,6 @@ mkdir -p "$ROOT" "$OUT"
 if [ "${1:-}" != "--only_summary" ]; then
   (lane infmasking > "$ROOT.infmasking.log" 2>&1) & (lane comm > "$ROOT.comm.log" 2>&1) & wait
 fi
-python benchmarks/trifeatures224.py --runs "$ROOT" --out "$OUT"
+python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --methods infmasking comm \
+  --seeds 42 43 --epochs 10 --all_tasks --include_unfinished --title "Trifeatures 224 px (CPU)" \
+  --script "bash benchmarks/trifeatures224.sh"

@@ -38,7 +38,14 @@ PANELS = (
     ("synergy_auroc", "synergy AUROC", "biased"),
     ("synergy", "synergy (balanced accuracy)", "biased"),
 )
-CHANCE = {"share": 10.0, "unique1": 10.0, "synergy_auroc": 50.0, "synergy": 50.0}
+# --all_tasks: every task of the biased-pair runs too (their R / U are not the protocol's numbers:
+# on biased pairs shape, texture and colour are correlated across the two images)
+ALL_TASKS = (
+    ("share", "shape (redundancy task)", "biased"),
+    ("unique1", "texture 1 (uniqueness task)", "biased"),
+    ("unique2", "texture 2 (uniqueness task)", "biased"),
+)
+CHANCE = {"share": 10.0, "unique1": 10.0, "unique2": 10.0, "synergy_auroc": 50.0, "synergy": 50.0}
 COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
 
 
@@ -64,16 +71,22 @@ def finished(rows: list[dict], epochs: int) -> bool:
     return bool(rows) and rows[-1]["epoch"] == epochs
 
 
-def summarise(curves: dict, epochs: int) -> dict:
-    """method -> key -> list of {epoch, step, mean, ci, values} over the finished runs' seeds."""
+def summarise(curves: dict, epochs: int, panels=PANELS, unfinished: bool = False) -> dict:
+    """method -> key -> list of {epoch, step, mean, ci, values, train_seconds} over the finished
+    runs' seeds (``unfinished``: also runs still training, up to the epoch all have reached)."""
     table: dict = {}
     for method, by_pairs in curves.items():
-        for key, _, pairs in PANELS:
-            runs = {s: r for s, r in by_pairs.get(pairs, {}).items() if finished(r, epochs)}
+        for key, _, pairs in panels:
+            runs = {
+                s: r
+                for s, r in by_pairs.get(pairs, {}).items()
+                if finished(r, epochs) or (unfinished and r)
+            }
             if not runs:
                 continue
             points = []
-            for i, row in enumerate(next(iter(runs.values()))):
+            for i in range(min(len(r) for r in runs.values())):
+                row = runs[min(runs)][i]
                 values = [runs[s][i][key] for s in sorted(runs)]
                 mean, ci = mean_ci(values)
                 points.append(
@@ -84,6 +97,7 @@ def summarise(curves: dict, epochs: int) -> dict:
                         "ci": ci,
                         "seeds": sorted(runs),
                         "values": values,
+                        "train_seconds": [runs[s][i].get("train_seconds") for s in sorted(runs)],
                     }
                 )
             table.setdefault(method, {})[key] = points
@@ -118,9 +132,11 @@ def train_times(runs: Path, methods: list[str], seeds: list[int]) -> dict:
     return out
 
 
-def plot(table: dict, path: Path, title: str) -> None:
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
-    for ax, (key, label, pairs) in zip(axes, PANELS):
+def plot(table: dict, path: Path, title: str, panels=PANELS) -> None:
+    panels = [p for p in panels if any(p[0] in t for t in table.values())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    axes = axes[0]
+    for ax, (key, label, pairs) in zip(axes, panels):
         for method, by_key in table.items():
             points = by_key.get(key)
             if not points:
@@ -144,7 +160,15 @@ def plot(table: dict, path: Path, title: str) -> None:
 
 
 def markdown(
-    table: dict, diff: dict, epochs: int, command: str, title: str, script: str, times: dict
+    table: dict,
+    diff: dict,
+    epochs: int,
+    command: str,
+    title: str,
+    script: str,
+    times: dict,
+    panels=PANELS,
+    unfinished: bool = False,
 ) -> str:
     lines = [
         f"# {title}: probe curves",
@@ -154,23 +178,39 @@ def markdown(
         "(Student t; ± nan with one seed), per-seed values in curves.json; redundancy and "
         "uniqueness from the unbiased-pair runs, synergy from the biased-pair runs; step 0 is "
         "the randomly initialised network. "
-        f"Only runs that reached epoch {epochs} are shown.",
+        + (
+            f"Runs still training are included up to the epoch every one of them has reached "
+            f"(the last column); the runs train for {epochs} epochs."
+            if unfinished
+            else f"Only runs that reached epoch {epochs} are shown."
+        ),
         "",
     ]
-    for key, label, pairs in PANELS:
+    for key, label, pairs in panels:
         methods = [m for m in table if key in table[m]]
         if not methods:
             continue
-        steps = [p["step"] for p in table[methods[0]][key]]
-        header = ["method", "seeds", *[f"step {s}" for s in steps]]
+        longest = max((table[m][key] for m in methods), key=len)  # runs still training: shorter
+        header = ["method", "seeds", *[f"epoch {p['epoch']} (step {p['step']})" for p in longest]]
         rows = []
         for m in methods:
             pts = table[m][key]
             rows.append(
                 [m, ", ".join(map(str, pts[0]["seeds"]))]
                 + [f"{p['mean']:.1f} ± {p['ci']:.1f}" for p in pts]
+                + ["–"] * (len(longest) - len(pts))
             )
         lines += [f"## {label} ({pairs} pairs)", "", write_markdown_table(rows, header)]
+    if unfinished and table:
+        lines += ["## Training seconds at each probed epoch (per seed)", ""]
+        key = next(k for k, _, _ in panels if any(k in t for t in table.values()))
+        rows = [
+            [m, f"epoch {p['epoch']}", ", ".join(f"{x:.0f}" for x in p["train_seconds"] if x)]
+            for m in table
+            if key in table[m]
+            for p in table[m][key]
+        ]
+        lines.append(write_markdown_table(rows, ["method", "epoch", "train seconds"]))
     if diff:
         lines += ["## InfMasking − CoMM at the last epoch, per seed", ""]
         rows = [
@@ -216,15 +256,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures64_curves"))
     p.add_argument("--title", default="Trifeatures 64 px")
     p.add_argument("--script", default="bash benchmarks/trifeatures64_curves.sh")
+    p.add_argument(
+        "--all_tasks", action="store_true", help="also every task of the biased-pair runs"
+    )
+    p.add_argument("--include_unfinished", action="store_true", help="also runs still training")
     args = p.parse_args(argv)
+    panels = PANELS + ALL_TASKS if args.all_tasks else PANELS
     curves = read_curves(args.runs, args.methods, args.seeds)
-    table = summarise(curves, args.epochs)
+    table = summarise(curves, args.epochs, panels, args.include_unfinished)
     diff = paired_difference(curves, args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
     given = sys.argv[1:] if argv is None else argv
     command = "python benchmarks/trifeatures64_curves.py " + shlex.join(given)
     times = train_times(args.runs, args.methods, args.seeds)
-    md = markdown(table, diff, args.epochs, command.strip(), args.title, args.script, times)
+    md = markdown(
+        table,
+        diff,
+        args.epochs,
+        command.strip(),
+        args.title,
+        args.script,
+        times,
+        panels,
+        args.include_unfinished,
+    )
     (args.out / "curves.md").write_text(md)
     (args.out / "curves.json").write_text(
         json.dumps(
@@ -232,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     if table:
-        plot(table, args.out / "curves.png", args.title)
+        plot(table, args.out / "curves.png", args.title, panels)
     print((args.out / "curves.md").read_text())
     return 0
 

@@ -54,3 +54,29 @@ def test_curves_follow_the_protocol_and_skip_unfinished(tmp_path):
     assert md.startswith("# Tokens: probe curves") and "| comm | biased | 1 | 77 |" in md
     assert data["train_seconds"] == {"comm": {"biased": {"seeds": [1], "seconds": [77.4]}}}
     assert (out / "curves.png").stat().st_size > 0
+
+
+def test_unfinished_runs_and_all_tasks(tmp_path):
+    """--include_unfinished: runs still training count up to the epoch all have reached;
+    --all_tasks: every task of the biased runs, with training seconds per probed epoch."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for method, base in (("infmasking", 60.0), ("comm", 50.0)):
+        rows = _rows(base, epochs=(1, 2, 5))
+        for r in rows:
+            r["unique2"], r["train_seconds"] = base - r["epoch"], 100.0 * r["epoch"]
+        _write(runs / method / "seed42", rows if method == "comm" else rows[:2])
+    mod = load_script("trifeatures64_curves")
+    args = ["--runs", str(runs), "--out", str(out), "--epochs", "10", "--seeds", "42"]
+    assert (
+        mod.main([*args, "--all_tasks", "--include_unfinished", "--methods", "infmasking", "comm"])
+        == 0
+    )
+    data = json.loads((out / "curves.json").read_text())
+    assert [p["epoch"] for p in data["curves"]["infmasking"]["unique2"]] == [1, 2]
+    assert [p["epoch"] for p in data["curves"]["comm"]["synergy"]] == [1, 2, 5]
+    assert data["curves"]["comm"]["unique2"][2]["mean"] == pytest.approx(45.0)
+    assert data["curves"]["comm"]["synergy"][2]["train_seconds"] == [500.0]
+    md = (out / "curves.md").read_text()
+    assert "texture 2 (uniqueness task) (biased pairs)" in md and "| comm | epoch 5 | 500 |" in md
+    assert mod.main(args) == 0  # without the flags: nothing has reached epoch 10
+    assert json.loads((out / "curves.json").read_text())["curves"] == {}
