@@ -36,6 +36,7 @@ class TrainedModel:
         model: the :class:`MaskedFusionModel`.  config: the run's :class:`RunConfig`.
         modalities / kinds / shapes: modality names in order, their kind and per-sample shape.
         checkpoint: the file it was loaded from.
+        heads: the objective's own modules (FactorCL's feature heads), None for most methods.
     """
 
     model: MaskedFusionModel
@@ -45,6 +46,7 @@ class TrainedModel:
     shapes: dict[str, tuple[int, ...]]
     checkpoint: Path
     views: ViewMaker
+    heads: torch.nn.Module | None = None
 
     @property
     def dim(self) -> int:
@@ -53,13 +55,16 @@ class TrainedModel:
 
     @property
     def features(self) -> str:
-        """What :meth:`embed` returns: "fused" (F(S), [B, d]) or "concat" ([F({m}) for m in
-        S], [B, |S|·d]) — the run's ``eval.features``, resolved for its method."""
+        """What :meth:`embed` returns: "fused" (F(S), [B, d]), "concat" ([F({m}) for m in
+        S], [B, |S|·d]) or "heads" (FactorCL: [S_m, U_m] for m in S, [B, |S|·2d]) — the run's
+        ``eval.features``, resolved for its method."""
         return feature_kind(self.config.method.name, self.config.eval.features)
 
     def feature_dim(self, n_modalities: int | None = None) -> int:
         """Width of :meth:`embed`'s output for ``n_modalities`` (default all) modalities."""
         n = len(self.modalities) if n_modalities is None else n_modalities
+        if self.features == "heads":
+            return self.heads.feature_dim(n)
         return self.dim * (n if self.features == "concat" else 1)
 
     def _check(self, inputs: dict[str, Tensor], mods: list[str]) -> None:
@@ -122,7 +127,7 @@ class TrainedModel:
         x = self.views.probe_inputs({m: inputs[m].to(device) for m in mods}, crop=False)
         padding = {m: p.to(device) for m, p in (padding or {}).items() if m in mods}
         tokens = self.model.tokenize(x, padding, mods)
-        return features_of(self.model, tokens, mods, self.features)
+        return features_of(self.model, tokens, mods, self.features, self.heads)
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
@@ -142,6 +147,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> TrainedMod
         {m: tuple(s) for m, s in hp["shapes"].items()},
         Path(ckpt),
         module.views,
+        module.heads.to(device).eval() if module.heads is not None else None,
     )
 
 
@@ -171,7 +177,7 @@ class _Exportable(torch.nn.Module):
 
     def __init__(self, run: TrainedModel):
         super().__init__()
-        self.run, self.model = run, run.model
+        self.run, self.model, self.heads = run, run.model, run.heads
         self.sequences = [m for m in run.modalities if run.kinds[m] == "sequence"]
 
     def forward(self, *args: Tensor) -> Tensor:

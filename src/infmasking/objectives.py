@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from infmasking.losses import LossOutput
     from infmasking.models.model import ModelOutput
 
 LossFn = Callable[["ModelOutput", "ModelOutput", Any, float], "LossOutput"]
+BuildFn = Callable[[Any, list[str], dict[str, str], dict[str, tuple[int, ...]]], "nn.Module"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,15 @@ class Objective:
         full: the model's all-modality pass is needed.
         masked: the T masked views are needed (and the λ schedule applies).
         modalities: allowed numbers of modalities (min, max; max None = any).
+        unimodal: the model's M unimodal passes are needed.
+        build: the objective's own trainable modules (critics, heads, a decoder), or None:
+            ``build(run_config, modalities, kinds, shapes) -> nn.Module``. The training module
+            owns what it returns as ``SSLModule.heads`` (optimised and checkpointed with the
+            model), and then calls ``loss(out1, out2, method_config, mask_weight, heads=...,
+            model=..., inputs=(view1, view2), generator=...)``.
+        probe: the features the probes read under ``eval.features auto`` ("fused", "concat"
+            or "heads", see :func:`feature_kind`); None = fused if ``full`` else concat.
+        hint: appended to the error for a wrong number of modalities.
     """
 
     name: str
@@ -44,6 +56,10 @@ class Objective:
     full: bool = True
     masked: bool = False
     modalities: tuple[int, int | None] = (2, None)
+    unimodal: bool = True
+    build: BuildFn | None = None
+    probe: str | None = None
+    hint: str = ""
 
     def check_modalities(self, m: int) -> None:
         lo, hi = self.modalities
@@ -51,7 +67,7 @@ class Objective:
             allowed = (
                 f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}..{hi}"
             )
-            hint = " (use 'cmc' for more than 2)" if self.name == "cross" else ""
+            hint = f" ({self.hint})" if self.hint else ""
             raise ValueError(f"method {self.name!r} takes {allowed} modalities, got {m}{hint}")
 
     def check_weights(self, weights, m: int) -> None:
@@ -121,6 +137,44 @@ def _unimodal(fn_name: str) -> LossFn:
     return loss
 
 
+def _factorcl(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float, **ctx) -> LossOutput:
+    """FactorCL from the two views' unimodal features F({x_m}) (before the model's head)."""
+    from infmasking import losses as L
+
+    scores = ctx["heads"].scores(o1.unimodal_features, o2.unimodal_features)
+    return L.factorcl_loss(scores, weights=meth.weights)
+
+
+def _mae(o1: ModelOutput, o2: ModelOutput, meth, mask_weight: float, **ctx) -> LossOutput:
+    """MAE: each view masked at ``method.mask_ratio`` and reconstructed by the decoder."""
+    import torch
+
+    from infmasking import losses as L
+
+    decoder, g = ctx["heads"], ctx.get("generator")
+    views = [
+        decoder(ctx["model"], o.tokens, x, meth.mask_ratio, g)
+        for o, x in zip((o1, o2), ctx["inputs"], strict=True)
+    ]  # per view: (predictions, targets, reconstructed), each one tensor per modality
+
+    def rows_of_both(part: int) -> list:  # per modality, the rows of view 1 then of view 2
+        return [torch.cat(pair, 0) for pair in zip(views[0][part], views[1][part], strict=True)]
+
+    return L.mae_loss(rows_of_both(0), rows_of_both(1), rows_of_both(2), weights=meth.weights)
+
+
+def _build_factorcl(cfg, modalities, kinds, shapes):
+    from infmasking.models.baseline_heads import build_factorcl
+
+    return build_factorcl(cfg, modalities, kinds, shapes)
+
+
+def _build_mae(cfg, modalities, kinds, shapes):
+    from infmasking.models.baseline_heads import build_mae
+
+    return build_mae(cfg, modalities, kinds, shapes)
+
+
 OBJECTIVES: dict[str, Objective] = {}
 
 
@@ -157,6 +211,7 @@ register(
         _pair_terms,
         full=False,
         modalities=(2, 2),
+        hint="use 'cmc' for more than 2",
     )
 )
 register(
@@ -179,13 +234,53 @@ register(
 )
 
 
+register(
+    Objective(
+        "factorcl",
+        "FactorCL (self-supervised): shared and unique heads, InfoNCE and NCE-CLUB bounds",
+        _factorcl,
+        lambda m: [
+            "shared",
+            "shared_cond",
+            "unique_aug_1",
+            "unique_aug_2",
+            "unique",
+            "unique_cond",
+            "critic_shared_cond",
+            "critic_unique",
+        ],
+        full=False,
+        modalities=(2, 2),
+        build=_build_factorcl,
+        probe="heads",
+        hint="FactorCL is defined for two modalities; use 'cmc', 'comm' or 'infmasking' for more",
+    )
+)
+register(
+    Objective(
+        "mae",
+        "MAE: mask the fusion's tokens of every modality, reconstruct them with a light decoder",
+        _mae,
+        lambda m: [f"rec_{s + 1}" for s in range(m)],
+        full=False,
+        unimodal=False,
+        build=_build_mae,
+        probe="fused",
+    )
+)
+
+
 def feature_kind(name: str, features: str = "auto") -> str:
-    """What the probes of method ``name`` read: "fused" (F(all), [B, d]) or "concat"
-    ([F({x1}), ..., F({xM})], [B, M·d]). ``features="auto"`` is the published choice: the
-    fused features where the objective trains a fused embedding, else the concatenation (the
-    fusion of all modalities is never trained by cross / cross_self / cmc)."""
+    """What the probes of method ``name`` read: "fused" (F(all), [B, d]), "concat"
+    ([F({x1}), ..., F({xM})], [B, M·d]) or "heads" (the objective's own heads on the unimodal
+    F({x_m}): FactorCL's [S1, U1, S2, U2], [B, 4·d]). ``features="auto"`` is the published
+    choice: the objective's ``probe`` where it names one (factorcl: heads; mae: fused, the
+    unmasked input), else the fused features where the objective trains a fused embedding,
+    else the concatenation (the fusion of all modalities is never trained by cross /
+    cross_self / cmc)."""
     if features == "auto":
-        return "fused" if get(name).full else "concat"
+        obj = get(name)
+        return obj.probe or ("fused" if obj.full else "concat")
     if features not in ("fused", "concat"):
         raise ValueError(f"eval.features: expected 'auto', 'fused' or 'concat', got {features!r}")
     return features

@@ -170,6 +170,17 @@ class FusionTransformer(nn.Module):
         )
         return (w[..., None] * x[:, 1:]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-12)
 
+    def encode(self, tokens: Tensor, key_bias: Tensor | None = None) -> Tensor:
+        """Every output row, not pooled (for token-level objectives such as MAE): tokens
+        [B, L, d] (+ key bias [B, L]) -> [B, 1 + L, d], the CLS row first, after the final
+        LayerNorm."""
+        b = tokens.shape[0]
+        x = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # [B, 1 + L, d]
+        bias = None if key_bias is None else torch.cat([key_bias.new_zeros(b, 1), key_bias], 1)
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.norm(x)
+
     def forward_shared(self, bank: Tensor, passes: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
         """Several passes over subsets of one token bank, sharing the first block's work.
 

@@ -44,12 +44,16 @@ class Tokens(NamedTuple):
 
 class ModelOutput(NamedTuple):
     """Projected embeddings of one view. ``unimodal``: M tensors [B, p] (modality order);
-    ``full``: [B, p]; ``masked``: [T, B, p]; ``features``: F(all) [B, d] before the head."""
+    ``full``: [B, p]; ``masked``: [T, B, p]; ``features``: F(all) [B, d] before the head;
+    ``unimodal_features``: the M F({x_m}) [B, d] before the head; ``tokens``: modality ->
+    :class:`Tokens` of the view (for objectives with their own modules, e.g. MAE)."""
 
     unimodal: list[Tensor] | None
     full: Tensor | None
     masked: Tensor | None
     features: Tensor | None
+    unimodal_features: list[Tensor] | None = None
+    tokens: dict[str, Tokens] | None = None
 
 
 class MaskedFusionModel(nn.Module):
@@ -354,7 +358,7 @@ class MaskedFusionModel(nn.Module):
             *(h.unbind(0) if h is not None else []),
         ]
         if not groups:
-            return ModelOutput(None, None, None, None)
+            return ModelOutput(None, None, None, None, None, tokens)
         if isinstance(self.head, ProjectionHead):
             z = self.head.grouped(torch.stack(groups)).unbind(0)  # M + 1 + T tensors [B, p]
         else:
@@ -365,18 +369,35 @@ class MaskedFusionModel(nn.Module):
             z[n_uni] if feats is not None else None,
             torch.stack(z[n_uni + (feats is not None) :]) if h is not None else None,
             feats,
+            uni,
+            tokens,
         )
 
 
 def features_of(
-    model: MaskedFusionModel, tokens: dict[str, Tokens], mods: Sequence[str], kind: str
+    model: MaskedFusionModel,
+    tokens: dict[str, Tokens],
+    mods: Sequence[str],
+    kind: str,
+    heads: nn.Module | None = None,
 ) -> Tensor:
     """Features of the modalities ``mods`` from their tokens: "fused" = F(mods) [B, d];
-    "concat" = [F({m}) for m in mods] concatenated, [B, |mods|·d]."""
+    "concat" = [F({m}) for m in mods] concatenated, [B, |mods|·d]; "heads" = the objective's
+    own feature heads on the unimodal F({m}) (``heads.probe_features(feats, mods)``, e.g.
+    FactorCL's shared and unique representations), which needs the objective's ``heads``."""
     if kind == "fused":
         return model.fuse(tokens, mods)
     if kind == "concat":
         if list(mods) == list(model.modalities):
             return torch.cat(model.fuse_unimodal(tokens), 1)
         return torch.cat([model.fuse(tokens, [m]) for m in mods], 1)
-    raise ValueError(f"features: expected 'fused' or 'concat', got {kind!r}")
+    if kind == "heads":
+        if heads is None or not hasattr(heads, "probe_features"):
+            raise ValueError(
+                "features 'heads' need the objective's trained heads (load the run with "
+                "infmasking.embed.load_run, or use eval.features fused / concat)"
+            )
+        uni = model.fuse_unimodal(tokens) if list(mods) == list(model.modalities) else None
+        feats = uni or [model.fuse(tokens, [m]) for m in mods]
+        return heads.probe_features(feats, list(mods))
+    raise ValueError(f"features: expected 'fused', 'concat' or 'heads', got {kind!r}")

@@ -1,4 +1,4 @@
-"""One LightningModule for every method (infmasking, comm, cross, cross_self, cmc).
+"""One LightningModule for every method (infmasking, comm, cross, cross_self, cmc, factorcl, mae).
 
 The engine (DDP over GPUs or nodes, checkpoints, precision, logging) is Lightning's. What is
 ours: the two augmented views, the model passes each method needs, the λ schedule read from
@@ -17,7 +17,7 @@ from torch import Tensor
 from infmasking import losses as L
 from infmasking.data.base import Batch
 from infmasking.models import MaskedFusionModel, build_model
-from infmasking.models.model import ModelOutput
+from infmasking.models.model import ModelOutput, features_of
 from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, from_dict
@@ -44,6 +44,8 @@ def _f32(out: ModelOutput) -> ModelOutput:
             return None
         if isinstance(t, list):
             return [up(x) for x in t]
+        if isinstance(t, dict):  # modality -> Tokens
+            return {m: type(v)(*(up(x) for x in v)) for m, v in t.items()}
         return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
     return ModelOutput(*(up(t) for t in out))
@@ -96,6 +98,10 @@ class SSLModule(pl.LightningModule):
         self.objective = get_objective(meth.name)
         self.objective.check_modalities(len(modalities))
         self.objective.check_weights(meth.weights, len(modalities))
+        # the objective's own modules (FactorCL's heads and critics, MAE's decoder): owned
+        # here, so they are optimised and checkpointed with the model; None for the others
+        build = self.objective.build
+        self.heads = build(self.cfg, list(modalities), kinds, shapes) if build else None
 
     # ------------------------------------------------------------------ schedule
 
@@ -129,11 +135,25 @@ class SSLModule(pl.LightningModule):
         meth, obj = self.cfg.method, self.objective
         (x1, p1), (x2, p2) = self.views(batch.inputs, batch.padding, generator)
         kw = dict(full=obj.full)
+        if not obj.unimodal:
+            kw.update(unimodal=False)
         if obj.masked:
             kw.update(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
         o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
-        with _no_autocast(o1.unimodal[0]):
-            return obj.loss(o1, o2, meth, self.mask_weight() if obj.masked else 0.0)
+        weight = self.mask_weight() if obj.masked else 0.0
+        with _no_autocast(next(iter(o1.tokens.values())).x):
+            if self.heads is None:
+                return obj.loss(o1, o2, meth, weight)
+            return obj.loss(
+                o1,
+                o2,
+                meth,
+                weight,
+                heads=self.heads,
+                model=self.model,
+                inputs=(x1, x2),
+                generator=generator,
+            )
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         out = self.compute_loss(batch, self._generator())
@@ -199,4 +219,7 @@ class SSLModule(pl.LightningModule):
             batch.inputs, crop=self.cfg.eval.probe_augment, generator=generator
         )
         kind = feature_kind(self.cfg.method.name, self.cfg.eval.features)
+        if kind == "heads":  # the objective's own feature heads (FactorCL)
+            tokens = self.model.tokenize(inputs, batch.padding)
+            return features_of(self.model, tokens, self.model.modalities, kind, self.heads)
         return self.model.embed(inputs, batch.padding, kind)
