@@ -46,7 +46,8 @@ class ModelOutput(NamedTuple):
     """Projected embeddings of one view. ``unimodal``: M tensors [B, p] (modality order);
     ``full``: [B, p]; ``masked``: [T, B, p]; ``features``: F(all) [B, d] before the head;
     ``unimodal_features``: the M F({x_m}) [B, d] before the head; ``tokens``: modality ->
-    :class:`Tokens` of the view (for objectives with their own modules, e.g. MAE)."""
+    :class:`Tokens` of the view, with ``forward(..., return_tokens=True)`` (for objectives
+    with their own modules, e.g. MAE), else None."""
 
     unimodal: list[Tensor] | None
     full: Tensor | None
@@ -332,6 +333,7 @@ class MaskedFusionModel(nn.Module):
         num_masks: int = 0,
         mask_ratio: float = 0.0,
         generator: torch.Generator | None = None,
+        return_tokens: bool = False,
     ) -> ModelOutput:
         """Projected embeddings of one view (see :class:`ModelOutput`).
 
@@ -339,6 +341,7 @@ class MaskedFusionModel(nn.Module):
             inputs: modality -> [B, ...]; padding: modality -> [B, L] bool (True = padded).
             unimodal / full: compute the M unimodal / the all-modality embeddings.
             num_masks: T masked views of the all-modality set (0 = none); mask_ratio in [0, 1).
+            return_tokens: also return the view's tokens (``ModelOutput.tokens``).
         """
         if num_masks < 0:
             raise ValueError(f"num_masks must be >= 0, got {num_masks}")
@@ -358,7 +361,7 @@ class MaskedFusionModel(nn.Module):
             *(h.unbind(0) if h is not None else []),
         ]
         if not groups:
-            return ModelOutput(None, None, None, None, None, tokens)
+            return ModelOutput(None, None, None, None, None, tokens if return_tokens else None)
         if isinstance(self.head, ProjectionHead):
             z = self.head.grouped(torch.stack(groups)).unbind(0)  # M + 1 + T tensors [B, p]
         else:
@@ -370,7 +373,7 @@ class MaskedFusionModel(nn.Module):
             torch.stack(z[n_uni + (feats is not None) :]) if h is not None else None,
             feats,
             uni,
-            tokens,
+            tokens if return_tokens else None,
         )
 
 

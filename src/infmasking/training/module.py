@@ -137,11 +137,13 @@ class SSLModule(pl.LightningModule):
         kw = dict(full=obj.full)
         if not obj.unimodal:
             kw.update(unimodal=False)
+        if self.heads is not None:  # the objective's modules may read the tokens (MAE)
+            kw.update(return_tokens=True)
         if obj.masked:
             kw.update(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
         o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
         weight = self.mask_weight() if obj.masked else 0.0
-        with _no_autocast(next(iter(o1.tokens.values())).x):
+        with _no_autocast(next(iter(x1.values()))):
             if self.heads is None:
                 return obj.loss(o1, o2, meth, weight)
             return obj.loss(
