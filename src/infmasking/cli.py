@@ -1,4 +1,4 @@
-"""The ``infmasking`` command: train, evaluate, embed, reproduce.
+"""The ``infmasking`` command: train, evaluate, embed, reproduce, interactions.
 
 Configuration is jsonargparse over the dataclasses of ``training/config.py``: every value can
 be set from a YAML file (``--config run.yaml``), a preset shipped in the package
@@ -172,6 +172,34 @@ def build_parser() -> ArgumentParser:
         help="trifeatures_tokens: the supervised and true-factor ceilings beside the methods",
     )
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
+
+    pid = _run_parser(
+        "How much redundancy, uniqueness and synergy (bits) a task holds: the partial "
+        "information decomposition of I(label; modality 1, modality 2) from k-means clusters of "
+        "each modality (docs/INTERACTIONS.md). From the raw data (--preset / --config / "
+        "--data.*), or with RUN from a trained run's unimodal representations and its fused "
+        "probe's predictions. Three or more modalities: every pair."
+    )
+    pid.add_argument(
+        "run", type=Optional[str], nargs="?", default=None, help="a run folder (optional)"
+    )
+    pid.add_argument("--task", type=Optional[str], default=None, help="the task to decompose")
+    pid.add_argument(
+        "--label", type=Optional[int], default=None, help="multilabel tasks: which label"
+    )
+    pid.add_argument(
+        "--clusters",
+        type=Optional[int],
+        default=None,
+        help="clusters per modality (default: clip(floor(sqrt(N / (20 classes))), 2, 20))",
+    )
+    pid.add_argument("--bootstrap", type=int, default=200, help="resamples for the interval")
+    pid.add_argument(
+        "--max_samples", type=int, default=10_000, help="at most this many samples (seeded)"
+    )
+    pid.add_argument("--out", type=Optional[str], default=None, help="write the JSON here")
+    pid.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
+    sub.add_subcommand("interactions", pid, help="redundancy / uniqueness / synergy of a task")
     return parser
 
 
@@ -223,6 +251,13 @@ _COMMAND_KEYS = (
     "reprobe",
     "controls",
     "config",
+    "run",
+    "task",
+    "label",
+    "clusters",
+    "bootstrap",
+    "max_samples",
+    "out",
 )
 
 
@@ -333,6 +368,20 @@ def main(argv: list[str] | None = None) -> int:
                 ru_unbiased=args.ru_unbiased,
                 reprobe=args.reprobe,
                 controls=args.controls,
+            )
+        elif cmd == "interactions":
+            from infmasking.evaluation.interactions import interactions_command
+
+            interactions_command(
+                _run_config(parser, cfg),
+                args.run,
+                task=args.task,
+                label=args.label,
+                clusters=args.clusters,
+                bootstrap=args.bootstrap,
+                max_samples=args.max_samples,
+                out=args.out,
+                overwrite=args.overwrite,
             )
     except RunStopped as e:
         return e.exit_code

@@ -131,6 +131,8 @@ class ProbeResult:
         class_weight: the class weighting of a logistic probe (``None`` = unweighted).
         probe: the probe that ran, "published" or "standardised" (see the module docstring).
         notes: human-readable warnings (non-convergence, constant labels, ...).
+        predictions: the predicted test labels [M] of the published classification probe
+            (None for the other probes); not part of :meth:`to_dict`.
     """
 
     task: str
@@ -148,6 +150,7 @@ class ProbeResult:
     class_weight: str | dict | None = None
     probe: str = "standardised"
     notes: list[str] = field(default_factory=list)
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def published_value(self) -> float:
@@ -156,7 +159,9 @@ class ProbeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``nan`` / ``inf`` become ``None``, keys become strings)."""
-        return _jsonable(asdict(self))
+        d = asdict(self)
+        d.pop("predictions")
+        return _jsonable(d)
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,6 +522,7 @@ def _published_probe(
         class_weight=_jsonable(class_weight),
         probe="published",
         notes=notes,
+        predictions=pred,
     )
 
 
