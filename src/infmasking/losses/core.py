@@ -1,0 +1,186 @@
+"""The pieces every objective is built from: :class:`LossOutput`, the one contrastive primitive
+:func:`info_nce` (and :func:`nt_xent`, :func:`masked_term` on top of it), the checks shared by
+the objectives, the λ schedule and the finiteness check (docs/METHOD.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from infmasking import dist
+
+
+@dataclass
+class LossOutput:
+    """``loss``: scalar total. ``terms``: name -> scalar term (in the order they are averaged).
+    ``accuracies``: name -> fraction of queries whose positive has the largest logit."""
+
+    loss: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    accuracies: dict[str, Tensor] = field(default_factory=dict)
+
+    def log_dict(self, prefix: str = "") -> dict[str, Tensor]:
+        out = {f"{prefix}loss": self.loss.detach()}
+        out.update({f"{prefix}loss_{k}": v.detach() for k, v in self.terms.items()})
+        out.update({f"{prefix}acc_{k}": v.detach() for k, v in self.accuracies.items()})
+        return out
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def info_nce(pos: Tensor, neg: Tensor, neg_valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Mean of −log softmax of the positive logit among itself and the valid negatives.
+
+    Args:
+        pos: [N] positive logits (already divided by the temperature).
+        neg: [N, K] negative logits.
+        neg_valid: [N, K] bool, False where a column is not a negative for that row
+            (the query itself, its positive); None = all valid.
+    Returns:
+        (loss, accuracy): scalar mean loss; scalar fraction of rows with pos > every valid neg.
+    """
+    if neg_valid is not None:
+        neg = neg.masked_fill(~neg_valid, float("-inf"))
+    logits = torch.cat([pos[:, None], neg], dim=1)  # [N, 1 + K]
+    loss = (torch.logsumexp(logits, dim=1) - pos).mean()
+    with torch.no_grad():
+        acc = (pos > neg.max(dim=1).values).float().mean() if neg.shape[1] else pos.new_ones(())
+    return loss, acc
+
+
+def _global(x: Tensor) -> tuple[Tensor, int]:
+    """Gathered ``x`` [N, p] (all ranks) and the global row offset of this rank's rows."""
+    return dist.gather(x), dist.rank() * x.shape[0]
+
+
+def nt_xent(a: Tensor, b: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """SimCLR NT-Xent between normalised batches a, b [B, p] (positives (a_i, b_i)).
+
+    Each query row a_i (and b_i) is contrasted with its positive and the 2N − 2 other rows
+    of the global batch, a and b sides both; the loss is averaged over both directions.
+    Returns (loss, accuracy) as scalars.
+    """
+    n = a.shape[0]
+    a_all, off = _global(a)
+    b_all, _ = _global(b)
+    big_n = a_all.shape[0]
+    queries = torch.cat([a, b], 0)  # [2n, p]
+    keys = torch.cat([a_all, b_all], 0)  # [2N, p]
+    logits = queries @ keys.T / temperature  # [2n, 2N]
+    g = torch.arange(n, device=a.device) + off  # global index of each local row
+    self_col = torch.cat([g, g + big_n])  # [2n]
+    pos_col = torch.cat([g + big_n, g])  # [2n]
+    rows = torch.arange(2 * n, device=a.device)
+    pos = logits[rows, pos_col]
+    valid = torch.ones_like(logits, dtype=torch.bool)
+    valid[rows, self_col] = False
+    valid[rows, pos_col] = False
+    return info_nce(pos, logits, valid)
+
+
+def masked_variance(q: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
+    """q_i·μ_i and v_i = q_i^T Σ_i q_i from T masked views, in O(T·B·p) (Σ is never built).
+
+    Args:
+        q: [B, p] queries.  masked: [T, B, p] masked-view embeddings of the same samples.
+    Returns:
+        (q·μ [B], v [B]) with μ_i = mean_t k_{t,i} and Σ_i the population covariance (1/T).
+    """
+    mu = masked.mean(0)  # [B, p]
+    proj = torch.einsum("tbp,bp->tb", masked - mu, q)  # [T, B] = q_i·(k_{t,i} − μ_i)
+    return (q * mu).sum(-1), proj.pow(2).mean(0)
+
+
+def masked_term(
+    q: Tensor, masked: Tensor, temperature: float, mask_weight: float
+) -> tuple[Tensor, Tensor]:
+    """InfMasking's masked term for normalised queries q [B, p] and masked views [T, B, p].
+
+    positive  s⁺_i = (q_i·μ_i + ½ (λ/τ) v_i) / τ
+    negatives q_i·k_{t,j}/τ (all t, j ≠ i) and q_i·q_j/τ (j ≠ i), over the global batch
+    term_i    = −log softmax(s⁺_i | negatives) + ½ (λ/τ) v_i / τ;   returns (mean_i term_i, acc)
+    """
+    t, n, p = masked.shape
+    q_all, off = _global(q)  # [N, p]
+    k_all = dist.gather(masked, dim=1)  # [T, N, p]
+    big_n = q_all.shape[0]
+    q_mu, v = masked_variance(q, masked)
+    bonus = 0.5 * (mask_weight / temperature) * v  # [n]
+    pos = (q_mu + bonus) / temperature
+    neg_k = (q @ k_all.reshape(t * big_n, p).T) / temperature  # [n, T*N], column t*N + j
+    neg_q = (q @ q_all.T) / temperature  # [n, N]
+    g = torch.arange(n, device=q.device) + off
+    cols = torch.arange(big_n, device=q.device)
+    not_self = cols[None, :] != g[:, None]  # [n, N]
+    valid = torch.cat([not_self.repeat(1, t), not_self], 1)  # [n, T*N + N]
+    nce, acc = info_nce(pos, torch.cat([neg_k, neg_q], 1), valid)
+    return nce + (bonus / temperature).mean(), acc
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def _check_views(z1: Sequence[Tensor], z2: Sequence[Tensor], min_len: int, what: str) -> None:
+    if len(z1) != len(z2):
+        raise ValueError(
+            f"z1 and z2 must have the same length ({what}), got {len(z1)} and {len(z2)}"
+        )
+    if len(z1) < min_len:
+        raise ValueError(f"z1/z2 must hold at least {min_len} tensors ({what}), got {len(z1)}")
+    shape = tuple(z1[0].shape)
+    for name, zs in (("z1", z1), ("z2", z2)):
+        for i, z in enumerate(zs):
+            if z.dim() != 2 or tuple(z.shape) != shape:
+                raise ValueError(
+                    f"{name}[{i}] must be [B, p] = {list(shape)} like z1[0], got {list(z.shape)}"
+                )
+
+
+def _combine(terms: dict[str, Tensor], weights: Sequence[float] | Tensor | None) -> Tensor:
+    stacked = torch.stack(list(terms.values()))
+    if weights is None:
+        return stacked.mean()
+    w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device)
+    if w.shape != stacked.shape:
+        raise ValueError(
+            f"weights must have one entry per term {list(terms)} ({len(terms)}), "
+            f"got {list(w.shape)}"
+        )
+    return (w * stacked).mean()
+
+
+def _normalize(zs: Sequence[Tensor]) -> list[Tensor]:
+    return [F.normalize(z, dim=-1) for z in zs]
+
+
+def mask_weight(epoch: int, max_epochs: int, mask_lambda: float) -> float:
+    """The λ schedule: λ_e = mask_lambda · min(1, (e + 1) / E) for 0-based epoch e and a ramp
+    of E epochs (the run's epochs as published, or a longer horizon: then a short run is
+    exactly the start of the long schedule; past E, λ stays at mask_lambda)."""
+    if max_epochs < 1:
+        raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    return mask_lambda * min(1.0, (epoch + 1) / max_epochs)
+
+
+def check_finite(out: LossOutput) -> None:
+    """Raise ``FloatingPointError`` on every rank if the loss is not finite on any rank,
+    naming the non-finite terms (a collective under DDP: call it on every rank)."""
+    bad = not bool(torch.isfinite(out.loss.detach()).item())
+    if dist.any_rank(bad, device=out.loss.device):
+        names = [k for k, v in out.terms.items() if not torch.isfinite(v.detach()).all()]
+        raise FloatingPointError(
+            f"non-finite loss on rank {dist.rank()} (terms: {names or 'none here; another rank'}); "
+            "lower the learning rate, raise the temperature, or check the inputs for NaN/inf"
+        )
