@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.selection import paired_difference as paired
 from infmasking.evaluation.tables import write_markdown_table
@@ -45,7 +46,7 @@ ALL_TASKS = (
     ("unique1", "texture 1 (uniqueness task)", "biased"),
     ("unique2", "texture 2 (uniqueness task)", "biased"),
 )
-CHANCE = {"share": 10.0, "unique1": 10.0, "unique2": 10.0, "synergy_auroc": 50.0, "synergy": 50.0}
+CHANCE = protocol.task_chance()
 COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
 
 

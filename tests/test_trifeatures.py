@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from infmasking.data import trifeatures as T
+from infmasking.data import trifeatures_render as R
 from infmasking.data.trifeatures import (
     COLOR_RGB,
     SHAPES,
@@ -289,22 +290,22 @@ def test_phase_folded_into_the_grid_equals_the_explicit_canvas():
     g = torch.Generator().manual_seed(0)
     angle = torch.randint(-45, 45, (n,), generator=g)
     phase = torch.randint(0, span, (n, 2), generator=g)
-    rinv = T._rotation_inverse(angle)
+    rinv = R._rotation_inverse(angle)
     for k in [i for i, name in enumerate(TEXTURES) if name not in ("noise", "rain")]:
         canvas = draw_textures(k, phase, 2 * s, preset)[:, None]
         theta = torch.cat([0.5 * rinv, torch.zeros(n, 2, 1, dtype=torch.double)], 2).float()
-        explicit = F.grid_sample(canvas, T.affine_grid(theta, s, s), "nearest", align_corners=False)
+        explicit = F.grid_sample(canvas, R.affine_grid(theta, s, s), "nearest", align_corners=False)
         size = 2 * s + span
-        pattern = T._pattern(k, size, preset).float()[None, None].expand(n, 1, -1, -1)
+        pattern = R._pattern(k, size, preset).float()[None, None].expand(n, 1, -1, -1)
         shift = (2 * phase.double() + 2 * s - size) / size
         theta = torch.cat([(s / size) * rinv, shift[:, :, None]], 2).float()
-        folded = F.grid_sample(pattern, T.affine_grid(theta, s, s), "nearest", align_corners=False)
+        folded = F.grid_sample(pattern, R.affine_grid(theta, s, s), "nearest", align_corners=False)
         assert (explicit != folded).float().mean() < 1e-3, TEXTURES[k]
 
 
 def test_affine_grid_matches_torch():
     theta = torch.randn(3, 2, 3)
-    ours = T.affine_grid(theta, 9, 7)
+    ours = R.affine_grid(theta, 9, 7)
     ref = F.affine_grid(theta, [3, 1, 9, 7], align_corners=False)
     assert torch.allclose(ours, ref, atol=1e-6)
 

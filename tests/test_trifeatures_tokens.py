@@ -171,8 +171,8 @@ def test_synergy_controls(tmp_path):
     """Control (b), the true factors with the texture₁ × colour₂ cell, is the probe's ceiling
     (synergy read exactly); control (a) trains the fusion network on the synergy label for the
     run's budget and is probed like a method; both cached per seed and probe."""
+    from infmasking.evaluation.reproduce import factor_control, supervised_control
     from infmasking.training.config import RunConfig
-    from infmasking.training.reproduce import factor_control, supervised_control
 
     base = RunConfig()
     base.data.name = "trifeatures_tokens"

@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite=args.overwrite,
             )
         elif cmd == "reproduce":
-            from infmasking.training.reproduce import reproduce
+            from infmasking.evaluation.reproduce import reproduce
 
             for m in args.methods:
                 get_objective(m)  # a clear error for an unknown name

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from infmasking.data.base import MultimodalData
-from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES, RUS
 from infmasking.evaluation import plots
+from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import select_epoch
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
@@ -17,16 +17,19 @@ from infmasking.training.config import (
     to_dict,
 )
 
-TRIFEATURES_DATA = ("trifeatures", "trifeatures_tokens")  # datasets with the Trifeatures tasks
+rus_summary = protocol.rus_summary  # re-exported: the report's "rus" entry
 
 
-def rus_summary(results: dict[str, Any]) -> dict[str, float]:
-    """Trifeatures: redundancy / uniqueness / synergy (balanced accuracy, %)."""
+def _features_said(cfg: RunConfig) -> str:
+    """What the probes of this run read, in words."""
+    from infmasking.objectives import feature_kind
+
+    kind = feature_kind(cfg.method.name, cfg.eval.features)
     return {
-        name: 100 * results[task].metrics["balanced_accuracy"]
-        for task, name in RUS.items()
-        if task in results
-    }
+        "fused": "fused features F(all)",
+        "concat": "unimodal features [F({x1}), ..., F({xM})]",
+        "heads": "shared and unique features [S_m, U_m] of every modality",
+    }.get(kind, f"{kind} features")
 
 
 def write_report(
@@ -51,7 +54,7 @@ def write_report(
     md = [
         f"# {cfg.method.name} on {data.name}",
         "",
-        "Linear probe on frozen fused features (last epoch). Percentages except mse / r2. "
+        f"Linear probe on frozen {_features_said(cfg)} (last epoch). Percentages except mse / r2. "
         "The published metric for classification is balanced (macro) accuracy.",
         "",
         write_markdown_table(rows, columns, float_format="{:.2f}"),
@@ -63,7 +66,7 @@ def write_report(
         "results": {t: r.to_dict() for t, r in results.items()},
         **extra,
     }
-    if data.name in TRIFEATURES_DATA:
+    if protocol.applies(data):
         rus = rus_summary(results)
         report["rus"] = rus
         md += [
@@ -74,7 +77,7 @@ def write_report(
             f"{rus['synergy']:.1f} | "
             f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |",
         ]
-        pub = PUBLISHED_TRIFEATURES.get(cfg.method.name)
+        pub = protocol.PUBLISHED.get(cfg.method.name)
         if pub:
             md.append(
                 f"| published (224 px, 100 epochs) | {pub['redundancy']} | "
@@ -90,14 +93,14 @@ def write_report(
         ]
         # the published point only where this run measures the same thing (protocol: synergy
         # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
-        measures = ("synergy",) if cfg.data.biased else ("redundancy", "uniqueness")
-        auroc = results["synergy"].metrics.get("auroc", float("nan"))
         pairs = "biased" if cfg.data.biased else "unbiased"
+        measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
+        auroc = results["synergy"].metrics.get("auroc", float("nan"))
         plots.plot_rus_bars(
             {cfg.method.name: {**rus, "synergy_auroc": 100 * auroc}},
             out / f"{name}_rus.png" if name != "report" else out / "probe.png",
             published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
-            chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0},
+            chance=protocol.CHANCE,
             title=f"{cfg.method.name} on {data.name} ({pairs} pairs, "
             f"{extra.get('steps', '?')} steps; probe {cfg.eval.probe})",
         )
@@ -134,12 +137,12 @@ def write_report(
                     + " | ".join(f"{r[t]:.1f}" for t in tasks)
                     + f" | {r.get('synergy_auroc', float('nan')):.1f} |"
                 )
-            if data.name in TRIFEATURES_DATA:
+            if protocol.applies(data):
                 report["rus_by"] = {
                     by: {
                         name: r[task]
                         for task, name in {
-                            **RUS,
+                            **protocol.RUS,
                             "unique2": "unique2",
                             "synergy_auroc": "synergy_auroc",
                         }.items()
@@ -151,10 +154,7 @@ def write_report(
                 # the headline follows eval.select; the last epoch stays under rus_last
                 report["rus_last"], report["rus"] = (
                     report["rus"],
-                    {
-                        k: report["rus_by"]["valid"][k]
-                        for k in ("redundancy", "uniqueness", "synergy")
-                    },
+                    {k: report["rus_by"]["valid"][k] for k in protocol.MEASURES},
                 )
                 r = report["selection"]["valid"]
                 md += [
@@ -192,9 +192,8 @@ def write_report(
             rows = json.loads(curve.read_text())
             keys = [k for k in rows[-1] if k not in ("epoch", "step") and not k.startswith("val_")]
             chance = None
-            if data.name in TRIFEATURES_DATA:
-                chance = {task: CHANCE_TRIFEATURES[name] for task, name in RUS.items()}
-                chance.update(unique2=chance["unique1"], synergy_auroc=chance["synergy"])
+            if protocol.applies(data):
+                chance = protocol.task_chance()
             plots.plot_metric_vs_epoch(
                 rows,
                 out / "probe_curve.png",

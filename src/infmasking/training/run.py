@@ -72,7 +72,6 @@ from infmasking.training.probing import (  # noqa: F401
     run_probes,
 )
 from infmasking.training.report import (  # noqa: F401
-    TRIFEATURES_DATA,
     evaluation_name,
     run_summary,
     rus_summary,

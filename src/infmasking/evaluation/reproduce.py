@@ -29,14 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from infmasking.data.trifeatures import CHANCE_TRIFEATURES, PUBLISHED_TRIFEATURES
 from infmasking.evaluation import plots
+from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.config import RunConfig, to_dict, validate
 from infmasking.training.run import train
 
-BENCHMARKS = ("trifeatures", "trifeatures_tokens")
+BENCHMARKS = protocol.DATASETS
 KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]
 
 
@@ -423,7 +423,7 @@ def write_comparison(
             entry = {"method": method, "seeds": len(rows), "steps": rows[0]["steps"]}
             entry.update({k: _fmt(*st[k]) for k in KEYS})
             if benchmark == "trifeatures":
-                pub = PUBLISHED_TRIFEATURES.get(method, {})
+                pub = protocol.PUBLISHED.get(method, {})
                 entry["published R / U / S"] = " / ".join(
                     str(pub.get(k, "—")) for k in ("redundancy", "uniqueness", "synergy")
                 )
@@ -524,10 +524,10 @@ def write_comparison(
         },
         root / "comparison.png",
         title=f"{benchmark}: last epoch, mean ± 95 % CI",
-        published={m: PUBLISHED_TRIFEATURES[m] for m in stats if m in PUBLISHED_TRIFEATURES}
+        published={m: protocol.PUBLISHED[m] for m in stats if m in protocol.PUBLISHED}
         if benchmark == "trifeatures"
         else None,
-        chance={**CHANCE_TRIFEATURES, "synergy_auroc": 50.0},
+        chance=protocol.CHANCE,
     )
     print("\n".join(md))
     return {"stats": stats, "runs": runs, "paired": diffs}
