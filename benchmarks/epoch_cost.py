@@ -1,8 +1,9 @@
 """One-epoch cost of every benchmark preset on this CPU.
 
 For each benchmark a synthetic file of realistic size is written in the real on-disk format
-(tests/data_writers.py: MultiBench pickles, Vision&Touch episode .h5 files, MultiBench's
-MM-IMDb hdf5, an own .npz), then ONE epoch is trained with the real preset through the CLI:
+(infmasking/testing/data_writers.py: MultiBench pickles, Vision&Touch episode .h5 files,
+MultiBench's MM-IMDb hdf5, an own .npz), then ONE epoch is trained with the real preset
+through the CLI:
 
     infmasking train --preset NAME --data.path FILE --optim.epochs 1 ...
 
@@ -45,10 +46,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import data_writers as W
-
 from infmasking.data.registry import load_dataset
+from infmasking.testing import data_writers as W
 
 
 def _affect(n: tuple[int, int, int], dims: tuple[int, int, int]) -> Callable[[Path, float], Path]:
@@ -341,8 +340,9 @@ def markdown(rows: list[dict]) -> str:
         ),
         "",
         (
-            "Synthetic data of realistic size in the real file formats (tests/data_writers.py), "
-            "the real preset, `--optim.epochs 1`. *epoch* = `train_seconds` of the run's "
+            "Synthetic data of realistic size in the real file formats "
+            "(infmasking/testing/data_writers.py), the real preset, `--optim.epochs 1`. "
+            "*epoch* = `train_seconds` of the run's "
             "report.json (data loading + model build + all steps + the epoch-end checkpoint, "
             "no probe). *load* = the loader alone. *s/step* = (epoch − load) / steps. "
             "Rows marked † trained a fraction of the real dataset and extrapolate the epoch to the "

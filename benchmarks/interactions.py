@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             data_rows.append(_row("Trifeatures 64 px, raw pixels (16 × 16 pooled)", r))
     own = args.root / "own_data.npz"
     if not own.exists():
-        sys.path.insert(0, str(HERE))
-        from own_data_missing import write_data
+        from own_data_missing import write_data  # a sibling script: benchmarks/ is on the path
 
         write_data(own)
     for task in ("shared", "sensor", "meta", "y"):

@@ -75,7 +75,6 @@ def main(argv=None) -> dict:
     if args._child:
         child(args.preset, args.variant, args.steps, args.warmup, args._child)
         return {}
-    sys.path.insert(0, str(HERE))
     load0 = os.getloadavg()[0]
     (alone,) = _collect([_spawn(args, args.cores)])
     side = _collect([_spawn(args, 1) for _ in range(args.cores)])
@@ -108,6 +107,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    if "--_child" in sys.argv:
-        sys.path.insert(0, str(HERE))
     main()

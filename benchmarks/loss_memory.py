@@ -1,8 +1,9 @@
 """Peak memory of one forward + backward of the InfMasking loss alone, versus p.
 
     library    ``infmasking_loss``: v = q^T Σ q from the T centred projections, O(T·B·p)
-    reference  the same loss with Σ [B, p, p] built explicitly (tests/reference_step.py:
-               ``reference_loss``), the structure of the published code
+    reference  the same loss with Σ [B, p, p] built explicitly
+               (infmasking/testing/reference_step.py: ``reference_loss``), the structure of
+               the published code
 
 Each (variant, p) runs in a fresh subprocess: inputs are made (z1, z2: M+1 = 3 tensors
 [B, p]; masked1, masked2: [T, B, p], all requiring grad), one untimed forward + backward,
@@ -29,13 +30,10 @@ import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference_step import reference_loss
 from timing import _rss_kb, matmul_gflops, reset_peak_rss
 
 from infmasking.losses import infmasking_loss
+from infmasking.testing.reference_step import reference_loss
 
 HERE = Path(__file__).resolve().parent
 LOSS_MEMORY_METHOD = (

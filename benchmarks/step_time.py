@@ -3,8 +3,9 @@
 Variants, all full training steps (two augmented views already made, encoders included,
 forward + backward + AdamW step) on the same model, same modules and same numerics:
 
-  reference     the cost structure of the published code, in tests/reference_step.py: for
-                each view, one unbatched pass per unimodal subset, and for every one of the
+  reference     the cost structure of the published code, in
+                infmasking/testing/reference_step.py: for each view, one unbatched pass per
+                unimodal subset, and for every one of the
                 M+1 modality subsets T masked passes, one per view, of full-length sequences
                 (mask token written in place with ``torch.where``), each projected by the
                 head; only the all-modality masked outputs reach the loss. The loss builds the
@@ -26,8 +27,9 @@ reference, ...), warmup rounds first, medians. Memory: each variant in a fresh s
 (see ``MEMORY_METHOD``). Also printed: float32 matmul throughput measured in the same
 run, and the FLOPs of each step counted by ``torch.utils.flop_counter``.
 
-Layout: the variants and the reference structure are in tests/reference_step.py (the tests
-check the reference against the library with it), the timing / FLOP / memory / profile /
+
+Layout: the variants and the reference structure are in infmasking/testing/reference_step.py
+(the tests check the reference against the library with it), the timing / FLOP / memory / profile /
 sweep harness in benchmarks/timing.py, the Markdown, the plot and the summary in
 benchmarks/step_time_report.py; this file holds the presets and the command line.
 
@@ -52,9 +54,6 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
-from reference_step import TINY, Modality, Setting
 from step_time_report import (
     plot_sweep,
     profile_markdown,
@@ -72,6 +71,8 @@ from timing import (
     run_setting,
     run_sweep,
 )
+
+from infmasking.testing.reference_step import TINY, Modality, Setting
 
 # =========================================================================== presets
 

@@ -1,5 +1,5 @@
 """The measurement harness of benchmarks/step_time.py: full training steps of the variants of
-tests/reference_step.py timed interleaved, their FLOPs, their peak memory in a fresh
+infmasking/testing/reference_step.py timed interleaved, their FLOPs, their peak memory in a fresh
 subprocess, a profile of what is left of the library step, and the scaling sweep.
 
 Timing: variants interleaved within each round (reference, library, library_full, comm,
@@ -31,8 +31,7 @@ from infmasking import losses as L
 from infmasking.models import MaskedFusionModel
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from reference_step import VARIANTS, Setting, make_model, make_views, step_loss
+from infmasking.testing.reference_step import VARIANTS, Setting, make_model, make_views, step_loss
 
 STEP_TIME = HERE / "step_time.py"  # the memory subprocesses run its --_child
 

@@ -1,18 +1,16 @@
 """One training step of a method on every preset (tests/test_factorcl.py, tests/test_mae.py):
 the preset's configuration with the method swapped in, its data from a small file in the real
-format (tests/data_writers.py), narrower encoders where the published widths cost seconds."""
+format (infmasking/testing/data_writers.py), narrower encoders where the published widths cost
+seconds."""
 
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import data_writers as W
-
+from infmasking.testing import data_writers as W
 from infmasking.training.config import load_config, presets, to_dict
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule

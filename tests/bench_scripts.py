@@ -8,10 +8,11 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load(name: str):
-    """benchmarks/<name>.py as a module (cached; the scripts import their siblings)."""
+    """benchmarks/<name>.py as a module (cached). The scripts import their siblings by name:
+    pytest puts benchmarks/ on the path (``pythonpath`` in pyproject.toml), as running a
+    script does for its own folder."""
     if name in sys.modules:
         return sys.modules[name]
-    sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod

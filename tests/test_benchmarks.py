@@ -1,5 +1,6 @@
 """The step-time benchmark compares like with like: its reference-structure path
-(tests/reference_step.py: published cost structure, explicit Σ) computes the same loss and
+(infmasking/testing/reference_step.py: published cost structure, explicit Σ) computes the same
+loss and
 gradients as the library path given the same inputs and masks; and the benchmark scripts run end
 to end and write valid JSON."""
 
@@ -7,11 +8,11 @@ import json
 import math
 
 import pytest
-import reference_step as R  # tests/ is on sys.path under pytest
 import torch
 from bench_scripts import load as load_script
 
 from infmasking.losses import infmasking_loss
+from infmasking.testing import reference_step as R
 
 
 @pytest.fixture(autouse=True)

@@ -1,20 +1,18 @@
 """Every benchmark preset trains and probes through the CLI on a small file in the real format
-(tests/data_writers.py): `infmasking train --preset NAME --data.path FILE`, one epoch, with the
+(infmasking/testing/data_writers.py): `infmasking train --preset NAME --data.path FILE`, one
+epoch, with the
 preset's own encoders and hyperparameters (only the epochs and batch size are overridden).
 Also: three-modality runs (InfMasking and CMC), own .npz data, and bad input."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_limits
 
 from infmasking.cli import main
+from infmasking.testing import data_writers as W
 from infmasking.training.config import presets
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import data_writers as W
 
 QUICK = [
     "--optim.epochs",

@@ -93,7 +93,7 @@ def test_embed_out_never_replaces_silently(finished, tmp_path, capsys):
 
 
 def test_embed_refuses_to_overwrite_its_data_file(tmp_path, capsys):
-    from data_writers import write_npz
+    from infmasking.testing.data_writers import write_npz
 
     data = tmp_path / "data.npz"
     write_npz(data)
@@ -136,7 +136,7 @@ def test_data_identity_relative_paths_and_a_live_lock(tmp_path, monkeypatch, cap
     import json
     import socket
 
-    from data_writers import write_npz
+    from infmasking.testing.data_writers import write_npz
 
     work = tmp_path / "work"
     work.mkdir()
@@ -171,7 +171,7 @@ def test_data_identity_relative_paths_and_a_live_lock(tmp_path, monkeypatch, cap
 
 def test_embed_keeps_the_files_row_order(tmp_path, capsys):
     """Row i of features.npz is sample i of the user's .npz, with its split and index."""
-    from data_writers import write_npz
+    from infmasking.testing.data_writers import write_npz
 
     data = tmp_path / "data.npz"
     written = write_npz(data, n=48)

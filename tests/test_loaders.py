@@ -1,4 +1,5 @@
-"""Dataset loaders on small files written in each real format (tests/data_writers.py)."""
+"""Dataset loaders on small files written in each real format
+(infmasking/testing/data_writers.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pickle
 import random
 from pathlib import Path
 
-import data_writers as w  # tests/ is on sys.path under pytest
 import h5py
 import numpy as np
 import pytest
@@ -26,6 +26,7 @@ from infmasking.data.mmimdb import (
 from infmasking.data.npz import load_npz
 from infmasking.data.splits import seeded_split
 from infmasking.data.vision_touch import load_vision_touch
+from infmasking.testing import data_writers as w
 
 SPLITS = ("train", "valid", "test")
 MMIMDB_BOUNDS = (24, 32, 40)

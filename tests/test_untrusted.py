@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_writers import write_affect_pickle, write_mimic_pickle
 
 import infmasking
 from infmasking.cli import main
 from infmasking.data.affect import load_mosi
 from infmasking.data.errors import UnsafePickleError, read_pickle, unsafe_pickles
 from infmasking.data.mimic import load_mimic
+from infmasking.testing.data_writers import write_affect_pickle, write_mimic_pickle
 from infmasking.training.run import RunError, load_module
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]

@@ -12,8 +12,8 @@ and that ``benchmarks/step_time.py`` times.
                 the library's ``model.forward`` + ``infmasking_loss`` / ``comm_loss`` with its
                 exact savings on or off (see ``step_loss`` and benchmarks/step_time.py).
 
-The tests own this module (the reference is what the library is checked against); the
-benchmarks import it from here (``sys.path.insert(0, "tests")``, as for tests/data_writers.py).
+The parity tests check the library against this reference; the benchmarks time it
+(``from infmasking.testing import reference_step``).
 """
 
 from __future__ import annotations
