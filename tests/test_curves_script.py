@@ -80,3 +80,34 @@ def test_unfinished_runs_and_all_tasks(tmp_path):
     assert "texture 2 (uniqueness task) (biased pairs)" in md and "| comm | epoch 5 | 500 |" in md
     assert mod.main(args) == 0  # without the flags: nothing has reached epoch 10
     assert json.loads((out / "curves.json").read_text())["curves"] == {}
+
+
+def test_gpu_script_smoke_on_cpu(tmp_path):
+    """benchmarks/trifeatures224_gpu.sh end to end at tiny size on the CPU: both methods train,
+    probe at the epochs asked and the summary names every task; a rerun trains nothing."""
+    import os
+    import subprocess
+
+    root, out = tmp_path / "runs", tmp_path / "out"
+    env = {
+        **os.environ,
+        "ROOT": str(root),
+        "OUT": str(out),
+        "PRESET": "tiny",
+        "ACCELERATOR": "cpu",
+        "PRECISION": "32-true",
+        "EPOCHS": "1",
+        "PROBES": "[1]",
+        "SEEDS": "3",
+    }
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "trifeatures224_gpu.sh"
+    r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "curves.json").read_text())
+    for method in ("infmasking", "comm"):
+        assert [p["epoch"] for p in data["curves"][method]["synergy_auroc"]] == [1]
+        assert set(data["curves"][method]) >= {"share", "unique1", "unique2", "synergy"}
+    assert len((out / "wall_seconds.txt").read_text().splitlines()) == 2
+    r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "infmasking train" not in r.stdout
+    assert len((root / "wall_seconds.txt").read_text().splitlines()) == 2
