@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import Callback, Timer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from infmasking.data.base import MultimodalData
+from infmasking.seeds import step_seed
 from infmasking.training.config import (
     RunConfig,
 )
@@ -143,7 +144,7 @@ class StepSeed(Callback):
         self.seed = seed
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        torch.manual_seed((self.seed * 1_000_003 + trainer.global_step) * 64 + trainer.global_rank)
+        torch.manual_seed(step_seed(self.seed, trainer.global_step, trainer.global_rank))
 
 
 class StepCheckpoint(Callback):

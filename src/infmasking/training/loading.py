@@ -8,6 +8,7 @@ import torch
 from infmasking.data.base import MultimodalData, Split, collate_batch
 from infmasking.data.errors import unsafe_pickles
 from infmasking.data.registry import load_dataset
+from infmasking.seeds import mix_seed
 from infmasking.training.config import (
     RunConfig,
 )
@@ -57,15 +58,6 @@ class EpochSampler(torch.utils.data.Sampler):
             if epoch == self.epoch:
                 order = order[k:]
         return iter(order)
-
-
-def mix_seed(seed: int, *parts: int) -> int:
-    """One integer seed from a run seed and counters (epoch, step, rank, ...), distinct for
-    distinct inputs in practice (a polynomial in a large prime, reduced to 63 bits)."""
-    out = int(seed)
-    for p in parts:
-        out = (out * 100_003 + int(p)) % (2**63 - 1)
-    return out
 
 
 class ResumableLoader(torch.utils.data.DataLoader):

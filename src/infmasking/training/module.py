@@ -20,6 +20,7 @@ from infmasking.models import MaskedFusionModel, build_model
 from infmasking.models.model import ModelOutput, features_of
 from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
+from infmasking.seeds import step_generator_seed
 from infmasking.training.config import RunConfig, from_dict
 from infmasking.training.views import ViewMaker
 
@@ -122,9 +123,7 @@ class SSLModule(pl.LightningModule):
     def _generator(self) -> torch.Generator:
         """Randomness of this step: a function of (seed, global step, rank) only."""
         g = torch.Generator(device="cpu")
-        g.manual_seed(
-            hash((self.cfg.seed, int(self.global_step), self.global_rank)) & 0x7FFF_FFFF_FFFF_FFFF
-        )
+        g.manual_seed(step_generator_seed(self.cfg.seed, self.global_step, self.global_rank))
         return g
 
     # ------------------------------------------------------------------ step
