@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Does InfMasking capture more synergy than CoMM? The token Trifeatures benchmark, at convergence,
 # with seeds and confidence intervals (README "Does InfMasking capture more synergy?").
-#   1. comparison: InfMasking, CoMM, Cross, Cross+Self x 5 seeds x {biased, unbiased} pairs
+#   1. comparison: InfMasking, CoMM, Cross, Cross+Self, MAE, FactorCL x 5 seeds x {biased,
+#      unbiased} pairs (MAE and FactorCL were added later, by
+#      `infmasking reproduce trifeatures_tokens --methods '[mae, factorcl]' ...` on the same root)
 #      (published protocol), plus the randomly initialised network and the raw-input probe;
 #   2. what drives it: InfMasking on the biased pairs, T in {1, 6, 16}, mask_ratio in
 #      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 5 seeds each (SWEEP_SEEDS), beside
@@ -20,7 +22,7 @@ set -euo pipefail
 ROOT=${ROOT:-runs/synergy_tokens}
 OUT=${OUT:-benchmarks/results/synergy_tokens}
 COMMON=(--preset trifeatures_tokens --trainer.num_threads 1 --trainer.progress_bar false)
-METHODS='[infmasking, comm, cross, cross_self]'
+METHODS='[infmasking, comm, cross, cross_self, mae, factorcl]'  # mae, factorcl: added 2026-12-02
 # most telling first, so that a cut-short sweep still has every seed of these
 # (the published point and CoMM first: every Δ is paired with the published point's same seed)
 SPECS=("method.name infmasking" "method.name comm" "method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
