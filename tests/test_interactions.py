@@ -157,9 +157,9 @@ def test_command_on_data(tmp_path, capsys):
     assert "task 'y' has a single class" in capsys.readouterr().err
 
 
-def test_command_on_a_run(tmp_path, capsys):
+def test_command_on_a_run(tmp_path, capsys, monkeypatch):
     """A trained run: the decomposition of its unimodal representations against the labels
-    and against its fused probe's predictions."""
+    and against its fused probe's predictions (all zero when the probe predicts one class)."""
     run, out = tmp_path / "run", tmp_path / "pid.json"
     tiny = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
     assert main(["train", *tiny, "--out_dir", str(run)]) == 0
@@ -174,3 +174,18 @@ def test_command_on_a_run(tmp_path, capsys):
     assert readings[1]["estimator"]["split"] == "probe_test"
     assert main(["interactions", str(run), "--task", "nope"]) == 1
     assert "unknown task 'nope'" in capsys.readouterr().err
+    from infmasking.evaluation import probe
+
+    fit = probe.fit_probe
+
+    def constant(*a, **k):
+        r = fit(*a, **k)
+        r.predictions = np.zeros_like(r.predictions)
+        return r
+
+    monkeypatch.setattr(probe, "fit_probe", constant)
+    out2 = tmp_path / "pid_constant.json"
+    assert main([*args[:-1], str(out2)]) == 0
+    flat = json.loads(out2.read_text())[1]
+    assert flat["source"] == "predictions" and flat["total"] == 0 and flat["synergy"] == 0
+    assert "one class" in flat["estimator"]["note"]

@@ -452,7 +452,6 @@ def interactions_command(
             else:
                 probe_task = t
             result = fit_probe(probe_task, fused_tr, y_tr_task, fused_te, y_test, seed=seed)
-            pred, n_pred, _ = task_labels(probe_task, result.predictions, None)
             extra = {
                 "split": "probe_test",
                 "features": "F({m}) of the run (clusters fitted on probe_train)",
@@ -460,11 +459,34 @@ def interactions_command(
                 "probe_balanced_accuracy": result.metrics.get("balanced_accuracy"),
                 "run": str(run),
             }
-            readings += _readings(
-                "predictions", task_name, reps, pred, n_pred, clusters=clusters or
-                readings[0].clusters[mods[0]], bootstrap=bootstrap, seed=seed, extra=extra,
-                assign=reps_test, bar=bar,
-            )  # fmt: skip
+            k = clusters or readings[0].clusters[mods[0]]
+            if len(np.unique(result.predictions)) < 2:
+                # the probe predicts one class everywhere: its predictions carry no information
+                note = "the fused probe predicts one class on every sample: every term is 0"
+                zero = {"redundancy": 0.0, "synergy": 0.0, "total": 0.0}
+                for pair in _pairs(mods):
+                    values = {**zero, "unique": {m: 0.0 for m in pair}}
+                    estimator = {"name": ESTIMATOR, "gap": 0.0, "samples": len(test), **extra}
+                    interval = {"level": 0.95, "resamples": 0}
+                    readings.append(
+                        Reading(
+                            "predictions",
+                            task_name,
+                            pair,
+                            values,
+                            interval,
+                            {"permutations": 0},
+                            {m: k for m in pair},
+                            {**estimator, "note": note},
+                        )
+                    )
+                bar.update(bootstrap * len(_pairs(mods)))
+            else:
+                pred, n_pred, _ = task_labels(probe_task, result.predictions, None)
+                readings += _readings(
+                    "predictions", task_name, reps, pred, n_pred, clusters=k,
+                    bootstrap=bootstrap, seed=seed, extra=extra, assign=reps_test, bar=bar,
+                )  # fmt: skip
     finally:
         bar.close()
     print(format_table(readings))

@@ -39,6 +39,7 @@ from infmasking.losses.core import (
     nt_xent,
 )
 from infmasking.losses.factorcl import (
+    FACTORCL_TERMS,
     FactorCLScores,
     club_upper_bound,
     factorcl_loss,
@@ -47,6 +48,7 @@ from infmasking.losses.factorcl import (
 from infmasking.losses.mae import mae_loss, masked_mse, normalized_target
 
 __all__ = [
+    "FACTORCL_TERMS",
     "CMCLoss",
     "CoMMLoss",
     "CrossLoss",
