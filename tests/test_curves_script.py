@@ -82,6 +82,7 @@ def test_unfinished_runs_and_all_tasks(tmp_path):
     assert json.loads((out / "curves.json").read_text())["curves"] == {}
 
 
+@pytest.mark.slow  # two tiny runs through bash, twice
 def test_gpu_script_smoke_on_cpu(tmp_path):
     """benchmarks/trifeatures224_gpu.sh end to end at tiny size on the CPU: both methods train,
     probe at the epochs asked and the summary names every task; a rerun trains nothing."""

@@ -221,7 +221,10 @@ def test_auto_threads_follow_the_idle_cores(monkeypatch):
     assert run.auto_threads() == 1
 
 
-@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize(
+    "sig, code",
+    [("SIGTERM", 143), pytest.param("SIGINT", 130, marks=pytest.mark.slow)],  # same path
+)
 def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, sig, code):
     """Stopped after step 4 of 6 (the second of three batches of epoch 1), then resumed: the
     final weights and the logged losses equal an uninterrupted run's exactly."""
@@ -256,10 +259,12 @@ def test_step_checkpoints_survive_a_hard_kill(tmp_path):
     """--trainer.checkpoint_every_n_steps 2, killed (no cleanup) after step 5 of 6: the run
     resumes from step 4's mid-epoch checkpoint and ends equal to an uninterrupted run, probing
     at the epochs eval.probe_at names."""
-    args = ["train", *TINY, "--optim.epochs", "2", "--eval.probe_at", "[0, 1]"]
+    args = ["train", *TINY, "--optim.epochs", "2"]
     ref, out = tmp_path / "ref", tmp_path / "run"
     assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
-    step_args = [*args, "--trainer.checkpoint_every_n_steps", "2", "--out_dir", str(out)]
+    # probes never touch the training randomness: the reference probes only at the end
+    step_args = [*args, "--eval.probe_at", "[0, 1]", "--trainer.checkpoint_every_n_steps", "2"]
+    step_args += ["--out_dir", str(out)]
     r = run_cli(step_args, crash_at="KILL:5")
     assert r.returncode == 17, r.stderr
     state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -270,8 +275,5 @@ def test_step_checkpoints_survive_a_hard_kill(tmp_path):
     assert a["global_step"] == b["global_step"] == 6
     for k, v in a["state_dict"].items():
         assert torch.equal(v, b["state_dict"][k]), k
-    for folder in (ref, out):
-        assert [row["epoch"] for row in json.loads((folder / "probe_curve.json").read_text())] == [
-            0,
-            1,
-        ]
+    curve = json.loads((out / "probe_curve.json").read_text())
+    assert [row["epoch"] for row in curve] == [0, 1] and not (ref / "probe_curve.json").exists()

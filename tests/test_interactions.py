@@ -64,7 +64,8 @@ def _reference_synergy(p):
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(np.where(q > 0, q * np.log(q / s), 0.0).sum())
 
-    grids = np.meshgrid(*[np.linspace(a, b, 201) for a, b in zip(lo, hi)], indexing="ij")
+    n = 201 if len(lo) == 2 else 31  # the grid only seeds L-BFGS-B (the problem is convex)
+    grids = np.meshgrid(*[np.linspace(a, b, n) for a, b in zip(lo, hi)], indexing="ij")
     points = np.stack([g.reshape(-1) for g in grids], 1)
     best = min(points, key=neg_cond_entropy)
     res = minimize(neg_cond_entropy, best, method="L-BFGS-B", bounds=list(zip(lo, hi)))

@@ -73,6 +73,7 @@ def test_bad_options_name_the_option(tmp_path, capsys):
         load_trifeatures_tokens(n_tokens=4, spread=6)
 
 
+@pytest.mark.slow  # about 2 min on 2 cores: reproduce trains 2 methods x 2 seeds x 2 pair sets
 def test_reproduce_tokens_with_baselines(tmp_path):
     out = tmp_path / "rep"
     args = [
