@@ -1,34 +1,59 @@
-"""Dataset names -> loaders. ``load_dataset(name, path, ...)`` is what the CLI calls."""
+"""The datasets, in one table (:data:`REGISTRY`): name -> how it loads from the data
+configuration. ``load_dataset(data_config)`` is what a run calls."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infmasking.data.base import MultimodalData, Split
 
 
-def _trifeatures(path, *, image_size, biased, max_pairs, cache_dir, seed, self_pairs, **options):
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset of the registry.
+
+    Attributes:
+        name: the ``data.name`` value.
+        load: ``(data_config) -> MultimodalData``; the whole data configuration is passed
+            (``name``, ``path``, ``seed``, ``options`` and the generated sets' own fields).
+        needs_path: the dataset is read from ``data.path`` (False: generated).
+        reads_modalities: the loader itself reads only ``data.modalities`` (MultiBench affect
+            pickles hold every modality of every sample).
+    """
+
+    name: str
+    load: Callable[[Any], MultimodalData]
+    needs_path: bool = True
+    reads_modalities: bool = False
+
+
+def _trifeatures(cfg) -> MultimodalData:
     from infmasking.data.trifeatures import load_trifeatures
 
     return load_trifeatures(
-        image_size=image_size,
-        biased=biased,
-        seed=seed,
-        max_pairs=max_pairs,
-        cache_dir=cache_dir,
-        self_pairs=self_pairs,
-        **options,
+        image_size=cfg.image_size,
+        biased=cfg.biased,
+        seed=cfg.seed,
+        max_pairs=cfg.max_pairs,
+        cache_dir=cfg.cache_dir,
+        self_pairs=cfg.self_pairs,
+        **dict(cfg.options or {}),
     )
 
 
-def _trifeatures_tokens(path, *, biased, max_pairs, seed, self_pairs, **options):
+def _trifeatures_tokens(cfg) -> MultimodalData:
     from infmasking.data.trifeatures_tokens import load_trifeatures_tokens
 
     try:
         return load_trifeatures_tokens(
-            biased=biased, seed=seed, max_pairs=max_pairs, self_pairs=self_pairs, **options
+            biased=cfg.biased,
+            seed=cfg.seed,
+            max_pairs=cfg.max_pairs,
+            self_pairs=cfg.self_pairs,
+            **dict(cfg.options or {}),
         )
     except TypeError as e:
         raise ValueError(
@@ -36,84 +61,78 @@ def _trifeatures_tokens(path, *, biased, max_pairs, seed, self_pairs, **options)
         ) from None
 
 
-def _loaders() -> dict[str, Callable[..., MultimodalData]]:
-    from infmasking.data import affect, mimic, mmimdb, npz, vision_touch
+def _from_file(module: str, function: str, reads_modalities: bool = False):
+    """A loader ``infmasking.data.<module>.<function>(Path(data.path), **data.options)``.
+    The split of a real benchmark is fixed by the dataset (option split_seed), not by the
+    training seed: every seed of a comparison is scored on the same test set."""
 
-    def path_loader(fn):
-        # The split of a real benchmark is fixed by the dataset (option split_seed), not by the
-        # training seed: every seed of a comparison is scored on the same test set.
-        def load(path, **options):
-            if path is None:
-                raise ValueError("this dataset needs data.path (--data.path FILE_OR_DIR)")
-            return fn(Path(path), **options)
+    def load(cfg) -> MultimodalData:
+        import importlib
 
-        return load
+        if cfg.path is None:
+            raise ValueError("this dataset needs data.path (--data.path FILE_OR_DIR)")
+        options = dict(cfg.options or {})
+        if reads_modalities and cfg.modalities and "modalities" not in options:
+            options["modalities"] = list(cfg.modalities)
+        fn = getattr(importlib.import_module(f"infmasking.data.{module}"), function)
+        return fn(Path(cfg.path), **options)
 
-    return {
-        "mosi": path_loader(affect.load_mosi),
-        "mosei": path_loader(affect.load_mosei),
-        "ur_funny": path_loader(affect.load_ur_funny),
-        "mustard": path_loader(affect.load_mustard),
-        "mimic": path_loader(mimic.load_mimic),
-        "vision_touch": path_loader(vision_touch.load_vision_touch),
-        "mmimdb": path_loader(mmimdb.load_mmimdb),
-        "npz": path_loader(npz.load_npz),
-    }
+    return load
 
 
-DATASETS = (
-    "trifeatures",
-    "trifeatures_tokens",
-    "mosi",
-    "mosei",
-    "ur_funny",
-    "mustard",
-    "mimic",
-    "vision_touch",
-    "mmimdb",
-    "npz",
-)
-AFFECT = ("mosi", "mosei", "ur_funny", "mustard")
+def _entries() -> list[DatasetEntry]:
+    affect = [
+        DatasetEntry(name, _from_file("affect", f"load_{name}", True), reads_modalities=True)
+        for name in ("mosi", "mosei", "ur_funny", "mustard")
+    ]
+    return [
+        DatasetEntry("trifeatures", _trifeatures, needs_path=False),
+        DatasetEntry("trifeatures_tokens", _trifeatures_tokens, needs_path=False),
+        *affect,
+        DatasetEntry("mimic", _from_file("mimic", "load_mimic")),
+        DatasetEntry("vision_touch", _from_file("vision_touch", "load_vision_touch")),
+        DatasetEntry("mmimdb", _from_file("mmimdb", "load_mmimdb")),
+        DatasetEntry("npz", _from_file("npz", "load_npz")),
+    ]
 
 
-def load_dataset(
-    name: str,
-    path: str | None = None,
-    *,
-    modalities: list[str] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    biased: bool = True,
-    max_pairs: int = 10_000,
-    cache_dir: str | None = None,
-    self_pairs: bool = True,
-    options: dict[str, Any] | None = None,
-) -> MultimodalData:
-    """Load dataset ``name`` (see :data:`DATASETS`) and keep only ``modalities`` if given."""
-    options = dict(options or {})
-    if name == "trifeatures":
-        data = _trifeatures(
-            path,
-            image_size=image_size,
-            biased=biased,
-            max_pairs=max_pairs,
-            cache_dir=cache_dir,
-            seed=seed,
-            self_pairs=self_pairs,
-            **options,
-        )
-    elif name == "trifeatures_tokens":
-        data = _trifeatures_tokens(
-            path, biased=biased, max_pairs=max_pairs, seed=seed, self_pairs=self_pairs, **options
-        )
-    else:
-        loaders = _loaders()
-        if name not in loaders:
-            raise ValueError(f"unknown dataset {name!r}; valid: {list(DATASETS)}")
-        if name in AFFECT and modalities and "modalities" not in options:
-            options["modalities"] = list(modalities)  # the affect loader reads only what is asked
-        data = loaders[name](path, **options)
-    return select_modalities(data, modalities) if modalities else data
+#: name -> :class:`DatasetEntry`: the one table of datasets.
+REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in _entries()}
+DATASETS = tuple(REGISTRY)
+
+
+@dataclass
+class _Options:
+    """A data configuration from keywords (for callers without a ``DataConfig``)."""
+
+    name: str
+    path: str | None = None
+    modalities: list[str] | None = None
+    seed: int = 0
+    image_size: int = 64
+    biased: bool = True
+    max_pairs: int = 10_000
+    cache_dir: str | None = None
+    self_pairs: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_dataset(cfg=None, path: str | None = None, **keywords) -> MultimodalData:
+    """Load the dataset a data configuration names and keep only its ``modalities`` if given.
+
+    Args:
+        cfg: a :class:`~infmasking.training.config.DataConfig` (or anything with its fields),
+            or a dataset name (see :data:`DATASETS`), then ``path`` and the other fields as
+            keywords (``seed``, ``image_size``, ``biased``, ``max_pairs``, ``cache_dir``,
+            ``self_pairs``, ``modalities``, ``options``).
+    """
+    if cfg is None or isinstance(cfg, str):
+        cfg = _Options(cfg, path, **keywords)
+    entry = REGISTRY.get(cfg.name)
+    if entry is None:
+        raise ValueError(f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
+    data = entry.load(cfg)
+    return select_modalities(data, cfg.modalities) if cfg.modalities else data
 
 
 def select_modalities(data: MultimodalData, modalities: list[str]) -> MultimodalData:

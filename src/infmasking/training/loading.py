@@ -15,20 +15,9 @@ from infmasking.training.config import (
 
 
 def load_data(cfg: RunConfig) -> MultimodalData:
-    d = cfg.data
-    with unsafe_pickles(d.unsafe_pickle):
-        return load_dataset(
-            d.name,
-            d.path,
-            modalities=d.modalities,
-            seed=d.seed,
-            image_size=d.image_size,
-            biased=d.biased,
-            max_pairs=d.max_pairs,
-            cache_dir=d.cache_dir,
-            self_pairs=d.self_pairs,
-            options=d.options,
-        )
+    """The run's dataset (its whole ``data`` configuration goes to the registry)."""
+    with unsafe_pickles(cfg.data.unsafe_pickle):
+        return load_dataset(cfg.data)
 
 
 class EpochSampler(torch.utils.data.Sampler):
