@@ -97,3 +97,23 @@ def build_model(
         init=init,
         shared_kv=shared_kv,
     )
+
+
+def build_model_from(
+    model_cfg: Any,
+    modalities: list[str],
+    kinds: dict[str, str],
+    shapes: dict[str, tuple[int, ...]],
+    **overrides: Any,
+) -> MaskedFusionModel:
+    """:func:`build_model` from a whole model configuration (a
+    :class:`~infmasking.training.config.ModelConfig`, or anything with its fields): every
+    keyword of :func:`build_model` is read from the field of the same name; ``overrides`` win
+    (e.g. a resolved ``vector_tokens``)."""
+    import inspect
+
+    params = inspect.signature(build_model).parameters.items()
+    keys = [k for k, p in params if p.kind is p.KEYWORD_ONLY]
+    kwargs = {k: getattr(model_cfg, k) for k in keys if hasattr(model_cfg, k)}
+    kwargs.update(overrides)
+    return build_model(modalities, kinds, shapes, **kwargs)

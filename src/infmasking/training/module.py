@@ -16,7 +16,7 @@ from torch import Tensor
 
 from infmasking import losses as L
 from infmasking.data.base import Batch
-from infmasking.models import MaskedFusionModel, build_model
+from infmasking.models import MaskedFusionModel, build_model_from
 from infmasking.models.model import ModelOutput, features_of
 from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
@@ -77,22 +77,12 @@ class SSLModule(pl.LightningModule):
         self.save_hyperparameters()
         self.cfg: RunConfig = from_dict(config)
         mc = self.cfg.model
-        self.model: MaskedFusionModel = build_model(
+        self.model: MaskedFusionModel = build_model_from(
+            mc,
             modalities,
             kinds,
             {m: tuple(s) for m, s in shapes.items()},
-            dim=mc.dim,
-            n_layers=mc.n_layers,
-            n_heads=mc.n_heads,
-            pool=mc.pool,
-            head_hidden=mc.head_hidden,
-            proj_dim=mc.proj_dim,
             vector_tokens=mc.vector_tokens or auto_vector_tokens(self.cfg.method.mask_ratio),
-            encoders=mc.encoders,
-            collapse_masked=mc.collapse_masked,
-            shared_kv=mc.shared_kv,
-            activation=mc.activation,
-            init=mc.init,
         )
         self.views = ViewMaker(self.cfg.augment, kinds)
         meth = self.cfg.method
