@@ -190,3 +190,62 @@ def test_command_on_a_run(tmp_path, capsys, monkeypatch):
     flat = json.loads(out2.read_text())[1]
     assert flat["source"] == "predictions" and flat["total"] == 0 and flat["synergy"] == 0
     assert "one class" in flat["estimator"]["note"]
+
+
+@pytest.fixture(scope="module")
+def preset_files(tmp_path_factory):
+    from baseline_steps import write_files
+
+    return write_files(tmp_path_factory.mktemp("interaction_files"))
+
+
+def _preset_params():
+    from infmasking.training.config import presets
+
+    return [
+        pytest.param(p, marks=pytest.mark.slow) if p == "trifeatures224" else p
+        for p in sorted(presets())
+    ]
+
+
+@pytest.mark.parametrize("preset", _preset_params())
+def test_every_preset(preset, preset_files, tmp_path, capsys):
+    """The command on every preset (small files in the real formats): a classification task
+    decomposes (a multilabel one with --label), a regression-only preset is refused by name."""
+    from baseline_steps import FILE_OF
+
+    from infmasking.training.config import load_config, presets
+    from infmasking.training.loading import load_data
+
+    args = ["interactions", "--preset", preset, "--bootstrap", "0", "--clusters", "2"]
+    cfg = load_config(presets()[preset])
+    if preset in FILE_OF:
+        cfg.data.path = str(preset_files[FILE_OF[preset]])
+        args += ["--data.path", cfg.data.path]
+    if preset == "mmimdb":
+        cfg.data.options = {**(cfg.data.options or {}), "bounds": [48, 56, 72]}
+        args += ["--data.options", json.dumps(cfg.data.options)]
+    if preset.startswith("trifeatures"):
+        args += ["--data.max_pairs", "64", "--max_samples", "400"]
+    tasks = load_data(cfg).tasks
+    usable = [t for t in tasks if t.kind != "regression"]
+    out = tmp_path / "pid.json"
+    if not usable:
+        assert main([*args, "--task", tasks[0].name]) == 1
+        assert "regression task" in capsys.readouterr().err
+        return
+    task = usable[0]
+    extra = ["--label", "0"] if task.kind == "multilabel" else []
+    assert main([*args, "--task", task.name, *extra, "--out", str(out)]) == 0, capsys.readouterr()
+    d = json.loads(out.read_text())
+    readings = d if isinstance(d, list) else [d]
+    assert (
+        len(readings)
+        == len(cfg.data.modalities or load_data(cfg).modalities)
+        * (len(cfg.data.modalities or load_data(cfg).modalities) - 1)
+        // 2
+        or len(readings) >= 1
+    )
+    for r in readings:
+        parts = r["redundancy"] + sum(r["unique"].values()) + r["synergy"]
+        assert parts == pytest.approx(r["total"], abs=1e-6) and r["units"] == "bits"
