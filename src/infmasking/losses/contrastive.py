@@ -40,11 +40,17 @@ def _comm_terms(z1: list[Tensor], z2: list[Tensor], temperature: float, out: Los
 def comm_loss(
     z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None
 ) -> LossOutput:
-    """CoMM (Dufumier et al., ICLR 2025): mean (or weighted mean) of the M+1 terms
+    """CoMM (Dufumier et al., ICLR 2025): the mean (or weighted mean) of the M+1 terms
     ½[NCE(z'_S, z''_all) + NCE(z''_S, z'_all)], S = {1}, …, {M}, all.
 
-    Shape: z1, z2: M+1 tensors [B, p] each (unimodal in modality order, then all-modality).
-    ``weights``: M+1 numbers (total = mean(w · L)).
+    Args:
+        z1, z2: M+1 tensors [B, p] each, the two views (unimodal in modality order, then the
+            all-modality one).
+        temperature: τ > 0.
+        weights: optional M+1 numbers (total = mean(w · L)).
+
+    Returns:
+        :class:`LossOutput` with terms ``comm_1`` … ``comm_M``, ``comm_all``.
     """
     _check_temperature(temperature)
     _check_views(z1, z2, 3, "M unimodal embeddings then the all-modality one, M >= 2")
@@ -127,8 +133,13 @@ def cmc_loss(
 ) -> LossOutput:
     """CMC: CLIP-style contrast between every pair of modalities (any M >= 2).
 
-    Shape: z1, z2: M unimodal embeddings [B, p] of the two views (no all-modality one).
-    Terms ``cross_mn`` for m < n; ``weights``: one per pair.
+    Args:
+        z1, z2: M unimodal embeddings [B, p] each, the two views (no all-modality one).
+        temperature: τ > 0.
+        weights: optional, one number per term.
+
+    Returns:
+        :class:`LossOutput` with terms ``cross_mn`` for m < n.
     """
     _check_temperature(temperature)
     _check_views(z1, z2, 2, "M unimodal embeddings, M >= 2")
@@ -143,8 +154,15 @@ def cross_loss(
 ) -> LossOutput:
     """Cross (CLIP-style) for two modalities: ½[NCE(z'_1, z''_2) + NCE(z''_1, z'_2)].
 
-    Shape: z1, z2: the 2 unimodal embeddings [B, p] of the two views. For M > 2 use
-    :func:`cmc_loss` (all pairs), which equals this loss at M = 2.
+    For M > 2 use :func:`cmc_loss` (all pairs), which equals this loss at M = 2.
+
+    Args:
+        z1, z2: the 2 unimodal embeddings [B, p] each, the two views (no all-modality one).
+        temperature: τ > 0.
+        weights: optional, one number per term.
+
+    Returns:
+        :class:`LossOutput` with the term ``cross_12``.
     """
     if len(z1) != 2:
         raise ValueError(
@@ -157,10 +175,16 @@ def cross_loss(
 def cross_self_loss(
     z1: Sequence[Tensor], z2: Sequence[Tensor], *, temperature: float, weights=None
 ) -> LossOutput:
-    """Cross+Self: the pairwise cross terms plus SimCLR NT-Xent(z'_m, z''_m) per modality.
+    """Cross+Self: the pairwise cross terms plus SimCLR NT-Xent(z'_m, z''_m) per modality;
+    total = mean (or weighted mean) over the terms.
 
-    Shape: z1, z2: M unimodal embeddings [B, p] of the two views. Terms: ``cross_mn``
-    (m < n), then ``self_m``; total = mean (or weighted mean) over them.
+    Args:
+        z1, z2: M unimodal embeddings [B, p] each, the two views (no all-modality one).
+        temperature: τ > 0.
+        weights: optional, one number per term.
+
+    Returns:
+        :class:`LossOutput` with terms ``cross_mn`` (m < n), then ``self_m``.
     """
     _check_temperature(temperature)
     _check_views(z1, z2, 2, "M unimodal embeddings, M >= 2")

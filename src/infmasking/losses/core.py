@@ -59,11 +59,18 @@ def _global(x: Tensor) -> tuple[Tensor, int]:
 
 
 def nt_xent(a: Tensor, b: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
-    """SimCLR NT-Xent between normalised batches a, b [B, p] (positives (a_i, b_i)).
+    """SimCLR NT-Xent between two normalised batches, positives (a_i, b_i).
 
-    Each query row a_i (and b_i) is contrasted with its positive and the 2N − 2 other rows
-    of the global batch, a and b sides both; the loss is averaged over both directions.
-    Returns (loss, accuracy) as scalars.
+    Each query row a_i (and b_i) is contrasted with its positive and the 2N − 2 other rows of
+    the global batch (gathered across ranks), a and b sides both; the loss is averaged over
+    both directions.
+
+    Args:
+        a, b: [B, p] L2-normalised embeddings of the two sides.
+        temperature: τ > 0.
+
+    Returns:
+        (loss, accuracy): scalars.
     """
     n = a.shape[0]
     a_all, off = _global(a)
@@ -89,7 +96,8 @@ def masked_variance(q: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
     Args:
         q: [B, p] queries.  masked: [T, B, p] masked-view embeddings of the same samples.
     Returns:
-        (q·μ [B], v [B]) with μ_i = mean_t k_{t,i} and Σ_i the population covariance (1/T).
+        (q·μ, v): [B] each, with μ_i = mean_t k_{t,i} and Σ_i the population covariance
+        (1/T) of the T views of sample i.
     """
     mu = masked.mean(0)  # [B, p]
     proj = torch.einsum("tbp,bp->tb", masked - mu, q)  # [T, B] = q_i·(k_{t,i} − μ_i)
@@ -99,11 +107,20 @@ def masked_variance(q: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
 def masked_term(
     q: Tensor, masked: Tensor, temperature: float, mask_weight: float
 ) -> tuple[Tensor, Tensor]:
-    """InfMasking's masked term for normalised queries q [B, p] and masked views [T, B, p].
+    """InfMasking's masked term: the closed form of E_k[exp(q·k/τ)] for k ~ N(μ, Σ).
 
     positive  s⁺_i = (q_i·μ_i + ½ (λ/τ) v_i) / τ
     negatives q_i·k_{t,j}/τ (all t, j ≠ i) and q_i·q_j/τ (j ≠ i), over the global batch
-    term_i    = −log softmax(s⁺_i | negatives) + ½ (λ/τ) v_i / τ;   returns (mean_i term_i, acc)
+    term_i    = −log softmax(s⁺_i | negatives) + ½ (λ/τ) v_i / τ
+
+    Args:
+        q: [B, p] normalised queries (the all-modality embeddings of one view).
+        masked: [T, B, p] normalised masked-view embeddings of the same samples.
+        temperature: τ > 0.
+        mask_weight: λ, the scheduled weight of the variance term.
+
+    Returns:
+        (mean_i term_i, accuracy): scalars.
     """
     t, n, p = masked.shape
     q_all, off = _global(q)  # [N, p]
@@ -164,9 +181,18 @@ def _normalize(zs: Sequence[Tensor]) -> list[Tensor]:
 
 
 def mask_weight(epoch: int, max_epochs: int, mask_lambda: float) -> float:
-    """The λ schedule: λ_e = mask_lambda · min(1, (e + 1) / E) for 0-based epoch e and a ramp
-    of E epochs (the run's epochs as published, or a longer horizon: then a short run is
-    exactly the start of the long schedule; past E, λ stays at mask_lambda)."""
+    """The λ schedule: λ_e = mask_lambda · min(1, (e + 1) / E).
+
+    Args:
+        epoch: e, 0-based.
+        max_epochs: E, the ramp's horizon (the run's epochs as published, or a longer one:
+            then a short run is exactly the start of the long schedule; past E, λ stays at
+            mask_lambda).
+        mask_lambda: the final λ.
+
+    Returns:
+        λ_e.
+    """
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
     if epoch < 0:
@@ -175,8 +201,17 @@ def mask_weight(epoch: int, max_epochs: int, mask_lambda: float) -> float:
 
 
 def check_finite(out: LossOutput) -> None:
-    """Raise ``FloatingPointError`` on every rank if the loss is not finite on any rank,
-    naming the non-finite terms (a collective under DDP: call it on every rank)."""
+    """Stop on a non-finite loss, naming the non-finite terms.
+
+    A collective under DDP: call it on every rank; every rank raises if any rank's loss is
+    not finite.
+
+    Args:
+        out: the step's :class:`LossOutput`.
+
+    Raises:
+        FloatingPointError: the loss is NaN or infinite on some rank.
+    """
     bad = not bool(torch.isfinite(out.loss.detach()).item())
     if dist.any_rank(bad, device=out.loss.device):
         names = [k for k, v in out.terms.items() if not torch.isfinite(v.detach()).all()]
