@@ -325,3 +325,40 @@ def test_cpu_bf16_native_reads_the_cpu_flags(monkeypatch, tmp_path):
     assert run.cpu_bf16_native() is True
     info.unlink()
     assert run.cpu_bf16_native() is None
+
+
+def test_progress_bar_reads_the_loss_only_on_logged_steps():
+    """The whole-run bar advances every step but reads the loss (a device synchronisation on a
+    GPU) only every trainer.log_every_n_steps."""
+    from types import SimpleNamespace
+
+    from infmasking.training.callbacks import RunProgress
+
+    class Bar:
+        n, posts = 0, []
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, post, refresh=False):
+            self.posts.append(post)
+
+    class Loss:
+        reads = 0
+
+        def __float__(self):
+            Loss.reads += 1
+            return 1.0
+
+    cb = RunProgress()
+    cb.bar = Bar()
+    for step in range(1, 11):
+        trainer = SimpleNamespace(
+            global_step=step,
+            log_every_n_steps=5,
+            callback_metrics={"train/loss": Loss()},
+            current_epoch=0,
+            max_epochs=1,
+        )
+        cb.on_train_batch_end(trainer, None, None, None, step - 1)
+    assert cb.bar.n == 10 and Loss.reads == 2 and len(cb.bar.posts) == 2

@@ -74,6 +74,8 @@ class RunProgress(Callback):
         if self.bar is None:
             return
         self.bar.update(trainer.global_step - self.bar.n)
+        if trainer.global_step % max(1, trainer.log_every_n_steps):
+            return  # reading the loss waits for the device: only on logged steps
         loss = trainer.callback_metrics.get("train/loss")
         post = {"epoch": f"{trainer.current_epoch + 1}/{trainer.max_epochs}"}
         if loss is not None:
