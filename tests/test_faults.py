@@ -98,6 +98,7 @@ def test_corrupt_last_checkpoint(tmp_path):
         (["--eval.probe_at", "[1, 99]"], "--eval.probe_at must be epochs <= optim.epochs"),
         (["--eval.probe_at", "[1, 1]"], "--eval.probe_at must be a list of distinct epochs"),
         (["--trainer.checkpoint_every_n_steps", "-1"], "--trainer.checkpoint_every_n_steps"),
+        (["--trainer.finite_check_every_n_steps", "0"], "--trainer.finite_check_every_n_steps"),
     ],
 )
 def test_meaningless_options_refused_before_training(tmp_path, capsys, args, message):
@@ -277,3 +278,25 @@ def test_step_checkpoints_survive_a_hard_kill(tmp_path):
         assert torch.equal(v, b["state_dict"][k]), k
     curve = json.loads((out / "probe_curve.json").read_text())
     assert [row["epoch"] for row in curve] == [0, 1] and not (ref / "probe_curve.json").exists()
+
+
+def test_periodic_finiteness_check(tmp_path):
+    """--trainer.finite_check_every_n_steps 4 trains like the default; a non-finite loss the
+    check has not read yet stops a checkpoint from being written."""
+    from infmasking.training.config import load_config, presets, to_dict
+    from infmasking.training.module import SSLModule
+
+    out = tmp_path / "run"
+    args = ["train", *TINY, "--trainer.finite_check_every_n_steps", "4", "--out_dir", str(out)]
+    assert main(args) == 0 and (out / "checkpoints" / "last.ckpt").exists()
+    cfg = load_config(presets()["tiny"])
+    module = SSLModule(
+        to_dict(cfg),
+        ["image1", "image2"],
+        {"image1": "image", "image2": "image"},
+        {"image1": [3, 64, 64], "image2": [3, 64, 64]},
+    )
+    module.on_save_checkpoint({})  # nothing pending
+    module._nonfinite = torch.tensor(True)
+    with pytest.raises(FloatingPointError, match="checkpoint is not written"):
+        module.on_save_checkpoint({})

@@ -308,3 +308,12 @@ def test_check_finite_raises_with_term_names():
     out = L.infmasking_loss(z1, z2, k1, k2, temperature=0.1, mask_weight=1.0)
     with pytest.raises(FloatingPointError, match="comm_1"):
         L.check_finite(out)
+
+
+def test_check_finite_reads_an_earlier_flag():
+    """A periodic check (trainer.finite_check_every_n_steps > 1) raises for a non-finite loss of
+    an earlier step, accumulated on the device, even when this step's loss is finite."""
+    out = L.LossOutput(loss=torch.tensor(1.0), terms={"a": torch.tensor(1.0)})
+    L.check_finite(out, torch.tensor(False))  # nothing pending: passes
+    with pytest.raises(FloatingPointError, match="an earlier step since the last check"):
+        L.check_finite(out, torch.tensor(True))

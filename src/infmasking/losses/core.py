@@ -200,21 +200,28 @@ def mask_weight(epoch: int, max_epochs: int, mask_lambda: float) -> float:
     return mask_lambda * min(1.0, (epoch + 1) / max_epochs)
 
 
-def check_finite(out: LossOutput) -> None:
+def check_finite(out: LossOutput, earlier: Tensor | None = None) -> None:
     """Stop on a non-finite loss, naming the non-finite terms.
 
     A collective under DDP: call it on every rank; every rank raises if any rank's loss is
-    not finite.
+    not finite. Reading the flag waits for the device (one host synchronisation).
 
     Args:
         out: the step's :class:`LossOutput`.
+        earlier: optional bool scalar on the device, True if the loss of an earlier step since
+            the last check was not finite (checks every k steps accumulate it).
 
     Raises:
         FloatingPointError: the loss is NaN or infinite on some rank.
     """
-    bad = not bool(torch.isfinite(out.loss.detach()).item())
+    flag = ~torch.isfinite(out.loss.detach())
+    if earlier is not None:
+        flag = flag | earlier
+    bad = bool(flag.item())
     if dist.any_rank(bad, device=out.loss.device):
         names = [k for k, v in out.terms.items() if not torch.isfinite(v.detach()).all()]
+        if not names and earlier is not None and bool(earlier.item()):
+            names = ["an earlier step since the last check"]
         raise FloatingPointError(
             f"non-finite loss on rank {dist.rank()} (terms: {names or 'none here; another rank'}); "
             "lower the learning rate, raise the temperature, or check the inputs for NaN/inf"

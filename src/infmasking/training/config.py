@@ -172,6 +172,10 @@ class TrainerConfig:
     best)."""
     log_every_n_steps: int = 10
     """metrics.csv row every k steps."""
+    finite_check_every_n_steps: int = 1
+    """Check the loss for NaN / inf every k steps (1: every step, one host synchronisation
+    per step). On a GPU, k > 1 lets steps queue without waiting; a non-finite loss is still
+    caught (the flag accumulates on the device) and no checkpoint is written after one."""
     checkpoint_every_n_steps: int = 0
     """Also write ``checkpoints/last.ckpt`` every k optimizer steps inside an epoch (0: at
     epoch ends only). A killed run resumes from it exactly (the data order carries on from the
@@ -504,6 +508,12 @@ def validate(cfg: RunConfig) -> None:
             "(it chooses among probed epochs)",
             e.probe_every,
         )
+    need(
+        isinstance(t.finite_check_every_n_steps, int) and t.finite_check_every_n_steps >= 1,
+        "trainer.finite_check_every_n_steps",
+        "an integer >= 1",
+        t.finite_check_every_n_steps,
+    )
     need(
         isinstance(t.checkpoint_every_n_steps, int) and t.checkpoint_every_n_steps >= 0,
         "trainer.checkpoint_every_n_steps",

@@ -75,6 +75,7 @@ class SSLModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        self._nonfinite: Tensor | None = None  # pending flag of periodic finiteness checks
         self.cfg: RunConfig = from_dict(config)
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model_from(
@@ -146,9 +147,25 @@ class SSLModule(pl.LightningModule):
                 generator=generator,
             )
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Never write a checkpoint after a non-finite loss that a periodic check
+        (``trainer.finite_check_every_n_steps`` > 1) has not read yet."""
+        pending, self._nonfinite = self._nonfinite, None
+        if pending is not None and bool(pending.item()):
+            raise FloatingPointError(
+                "non-finite loss in a step since the last check: the checkpoint is not written "
+                "(lower the learning rate, raise the temperature, or check the inputs)"
+            )
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         out = self.compute_loss(batch, self._generator())
-        L.check_finite(out)
+        k = self.cfg.trainer.finite_check_every_n_steps
+        if k <= 1 or (self.global_step + 1) % k == 0:
+            L.check_finite(out, self._nonfinite)
+            self._nonfinite = None
+        else:  # accumulate on the device: no host synchronisation in this step
+            bad = ~torch.isfinite(out.loss.detach())
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
         logs = out.log_dict("train/")
         if self.objective.masked:
             logs["train/mask_weight"] = torch.tensor(self.mask_weight())
