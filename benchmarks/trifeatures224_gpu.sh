@@ -21,7 +21,8 @@ ACCELERATOR=${ACCELERATOR:-gpu}
 PRECISION=${PRECISION:-bf16-mixed}
 COMMON=(--preset "$PRESET" --optim.epochs "$EPOCHS" --eval.probe_at "$PROBES"
         --trainer.accelerator "$ACCELERATOR" --trainer.devices 1 --trainer.precision "$PRECISION"
-        --trainer.checkpoint_every_n_steps 200 --trainer.progress_bar false
+        --trainer.checkpoint_every_n_steps 200 --trainer.finite_check_every_n_steps 50
+        --trainer.progress_bar false
         --trainer.log_every_n_steps 50 --data.biased true)
 mkdir -p "$ROOT" "$OUT"
 for seed in $SEEDS; do
