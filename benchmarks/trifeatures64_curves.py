@@ -47,6 +47,14 @@ ALL_TASKS = (
     ("unique2", "texture 2 (uniqueness task)", "biased"),
 )
 CHANCE = protocol.task_chance()
+
+
+def tkey(key: str, pairs: str) -> str:
+    """The table key of a panel: the curve key for the protocol's panels, ``<key>_<pairs>``
+    for the extra panels of ``--all_tasks`` (the same task read from the other pair set)."""
+    return key if (key, pairs) in {(k, p) for k, _, p in PANELS} else f"{key}_{pairs}"
+
+
 COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
 
 
@@ -101,7 +109,7 @@ def summarise(curves: dict, epochs: int, panels=PANELS, unfinished: bool = False
                         "train_seconds": [runs[s][i].get("train_seconds") for s in sorted(runs)],
                     }
                 )
-            table.setdefault(method, {})[key] = points
+            table.setdefault(method, {})[tkey(key, pairs)] = points
     return table
 
 
@@ -134,12 +142,12 @@ def train_times(runs: Path, methods: list[str], seeds: list[int]) -> dict:
 
 
 def plot(table: dict, path: Path, title: str, panels=PANELS) -> None:
-    panels = [p for p in panels if any(p[0] in t for t in table.values())]
+    panels = [p for p in panels if any(tkey(p[0], p[2]) in t for t in table.values())]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     axes = axes[0]
     for ax, (key, label, pairs) in zip(axes, panels):
         for method, by_key in table.items():
-            points = by_key.get(key)
+            points = by_key.get(tkey(key, pairs))
             if not points:
                 continue
             steps = [p["step"] for p in points]
@@ -188,6 +196,7 @@ def markdown(
         "",
     ]
     for key, label, pairs in panels:
+        key = tkey(key, pairs)
         methods = [m for m in table if key in table[m]]
         if not methods:
             continue
@@ -204,7 +213,7 @@ def markdown(
         lines += [f"## {label} ({pairs} pairs)", "", write_markdown_table(rows, header)]
     if unfinished and table:
         lines += ["## Training seconds at each probed epoch (per seed)", ""]
-        key = next(k for k, _, _ in panels if any(k in t for t in table.values()))
+        key = next(tkey(k, p) for k, _, p in panels if any(tkey(k, p) in t for t in table.values()))
         rows = [
             [m, f"epoch {p['epoch']}", ", ".join(f"{x:.0f}" for x in p["train_seconds"] if x)]
             for m in table

@@ -72,9 +72,12 @@ def test_unfinished_runs_and_all_tasks(tmp_path):
         == 0
     )
     data = json.loads((out / "curves.json").read_text())
-    assert [p["epoch"] for p in data["curves"]["infmasking"]["unique2"]] == [1, 2]
+    assert [p["epoch"] for p in data["curves"]["infmasking"]["unique2_biased"]] == [1, 2]
     assert [p["epoch"] for p in data["curves"]["comm"]["synergy"]] == [1, 2, 5]
-    assert data["curves"]["comm"]["unique2"][2]["mean"] == pytest.approx(45.0)
+    assert data["curves"]["comm"]["unique2_biased"][2]["mean"] == pytest.approx(45.0)
+    # no unbiased-pair runs: the protocol's redundancy / uniqueness panels stay empty (the
+    # biased runs' shape and texture scores are their own panels, never shown as unbiased)
+    assert "share" not in data["curves"]["comm"] and "share_biased" in data["curves"]["comm"]
     assert data["curves"]["comm"]["synergy"][2]["train_seconds"] == [500.0]
     md = (out / "curves.md").read_text()
     assert "texture 2 (uniqueness task) (biased pairs)" in md and "| comm | epoch 5 | 500 |" in md
