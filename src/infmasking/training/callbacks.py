@@ -158,7 +158,7 @@ class StepCheckpoint(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
-            trainer.save_checkpoint(str(self.path), weights_only=False)
+            trainer.save_checkpoint(str(self.path))
 
 
 class StopOnSigterm(Callback):
@@ -213,7 +213,7 @@ class StopOnSigterm(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received and not self.saved:
-            trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"), weights_only=False)
+            trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"))
             self.saved = True
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -227,7 +227,7 @@ class StopOnSigterm(Callback):
         """After fit stopped: make sure the checkpoint exists and say how to resume."""
         path = self.out / "checkpoints" / "last.ckpt"
         if not self.saved:
-            trainer.save_checkpoint(str(path), weights_only=False)
+            trainer.save_checkpoint(str(path))
             self.saved = True
         if trainer.is_global_zero:
             print(
