@@ -175,6 +175,12 @@ def _build_mae(cfg, modalities, kinds, shapes):
     return build_mae(cfg, modalities, kinds, shapes)
 
 
+def _factorcl_terms(m: int) -> list[str]:
+    from infmasking.losses.factorcl import FACTORCL_TERMS  # the loss owns its term names
+
+    return list(FACTORCL_TERMS)
+
+
 OBJECTIVES: dict[str, Objective] = {}
 
 
@@ -239,16 +245,7 @@ register(
         "factorcl",
         "FactorCL (self-supervised): shared and unique heads, InfoNCE and NCE-CLUB bounds",
         _factorcl,
-        lambda m: [
-            "shared",
-            "shared_cond",
-            "unique_aug_1",
-            "unique_aug_2",
-            "unique",
-            "unique_cond",
-            "critic_shared_cond",
-            "critic_unique",
-        ],
+        _factorcl_terms,
         full=False,
         modalities=(2, 2),
         build=_build_factorcl,

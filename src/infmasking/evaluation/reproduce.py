@@ -250,10 +250,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
         seed=seed,
         class_weight=base.eval.class_weight,
     )
-    row = _rus_row(res, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row, indent=1))
-    return row
+    return _cache_row(path, _rus_row(res, seed))
 
 
 def _probe_tag(base: RunConfig) -> str:
@@ -261,6 +258,13 @@ def _probe_tag(base: RunConfig) -> str:
     from infmasking.training.report import evaluation_name
 
     return evaluation_name(base).removeprefix("evaluation")
+
+
+def _cache_row(path: Path, row: dict) -> dict:
+    """Write a control's row to its cache file and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row, indent=1))
+    return row
 
 
 def _rus_row(res: dict, seed: int) -> dict:
@@ -308,10 +312,7 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
         seed=seed,
         class_weight=base.eval.class_weight,
     )
-    row = _rus_row(res, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row, indent=1))
-    return row
+    return _cache_row(path, _rus_row(res, seed))
 
 
 def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) -> dict:
