@@ -145,20 +145,31 @@ def test_club_critics_learn_only_from_their_own_infonce():
     assert all(_grads(main, reps))
     # the critics' own terms: only the CLUB critics learn, nothing upstream of them
     own = out.terms["critic_shared_cond"] + out.terms["critic_unique"]
-    assert all(_grads(own, club))
+    # (I_NCE is invariant to a shift of all scores: the output bias's gradient is 0 exactly)
+    assert all(_grads(own, [p for p in club if p.shape != (1,)]))
     assert not any(_grads(own, reps))
 
 
+def _standardized(a, b, eps=1e-5):
+    """Both views' features standardised per dimension with their joint batch statistics."""
+    both = torch.cat([a, b], 0)
+    mean, var = both.mean(0), both.var(0, unbiased=False)
+    z = (both - mean) / torch.sqrt(var + eps)
+    return z[: len(a)], z[len(a) :]
+
+
 def test_scores_are_the_formula_pairs():
-    """Each score matrix is the named critic on the named representations."""
+    """Each score matrix is the named critic on the named representations of the standardised
+    backbone features."""
     heads, h1, h2 = _heads_and_features(seed=1)
     sc = heads.scores(h1, h2)
-    s1 = [heads.shared[m](h1[m]) for m in range(2)]
+    z1, z2 = zip(*(_standardized(h1[m], h2[m]) for m in range(2)), strict=True)
+    s1 = [heads.shared[m](z1[m]) for m in range(2)]
     u1, u2 = (
-        [heads.unique[m](h1[m]) for m in range(2)],
-        [heads.unique[m](h2[m]) for m in range(2)],
+        [heads.unique[m](z1[m]) for m in range(2)],
+        [heads.unique[m](z2[m]) for m in range(2)],
     )
-    s2 = [heads.shared[m](h2[m]) for m in range(2)]
+    s2 = [heads.shared[m](z2[m]) for m in range(2)]
     torch.testing.assert_close(sc.shared, heads.critic_shared(s1[0], s1[1]))
     cond_s = (torch.cat([s1[0], s2[0]], 1), torch.cat([s1[1], s2[1]], 1))
     torch.testing.assert_close(sc.shared_cond, heads.critic_shared_cond(*cond_s))
@@ -170,15 +181,51 @@ def test_scores_are_the_formula_pairs():
     torch.testing.assert_close(sc.unique_cond, heads.critic_unique_cond(*cond_u))
 
 
+def test_a_dominant_common_component_does_not_stall_the_bounds():
+    """The collapse measured on trifeatures_tokens: backbone features = a large common vector
+    plus a small per-sample part (norm 8 against a spread of 0.06). Without the standardisation
+    every critic scores all pairs alike and no bound moves at lr 2e-3; with it, 40 Adam steps of
+    the heads and critics alone lift the augmentation bounds I_NCE(U_m'; U_m'') well above 0."""
+    torch.manual_seed(0)
+    d, b = 16, 32
+    heads = FactorCLHeads(d, ["x1", "x2"], critic_hidden=64)
+    common = torch.randn(d)
+    common = 8 * common / common.norm()
+    opt = torch.optim.Adam(heads.parameters(), lr=2e-3)
+    for _ in range(40):
+        z = [torch.randn(b, d) for _ in range(2)]  # the samples' own parts, per modality
+        h1 = [common + 0.06 * z[m] for m in range(2)]
+        h2 = [common + 0.06 * (z[m] + 0.3 * torch.randn(b, d)) for m in range(2)]  # 2nd view
+        out = L.factorcl_loss(heads.scores(h1, h2))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    for m in (1, 2):
+        assert -out.terms[f"unique_aug_{m}"].item() > 1.0, out.terms
+
+
+def test_eval_features_use_running_statistics():
+    """In eval mode a sample's probe features do not depend on the batch around it."""
+    heads, h1, h2 = _heads_and_features(seed=3)
+    for _ in range(3):
+        heads.scores(h1, h2)  # training steps update the running statistics
+    heads.eval()
+    whole = heads.probe_features(h1, ["x1", "x2"])
+    alone = heads.probe_features([h[:1] for h in h1], ["x1", "x2"])
+    torch.testing.assert_close(alone, whole[:1])
+
+
 def test_probe_features_are_shared_and_unique_side_by_side():
     heads, h1, _ = _heads_and_features(seed=2)
+    heads.eval()  # the running statistics standardise (fresh: mean 0, variance 1)
     f = heads.probe_features(h1, ["x1", "x2"])
+    z = [h / math.sqrt(1 + 1e-5) for h in h1]
     want = torch.cat(
         [
-            heads.shared[0](h1[0]),
-            heads.unique[0](h1[0]),
-            heads.shared[1](h1[1]),
-            heads.unique[1](h1[1]),
+            heads.shared[0](z[0]),
+            heads.unique[0](z[0]),
+            heads.shared[1](z[1]),
+            heads.unique[1](z[1]),
         ],
         1,
     )

@@ -67,9 +67,16 @@ class FactorCLHeads(nn.Module):
     """FactorCL's heads and critics for two modalities over backbone features of width d
     (here the unimodal fusion outputs F({x_m})).
 
-    Per modality m, a shared head S_m and a unique head U_m (Linear(d, d), ReLU, Linear(d, d),
-    the reference code's projection heads); five InfoNCE critics and two CLUB critics (concat
-    critics, :class:`ConcatCritic`), one per bound of :func:`infmasking.losses.factorcl_loss`.
+    Per modality m, the backbone features are first standardised per dimension
+    (``BatchNorm1d(d, affine=False)``: the statistics of the step's batch, both views together,
+    in training; running averages in eval mode, so probe features do not depend on the batch).
+    F({x_m}) is a LayerNorm output whose common component dwarfs its spread across samples
+    (norm 8, spread ≈ 0.06 per dimension at initialisation on trifeatures_tokens): the concat
+    critics then score every pair alike, every bound starts at 0 and the critics die before
+    they learn (measured, docs/BASELINES.md). On them, a shared head S_m and a unique head U_m
+    (Linear(d, d), ReLU, Linear(d, d), the reference code's projection heads); five InfoNCE
+    critics and two CLUB critics (concat critics, :class:`ConcatCritic`), one per bound of
+    :func:`infmasking.losses.factorcl_loss`.
 
     Args:
         dim: backbone width d.  modalities: the two modality names, in order.
@@ -81,6 +88,7 @@ class FactorCLHeads(nn.Module):
         if len(modalities) != 2:
             raise ValueError(f"FactorCL takes 2 modalities, got {list(modalities)}")
         self.dim, self.modalities = dim, list(modalities)
+        self.standardize = nn.ModuleList(nn.BatchNorm1d(dim, affine=False) for _ in range(2))
         self.shared = nn.ModuleList(_mlp([dim, dim, dim]) for _ in range(2))
         self.unique = nn.ModuleList(_mlp([dim, dim, dim]) for _ in range(2))
         h = critic_hidden
@@ -97,11 +105,24 @@ class FactorCLHeads(nn.Module):
             if f.dim() != 2 or f.shape[1] != self.dim:
                 raise ValueError(f"{name}[{i}] must be [B, d={self.dim}], got {list(f.shape)}")
 
+    def standardized(
+        self, h1: Sequence[Tensor], h2: Sequence[Tensor]
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """The two views' features standardised per modality, both views through one
+        normalisation (one set of batch statistics per step in training)."""
+        out1, out2 = [], []
+        for norm, a, b in zip(self.standardize, h1, h2, strict=True):
+            z = norm(torch.cat([a, b], 0))
+            out1.append(z[: len(a)])
+            out2.append(z[len(a) :])
+        return out1, out2
+
     def scores(self, h1: Sequence[Tensor], h2: Sequence[Tensor]) -> FactorCLScores:
         """Critic scores from the backbone features of the two views, h1 (x') and h2 (x''),
         each 2 tensors [B, d] in modality order."""
         self._check(h1, "h1")
         self._check(h2, "h2")
+        h1, h2 = self.standardized(h1, h2)
         s1 = [head(h) for head, h in zip(self.shared, h1, strict=True)]  # S_m'  [B, d]
         s2 = [head(h) for head, h in zip(self.shared, h2, strict=True)]  # S_m''
         u1 = [head(h) for head, h in zip(self.unique, h1, strict=True)]  # U_m'
@@ -131,7 +152,8 @@ class FactorCLHeads(nn.Module):
         out = []
         for m, f in zip(mods, feats, strict=True):
             i = self.modalities.index(m)
-            out += [self.shared[i](f), self.unique[i](f)]
+            z = self.standardize[i](f)
+            out += [self.shared[i](z), self.unique[i](z)]
         return torch.cat(out, 1)
 
     def feature_dim(self, n_modalities: int) -> int:
