@@ -43,6 +43,7 @@ Usage (see benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -73,6 +74,7 @@ from timing import (
 )
 
 from infmasking.testing.reference_step import TINY, Modality, Setting
+from infmasking.training.config import load_config, presets
 
 # =========================================================================== presets
 
@@ -87,47 +89,54 @@ def _seq(
     return Modality(name, "sequence", (length, channels), encoder, min_len)
 
 
+def _from_preset(preset: str, name: str, description: str, modalities: list[Modality]) -> Setting:
+    """A setting whose model, masking and learning rate are the package preset ``preset``'s
+    (src/infmasking/presets/<preset>.yaml), each modality's encoder included; ``modalities``
+    give the input shapes (and sequence lengths) that the preset's data would have."""
+    cfg = load_config(presets()[preset])
+    mc, meth = cfg.model, cfg.method
+    enc = mc.encoders or {}
+    mods = [dataclasses.replace(m, encoder=dict(enc.get(m.name, m.encoder))) for m in modalities]
+    return Setting(
+        name,
+        f"{description}; preset {preset}: d={mc.dim}, {mc.n_heads} heads, {mc.n_layers} block(s), "
+        f"p={mc.proj_dim}, T={meth.num_masks}, mask_ratio {meth.mask_ratio}",
+        mods,
+        batch=cfg.optim.batch_size,
+        dim=mc.dim,
+        n_heads=mc.n_heads,
+        n_layers=mc.n_layers,
+        head_hidden=mc.head_hidden,
+        proj_dim=mc.proj_dim,
+        num_masks=meth.num_masks,
+        mask_ratio=meth.mask_ratio,
+        temperature=meth.temperature,
+        lr=cfg.optim.lr,
+    )
+
+
 PRESETS: dict[str, Setting] = {
-    "trifeatures224": Setting(
+    "trifeatures224": _from_preset(
         "trifeatures224",
-        "Published Trifeatures setting: 2 AlexNet trunks at 224 px (36 tokens each), d=512, "
-        "8 heads, 1 block, p=256, T=6, mask_ratio 0.7",
+        "trifeatures224",
+        "Published Trifeatures setting: 2 AlexNet trunks at 224 px (36 tokens each)",
         [_img("image1", 224, "alexnet"), _img("image2", 224, "alexnet")],
-        batch=64,
-        dim=512,
-        n_heads=8,
-        n_layers=1,
-        num_masks=6,
-        mask_ratio=0.7,
     ),
-    "cpu64": Setting(
+    "cpu64": _from_preset(
+        "trifeatures",
         "cpu64",
-        "CPU Trifeatures setting: 2 ConvNets 16-32-64-128 at 64 px (16 tokens each), d=128, "
-        "4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
+        "CPU Trifeatures setting: 2 ConvNets 16-32-64-128 at 64 px (16 tokens each)",
         [_img("image1", 64, "convnet"), _img("image2", 64, "convnet")],
-        batch=64,
-        dim=128,
-        n_heads=4,
-        n_layers=1,
-        num_masks=6,
-        mask_ratio=0.7,
     ),
-    "mosi": Setting(
+    "mosi": _from_preset(
+        "mosi",
         "mosi",
         "MOSI-like: vision [50, 35] + text [50, 300] sequences, padded (real length 10..50), "
-        "Transformer encoders of width 40 (5 heads), d=40, 5 fusion heads, 1 block, p=256, "
-        "T=5, mask_ratio 0.8",
+        "the preset's Transformer encoders",
         [
-            _seq("vision", 50, 35, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
-            _seq("text", 50, 300, {"name": "transformer", "width": 40, "n_heads": 5}, 10),
+            _seq("vision", 50, 35, {"name": "transformer"}, 10),
+            _seq("text", 50, 300, {"name": "transformer"}, 10),
         ],
-        batch=64,
-        dim=40,
-        n_heads=5,
-        n_layers=1,
-        num_masks=5,
-        mask_ratio=0.8,
-        lr=1e-3,
     ),
     "three": Setting(
         "three",

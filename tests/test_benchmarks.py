@@ -254,3 +254,30 @@ def test_trifeatures_investigation_tables(tmp_path):
     assert (out / "curves.png").exists() and (
         out / "runs" / "curve_cross" / "probe_curve.json"
     ).exists()
+
+
+def test_step_time_settings_are_the_package_presets():
+    """step_time's published-size settings take model, masking and encoders from the package's
+    presets (a drifted copy once timed MOSI with 5 fusion heads where the preset has 8)."""
+    from infmasking.training.config import load_config, presets
+
+    st = load_script("step_time")
+    for setting, preset in (
+        ("trifeatures224", "trifeatures224"),
+        ("cpu64", "trifeatures"),
+        ("mosi", "mosi"),
+    ):
+        s, cfg = st.PRESETS[setting], load_config(presets()[preset])
+        got = (s.dim, s.n_heads, s.n_layers, s.proj_dim, s.num_masks, s.mask_ratio, s.lr)
+        want = (
+            cfg.model.dim,
+            cfg.model.n_heads,
+            cfg.model.n_layers,
+            cfg.model.proj_dim,
+            cfg.method.num_masks,
+            cfg.method.mask_ratio,
+            cfg.optim.lr,
+        )
+        assert got == want, setting
+        for m in s.modalities:
+            assert m.encoder == cfg.model.encoders[m.name], (setting, m.name)
