@@ -13,8 +13,9 @@ if [ "${1:-}" != "--only_tables" ]; then
   done
 fi
 python - "$ROOT" "$OUT" <<'PY'
-import json, sys
+import sys
 from pathlib import Path
+from infmasking.training.folder import RunFolder
 root, out = Path(sys.argv[1]), Path(sys.argv[2])
 rows = ["# bf16-mixed vs float32: the same runs' probes", "",
         "trifeatures_tokens, InfMasking, biased pairs, last epoch (936 steps); balanced accuracy (%) and synergy "
@@ -23,14 +24,14 @@ rows = ["# bf16-mixed vs float32: the same runs' probes", "",
 for seed in (0, 1):
     for name, folder in (("float32", root / "compare" / "infmasking" / f"seed{seed}"),
                          ("bf16-mixed", root / "bf16" / "infmasking" / f"seed{seed}")):
-        f = folder / "report.json"
-        if not f.exists():
+        run = RunFolder(folder)
+        if not run.finished:
             continue
-        r = json.loads(f.read_text())
-        res = r["results"]
-        rows.append(f"| {seed} | {name} | {r['rus']['redundancy']:.1f} | {r['rus']['uniqueness']:.1f} | "
-                    f"{100 * res['unique2']['metrics']['balanced_accuracy']:.1f} | "
-                    f"{100 * res['synergy']['metrics']['auroc']:.1f} | {r['train_seconds']:.0f} |")
+        r = run.report()
+        rus = r.headline_rus()
+        rows.append(f"| {seed} | {name} | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | "
+                    f"{r.score('unique2'):.1f} | {r.score('synergy', 'auroc'):.1f} | "
+                    f"{r.train_seconds:.0f} |")
 out.mkdir(parents=True, exist_ok=True)
 (out / "bf16_probes.md").write_text("\n".join(rows) + "\n")
 print("\n".join(rows))

@@ -48,6 +48,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 from infmasking.data.registry import load_dataset
 from infmasking.testing import data_writers as W
+from infmasking.training.folder import RunFolder
 
 
 def _affect(n: tuple[int, int, int], dims: tuple[int, int, int]) -> Callable[[Path, float], Path]:
@@ -275,11 +276,11 @@ def measure(bench: Bench, work: Path, scale: float, threads: int) -> dict:
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{bench.name}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
-    report = json.loads((out / "report.json").read_text())
-    train = float(report["train_seconds"])
-    steps = int(report["steps"])
-    n_train = steps * int(report["config"]["optim"]["batch_size"])  # drop_last: samples seen
-    batch = int(report["config"]["optim"]["batch_size"])
+    report = RunFolder(out).report()
+    train = float(report.train_seconds)
+    steps = int(report.steps)
+    batch = int(report.setting("optim.batch_size"))
+    n_train = steps * batch  # drop_last: samples seen
     per_step = max(train - load, 0.0) / steps
     row = {
         "name": bench.name,

@@ -29,6 +29,7 @@ import numpy as np
 from infmasking.evaluation.interactions import decompose
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.selection import paired_difference as paired
+from infmasking.training.folder import RunFolder
 
 HERE = Path(__file__).resolve().parent
 TERMS = ("redundancy", "unique1", "unique2", "synergy", "total")
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods:
         for seed in args.seeds:
             folder = args.runs / method / f"seed{seed}"
-            if not (folder / "report.json").exists():
+            if not RunFolder(folder).finished:
                 continue
             for r in _reading(
                 args.root, f"{method}_seed{seed}", [str(folder), "--task", "synergy"], t

@@ -28,6 +28,7 @@ from infmasking.embed import embed_split, load_run
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
+from infmasking.training.folder import RunFolder
 from infmasking.training.loading import load_data
 
 TASKS = {
@@ -64,7 +65,7 @@ def write_data(path: Path, n: int = 3000, seed: int = 0) -> None:
 
 def train(data: Path, root: Path, method: str, seed: int, epochs: int, threads: int) -> Path:
     out = root / method / f"seed{seed}"
-    if not (out / "report.json").exists():
+    if not RunFolder(out).finished:
         cmd = [
             "infmasking",
             "train",

@@ -25,6 +25,8 @@ import matplotlib.pyplot as plt
 
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
+from infmasking.training.folder import RunFolder
+from infmasking.training.run_report import RunReport
 
 OPTIONS = {
     "num_masks": ("T (masked views)", 6),
@@ -36,26 +38,24 @@ KEYS = ["synergy_auroc", "synergy", "redundancy", "uniqueness"]
 DELTA = "Δ synergy_auroc vs published (paired)"
 
 
-def _metrics(report: dict) -> dict[str, float]:
-    res = report["results"]
+def _metrics(report: RunReport) -> dict[str, float]:
+    """The sweep's numbers of one run: synergy AUROC and the headline R / U / S (%)."""
+    rus = report.headline_rus()
     return {
-        "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"],
-        "synergy": report["rus"]["synergy"],
-        "redundancy": report["rus"]["redundancy"],
-        "uniqueness": report["rus"]["uniqueness"],
+        "synergy_auroc": report.score("synergy", "auroc"),
+        "synergy": rus["synergy"],
+        "redundancy": rus["redundancy"],
+        "uniqueness": rus["uniqueness"],
     }
 
 
 def _read(folder: Path) -> dict | None:
-    path = folder / "report.json"
-    if not path.exists():
+    """The numbers of the run in ``folder``, None if it has not finished."""
+    run = RunFolder(folder)
+    if not run.finished:
         return None
-    report = json.loads(path.read_text())
-    return {
-        **_metrics(report),
-        "seed": report["config"]["seed"],
-        "train_seconds": report.get("train_seconds"),
-    }
+    report = run.report()
+    return {**_metrics(report), "seed": report.seed, "train_seconds": report.train_seconds}
 
 
 def _read_seeds(folder: Path, seeds: tuple[int, ...]) -> list[dict]:

@@ -31,6 +31,7 @@ from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.selection import paired_difference as paired
 from infmasking.evaluation.tables import write_markdown_table
+from infmasking.training.folder import RunFolder
 
 # (curve key, label, pair set the published protocol reads it from)
 PANELS = (
@@ -58,21 +59,20 @@ def tkey(key: str, pairs: str) -> str:
 COLOURS = {"infmasking": "C3", "comm": "C0", "cross": "C7", "cross_self": "C2"}
 
 
-def _run_files(runs: Path, methods: list[str], seeds: list[int], name: str):
-    """(method, pair set, seed, path) of every ``<runs>/<method>/seed<k>[_unbiased]/<name>``."""
+def _run_folders(runs: Path, methods: list[str], seeds: list[int]):
+    """(method, pair set, seed, run folder) of every ``<runs>/<method>/seed<k>[_unbiased]``."""
     for method in methods:
         for pairs, suffix in (("biased", ""), ("unbiased", "_unbiased")):
             for seed in seeds:
-                path = runs / method / f"seed{seed}{suffix}" / name
-                if path.exists():
-                    yield method, pairs, seed, path
+                yield method, pairs, seed, RunFolder(runs / method / f"seed{seed}{suffix}")
 
 
 def read_curves(runs: Path, methods: list[str], seeds: list[int]) -> dict:
     """method -> pair set -> seed -> list of probe-curve rows (only runs that have a curve)."""
     out: dict = {}
-    for method, pairs, seed, path in _run_files(runs, methods, seeds, "probe_curve.json"):
-        out.setdefault(method, {}).setdefault(pairs, {})[seed] = json.loads(path.read_text())
+    for method, pairs, seed, folder in _run_folders(runs, methods, seeds):
+        if folder.probe_curve_json.exists():
+            out.setdefault(method, {}).setdefault(pairs, {})[seed] = folder.probe_curve()
     return out
 
 
@@ -134,10 +134,12 @@ def paired_difference(curves: dict, epochs: int, a: str = "infmasking", b: str =
 def train_times(runs: Path, methods: list[str], seeds: list[int]) -> dict:
     """method -> pair set -> {seeds, seconds}: ``train_seconds`` of the finished runs."""
     out: dict = {}
-    for method, pairs, seed, path in _run_files(runs, methods, seeds, "report.json"):
+    for method, pairs, seed, folder in _run_folders(runs, methods, seeds):
+        if not folder.finished:
+            continue
         row = out.setdefault(method, {}).setdefault(pairs, {"seeds": [], "seconds": []})
         row["seeds"].append(seed)
-        row["seconds"].append(json.loads(path.read_text()).get("train_seconds"))
+        row["seconds"].append(folder.report().train_seconds)
     return out
 
 

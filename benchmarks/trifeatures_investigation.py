@@ -31,19 +31,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from infmasking.training.folder import RunFolder
+from infmasking.training.run_report import RunReport
+
 METHODS = ("infmasking", "comm", "cross", "cross_self")
 TASKS = (("share", "redundancy"), ("unique1", "uniqueness"), ("synergy", "synergy"))
 
 
-def _report_row(report: dict) -> dict[str, float]:
-    res = report["results"]
-    row = {name: 100 * res[t]["metrics"]["balanced_accuracy"] for t, name in TASKS}
-    row["synergy_auroc"] = 100 * res["synergy"]["metrics"]["auroc"]
-    row["synergy_val"] = 100 * max(
-        v[1] for v in res["synergy"]["val_scores"]
-    )  # held-out, balanced accuracy
-    row["share_val"] = 100 * max(v[1] for v in res["share"]["val_scores"])
-    row["steps"] = report.get("steps")
+def _report_row(report: RunReport) -> dict[str, float]:
+    """The scores (%) of one report: test, held-out (balanced accuracy) and synergy AUROC."""
+    row = {name: report.score(t) for t, name in TASKS}
+    row["synergy_auroc"] = report.score("synergy", "auroc")
+    row["synergy_val"] = report.held_out("synergy")
+    row["share_val"] = report.held_out("share")
+    row["steps"] = report.steps
     return row
 
 
@@ -54,9 +55,9 @@ def _fmt(v) -> str:
 def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
     curves = {}
     for m in METHODS:
-        f = runs / f"curve_{m}" / "probe_curve.json"
-        if f.exists():
-            curves[m] = json.loads(f.read_text())
+        folder = RunFolder(runs / f"curve_{m}")
+        if folder.probe_curve_json.exists():
+            curves[m] = folder.probe_curve()
     lines = [
         "## 1. Longer training: linear probe every 3 epochs (156 steps per epoch)",
         "",
@@ -76,9 +77,9 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
             )
     finals = {}
     for m in curves:
-        rep = runs / f"curve_{m}" / "report.json"
-        if rep.exists():
-            finals[m] = _report_row(json.loads(rep.read_text()))
+        folder = RunFolder(runs / f"curve_{m}")
+        if folder.finished:
+            finals[m] = _report_row(folder.report())
     if finals:
         lines += [
             "",
@@ -127,11 +128,11 @@ def curves_section(runs: Path, out: Path) -> tuple[list[str], dict]:
 def colour_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
     rows = {}
     for m in METHODS:
-        a, b = reproduce / m / "seed0" / "report.json", runs / f"colour_{m}" / "report.json"
-        if a.exists() and b.exists():
+        a, b = RunFolder(reproduce / m / "seed0"), RunFolder(runs / f"colour_{m}")
+        if a.finished and b.finished:
             rows[m] = {
-                "published": _report_row(json.loads(a.read_text())),
-                "colour": _report_row(json.loads(b.read_text())),
+                "published": _report_row(a.report()),
+                "colour": _report_row(b.report()),
             }
     lines = [
         "## 2. Augmentation: published SimCLR views vs colour-preserving views "
@@ -157,11 +158,12 @@ def weighting_section(runs: Path, reproduce: Path) -> tuple[list[str], dict]:
     folders = [reproduce / m / "seed0" for m in METHODS] + [runs / f"curve_{m}" for m in METHODS]
     rows = {}
     for f in folders:
-        a, b = f / "report.json", f / "evaluation_balanced.json"
-        if a.exists() and b.exists():
+        folder = RunFolder(f)
+        balanced = folder.evaluation("evaluation_balanced") if folder.finished else None
+        if balanced is not None:
             rows[str(f)] = {
-                "unweighted": _report_row(json.loads(a.read_text())),
-                "balanced": _report_row(json.loads(b.read_text())),
+                "unweighted": _report_row(folder.report()),
+                "balanced": _report_row(balanced),
             }
     lines = [
         "## 3. Probe imbalance: unweighted vs class-weighted (`class_weight=balanced`) "
@@ -214,18 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "investigation.json").write_text(json.dumps(data, indent=1))
     for run in sorted(args.runs.glob("*/")):  # per-run reports and curves, small files only
         dst = args.out / "runs" / run.name
-        for name in (
-            "report.md",
-            "report.json",
-            "probe_curve.json",
-            "probe_curve.png",
-            "evaluation_balanced.json",
-            "config.yaml",
-            "training_curves.png",
+        folder = RunFolder(run)
+        for path in (
+            folder.report_md,
+            folder.report_json,
+            folder.probe_curve_json,
+            folder.file("probe_curve.png"),
+            folder.report_file("evaluation_balanced"),
+            folder.config,
+            folder.file("training_curves.png"),
         ):
-            if (run / name).exists():
+            if path.exists():
                 dst.mkdir(parents=True, exist_ok=True)
-                shutil.copy(run / name, dst / name)
+                shutil.copy(path, dst / path.name)
     print("\n".join(md))
     return 0
 

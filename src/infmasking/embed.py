@@ -260,6 +260,7 @@ def embed_command(
     import numpy as np
     import torch
 
+    from infmasking.training.folder import RunFolder, check_data_identity
     from infmasking.training.loading import load_data
 
     if batch_size < 1:
@@ -267,8 +268,7 @@ def embed_command(
     if modalities is not None and not modalities:
         raise ValueError("--modalities: give at least one modality (or leave it out for all)")
     run = load_run(run_path, device=device)
-    folder = run.checkpoint.parent
-    folder = folder.parent if folder.name == "checkpoints" else folder
+    folder = RunFolder.of_checkpoint(run.checkpoint).path
     protected = [run.checkpoint, data_path or run.config.data.path]
     protected = [p for p in protected if p is not None and Path(p).exists()]
     unknown = [m for m in modalities or [] if m not in run.modalities]
@@ -279,8 +279,6 @@ def embed_command(
         )
     cfg = run.config
     if data_path is None:
-        from infmasking.training.folder import check_data_identity
-
         check_data_identity(folder, cfg.data.path, "embed")
     if data_path is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=data_path))

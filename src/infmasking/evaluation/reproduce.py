@@ -34,7 +34,9 @@ from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.config import RunConfig, to_dict, validate
+from infmasking.training.folder import RunFolder
 from infmasking.training.run import train
+from infmasking.training.run_report import RunReport
 
 BENCHMARKS = protocol.DATASETS
 KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]
@@ -79,9 +81,10 @@ def reproduce(
     kinds = [("", True)] + ([("_unbiased", False)] if ru_unbiased else [])
     for method in methods:
         for seed in seeds:
-            reports = {}
+            reports: dict[bool, RunReport] = {}
             for suffix, biased in kinds:
                 out = root / method / f"seed{seed}{suffix}"
+                folder = RunFolder(out)
                 cfg = dataclasses.replace(
                     base,
                     seed=seed,
@@ -90,15 +93,14 @@ def reproduce(
                     data=dataclasses.replace(base.data, biased=biased),
                 )
                 label = f"{method} seed {seed} ({'biased' if biased else 'unbiased'})"
-                if (out / "report.json").exists():
-                    reports[biased] = _finished_report(out, base, reprobe)
+                if folder.finished:
+                    reports[biased] = _finished_report(folder, base, reprobe)
                     print(f"{label}: finished run reused ({out})")
                 elif only_finished:
                     missing.append(label)
                 else:
                     print(f"== {label} -> {out}")
-                    reports[biased] = train(cfg)
-                    reports[biased]["_folder"] = str(out)
+                    reports[biased] = train(cfg)  # its folder: out
             if len(reports) == len(kinds):
                 runs.setdefault(method, []).append(_summary(reports[True], reports.get(False)))
     if not runs:
@@ -135,36 +137,47 @@ LONG_CONTROL_SEEDS = 2  # seeds of the 10x control (each costs ten self-supervis
 FACTORS = "control (b): true factors + texture₁ × colour₂ cell"
 
 
-def _finished_report(out: Path, base: RunConfig, reprobe: bool) -> dict:
-    """The report of the finished run ``out``: its own, or with ``reprobe`` a probe of its
-    checkpoint with ``base``'s evaluation options (cached as ``evaluation*.json``)."""
-    report = json.loads((out / "report.json").read_text())
+def _finished_report(folder: RunFolder, base: RunConfig, reprobe: bool) -> RunReport:
+    """The report of a finished run: its own, or with ``reprobe`` a probe of its checkpoint
+    with ``base``'s evaluation options (cached as ``evaluation*.json``) carrying the run's
+    ``train_seconds`` / ``steps``.
+
+    Args:
+        folder: the run folder (finished).
+        base: the comparison's config (its ``eval`` options and ``trainer.num_threads``).
+        reprobe: probe the checkpoint afresh (or read the cached evaluation).
+
+    Returns:
+        The report, its ``folder`` the run folder.
+    """
+    report = folder.report()
     if reprobe:
         from infmasking.training.report import evaluation_name
         from infmasking.training.run import evaluate
 
         cfg = dataclasses.replace(base.eval)
         probe_cfg = dataclasses.replace(base, eval=cfg)
-        cached = out / f"{evaluation_name(probe_cfg)}.json"
-        if cached.exists():
-            fresh = json.loads(cached.read_text())
-        else:
+        fresh = folder.evaluation(evaluation_name(probe_cfg))
+        if fresh is None:
             fresh = evaluate(
-                out,
+                folder.path,
                 probe=cfg.probe,
                 features=cfg.features,
                 class_weight=cfg.class_weight,
                 num_threads=base.trainer.num_threads,
             )
-        fresh.update({k: report[k] for k in ("train_seconds", "steps") if k in report})
-        report = fresh
-    report["_folder"] = str(out)
-    return report
+        report = fresh.replace(
+            train_seconds=report.train_seconds
+            if report.train_seconds is not None
+            else fresh.train_seconds,
+            steps=report.steps if report.steps is not None else fresh.steps,
+        )
+    return report.replace(folder=folder.path)
 
 
-def _curve(folder: str | None) -> list[dict]:
-    path = Path(folder or "") / "probe_curve.json"
-    return json.loads(path.read_text()) if folder and path.exists() else []
+def _curve(report: RunReport) -> list[dict]:
+    """The probe curve of the run a report came from ([] without one)."""
+    return RunFolder(report.folder).probe_curve() if report.folder is not None else []
 
 
 def _row_from(results_or_row: dict, ru_row: dict) -> dict:
@@ -177,31 +190,37 @@ def _row_from(results_or_row: dict, ru_row: dict) -> dict:
     }
 
 
-def _summary(biased: dict, unbiased: dict | None = None) -> dict:
+def _summary(biased: RunReport, unbiased: RunReport | None = None) -> dict:
     """One method × seed: synergy from the biased run; redundancy / uniqueness / unique2 from
     the unbiased run when given, else from the biased run. ``last`` always; ``best_valid``
     and the published test-selected numbers when the runs have probe curves; the epoch-0
-    (random initialisation) numbers likewise."""
+    (random initialisation) numbers likewise (read from the reports' run folders).
+
+    Args:
+        biased: the report of the run on the biased pairs.
+        unbiased: the report of the run on the unbiased pairs, if any.
+
+    Returns:
+        The comparison's row: ``last`` (``best_valid``, ``test_selected``, ``random_init``)
+        -> measure -> score (%), ``ru_from``, ``train_seconds``, ``steps``, ``seed``.
+    """
     ru = unbiased or biased
 
-    def last(rep: dict) -> dict:
-        res, rus = (
-            rep["results"],
-            rep.get("rus_last", rep["rus"]),
-        )  # rus_last: the report's headline is best_valid
+    def last(rep: RunReport) -> dict:
+        rus = rep.last_rus()  # rus_last: the report's headline is best_valid
         return {
             "redundancy": rus["redundancy"],
             "uniqueness": rus["uniqueness"],
-            "unique2": 100 * res["unique2"]["metrics"]["balanced_accuracy"],
+            "unique2": rep.score("unique2"),
             "synergy": rus["synergy"],
-            "synergy_auroc": 100 * res["synergy"]["metrics"]["auroc"],
+            "synergy_auroc": rep.score("synergy", "auroc"),
         }
 
     row = {"last": _row_from(last(biased), last(ru))}
-    if "rus_by" in biased and "rus_by" in ru:
-        row["best_valid"] = _row_from(biased["rus_by"]["valid"], ru["rus_by"]["valid"])
-        row["test_selected"] = _row_from(biased["rus_by"]["test"], ru["rus_by"]["test"])
-    c_b, c_u = _curve(biased.get("_folder")), _curve(ru.get("_folder"))
+    if biased.rus_by is not None and ru.rus_by is not None:
+        row["best_valid"] = _row_from(biased.rus_by["valid"], ru.rus_by["valid"])
+        row["test_selected"] = _row_from(biased.rus_by["test"], ru.rus_by["test"])
+    c_b, c_u = _curve(biased), _curve(ru)
     if c_b and c_u and c_b[0]["epoch"] == 0 and c_u[0]["epoch"] == 0:
         b0, u0 = c_b[0], c_u[0]
         row["random_init"] = {
@@ -210,14 +229,15 @@ def _summary(biased: dict, unbiased: dict | None = None) -> dict:
             "unique2": u0["unique2"],
             "synergy": b0["synergy"],
             "synergy_auroc": b0["synergy_auroc"],
-            "seed": biased["config"]["seed"],
+            "seed": biased.setting("seed"),
         }
     row["ru_from"] = "unbiased" if unbiased else "biased"
-    row["train_seconds"] = biased.get("train_seconds", float("nan")) + (unbiased or {}).get(
-        "train_seconds", 0.0
-    )
-    row["steps"] = biased.get("steps")
-    row["seed"] = biased["config"]["seed"]
+    seconds = biased.train_seconds if biased.train_seconds is not None else float("nan")
+    if unbiased is not None and unbiased.train_seconds is not None:
+        seconds += unbiased.train_seconds
+    row["train_seconds"] = seconds
+    row["steps"] = biased.steps
+    row["seed"] = biased.setting("seed")
     return row
 
 

@@ -19,6 +19,7 @@ from infmasking.training.config import (
     RunConfig,
 )
 from infmasking.training.errors import RunStopped, StopNow
+from infmasking.training.folder import RunFolder
 from infmasking.training.probing import run_probes
 
 
@@ -97,7 +98,7 @@ class ProbeEveryK(Callback):
     read against; rows are appended to ``probe_curve.json``."""
 
     def __init__(self, data: MultimodalData, cfg: RunConfig, out: Path):
-        self.data, self.cfg, self.path = data, cfg, out / "probe_curve.json"
+        self.data, self.cfg, self.path = data, cfg, RunFolder(out).probe_curve_json
 
     @staticmethod
     def wanted(cfg: RunConfig) -> bool:
@@ -154,7 +155,7 @@ class StepCheckpoint(Callback):
     checkpoint covers the last batch): a hard-killed run resumes from the next batch."""
 
     def __init__(self, out: Path, every: int):
-        self.path, self.every = out / "checkpoints" / "last.ckpt", every
+        self.path, self.every = RunFolder(out).checkpoint, every
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
@@ -205,15 +206,15 @@ class StopOnSigterm(Callback):
         name = self._name(signum)
         print(
             f"\n{name} received while probing: training is complete in "
-            f"{self.out / 'checkpoints' / 'last.ckpt'}. "
+            f"{RunFolder(self.out).checkpoint}. "
             "Run the same command again to probe and write the report.",
             flush=True,
         )
-        raise RunStopped(name, self.out / "checkpoints" / "last.ckpt")
+        raise RunStopped(name, RunFolder(self.out).checkpoint)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received and not self.saved:
-            trainer.save_checkpoint(str(self.out / "checkpoints" / "last.ckpt"))
+            trainer.save_checkpoint(str(RunFolder(self.out).checkpoint))
             self.saved = True
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -225,7 +226,7 @@ class StopOnSigterm(Callback):
 
     def finish(self, trainer) -> None:
         """After fit stopped: make sure the checkpoint exists and say how to resume."""
-        path = self.out / "checkpoints" / "last.ckpt"
+        path = RunFolder(self.out).checkpoint
         if not self.saved:
             trainer.save_checkpoint(str(path))
             self.saved = True

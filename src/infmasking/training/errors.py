@@ -9,6 +9,11 @@ class RunError(RuntimeError):
     """A run cannot start as asked (finished run in the folder, config mismatch, bad checkpoint)."""
 
 
+class ReportError(RunError):
+    """A run's report (``report.json`` / ``evaluation*.json``) is missing, unreadable or not a
+    report; the message names the file."""
+
+
 class StopNow(Exception):
     """Raised inside fit after a signal's checkpoint is saved (caught in :func:`train`)."""
 

@@ -1,5 +1,5 @@
-"""The run folder: which files are the library's, resuming or clearing one, its lock, and
-the identity of the data it trained on (docs/SECURITY.md)."""
+"""The run folder: its files (:class:`RunFolder`), which files are the library's, resuming or
+clearing one, its lock, and the identity of the data it trained on (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from infmasking.training.config import (
     RunConfig,
     from_dict,
     load_config,
     to_dict,
 )
-from infmasking.training.errors import RunError
+from infmasking.training.errors import ReportError, RunError
+from infmasking.training.run_report import RunReport
 
 #: Written at the start of every run: the folder is one of the library's run folders.
 RUN_MARKER = ".infmasking-run"
@@ -41,11 +40,174 @@ _EVALUATION = re.compile(
 _CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
 
 
+class RunFolder:
+    """One run folder and the files the library keeps in it.
+
+    ``report.json`` / ``report.md`` (the run's report; present = the run finished),
+    ``evaluation*.json`` / ``.md`` (re-probes, :func:`~infmasking.training.run.evaluate`),
+    ``probe_curve.json`` (the probes of every probed epoch), ``checkpoints/last.ckpt``,
+    ``config.yaml``, ``metrics.csv``, ``data.json`` and the marker :data:`RUN_MARKER`.
+
+    Args:
+        path: the folder (need not exist).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def of_checkpoint(cls, ckpt: str | Path) -> RunFolder:
+        """The run folder of a checkpoint (``RUN/checkpoints/last.ckpt`` -> ``RUN``; a
+        checkpoint elsewhere: its own folder)."""
+        ckpt = Path(ckpt)
+        return cls(ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def file(self, name: str) -> Path:
+        """``name`` inside the folder."""
+        return self.path / name
+
+    # the files -------------------------------------------------------------------------------
+
+    @property
+    def report_json(self) -> Path:
+        """``report.json``: the run's report (written last: the run finished)."""
+        return self.path / "report.json"
+
+    @property
+    def report_md(self) -> Path:
+        """``report.md``: the report's Markdown."""
+        return self.path / "report.md"
+
+    @property
+    def checkpoints(self) -> Path:
+        """``checkpoints/``: the folder of the checkpoints."""
+        return self.path / "checkpoints"
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoints/last.ckpt``: the trained (or resumable) model."""
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def config(self) -> Path:
+        """``config.yaml``: every option of the run, resolved."""
+        return self.path / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.csv``: the loss terms per step (Lightning's CSV logger)."""
+        return self.path / "metrics.csv"
+
+    @property
+    def probe_curve_json(self) -> Path:
+        """``probe_curve.json``: the probes of every probed epoch (``eval.probe_every``)."""
+        return self.path / "probe_curve.json"
+
+    @property
+    def data_json(self) -> Path:
+        """``data.json``: the identity of the data the run trained on."""
+        return self.path / "data.json"
+
+    @property
+    def marker(self) -> Path:
+        """:data:`RUN_MARKER`: written at the start of every run."""
+        return self.path / RUN_MARKER
+
+    @property
+    def lock(self) -> Path:
+        """``run.lock``: the process training into the folder."""
+        return self.path / "run.lock"
+
+    def report_file(self, name: str = "report") -> Path:
+        """``<name>.json``, for ``name`` "report" or an evaluation's name
+        (:func:`~infmasking.training.report.evaluation_name`).
+
+        Raises:
+            ValueError: ``name`` is neither.
+        """
+        if name != "report" and not _EVALUATION.fullmatch(f"{name}.json"):
+            raise ValueError(
+                f"report name {name!r}: expected 'report' or 'evaluation[_standardised]"
+                "[_fused|_concat][_balanced]'"
+            )
+        return self.path / f"{name}.json"
+
+    # reading and writing ---------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """The run finished: its ``report.json`` exists."""
+        return self.report_json.is_file()
+
+    def report(self) -> RunReport:
+        """The run's report (``report.json``), with :attr:`RunReport.folder` this folder.
+
+        Raises:
+            ReportError: it is missing or malformed (the message names the file).
+        """
+        return RunReport.read(self.report_json, folder=self.path)
+
+    def evaluation(self, name: str = "evaluation") -> RunReport | None:
+        """The cached evaluation ``<name>.json`` (e.g. ``evaluation_balanced``), None if the
+        run has none of that name.
+
+        Raises:
+            ValueError: ``name`` is not an evaluation's name.
+            ReportError: the file is malformed (the message names it).
+        """
+        if name == "report":
+            raise ValueError("evaluation('report'): the run's own report is report()")
+        path = self.report_file(name)
+        return RunReport.read(path, folder=self.path) if path.is_file() else None
+
+    def probe_curve(self) -> list[dict[str, Any]]:
+        """The rows of ``probe_curve.json``, one per probed epoch ([] without the file).
+
+        Raises:
+            ReportError: the file is not a JSON list of rows (the message names it).
+        """
+        path = self.probe_curve_json
+        if not path.is_file():
+            return []
+        try:
+            rows = json.loads(path.read_text())
+        except ValueError as e:
+            raise ReportError(f"{path}: not valid JSON ({e}); the file is damaged") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ReportError(f"{path}: not a probe curve (expected a JSON list of rows)")
+        return rows
+
+    def write_report(self, report: RunReport, name: str = "report") -> RunReport:
+        """Write ``<name>.json`` and ``<name>.md`` (the report's Markdown).
+
+        Args:
+            report: what to write.
+            name: "report" (the run's) or an evaluation's name.
+
+        Returns:
+            ``report`` with :attr:`RunReport.folder` this folder.
+        """
+        path = self.report_file(name)
+        path.write_text(json.dumps(report.to_json(), indent=1, default=float))
+        path.with_suffix(".md").write_text(report.markdown + "\n")
+        return report.replace(folder=self.path)
+
+
 def library_files(out: Path) -> list[Path]:
     """The files in ``out`` that a run writes, by exact name (nothing else is ever removed)."""
-    found = [out / n for n in RUN_FILES if (out / n).is_file()]
+    folder = RunFolder(out)
+    found = [folder.file(n) for n in RUN_FILES if folder.file(n).is_file()]
     found += [p for p in out.glob("evaluation*") if p.is_file() and _EVALUATION.fullmatch(p.name)]
-    ckpts = out / "checkpoints"
+    ckpts = folder.checkpoints
     if ckpts.is_dir():
         found += [p for p in ckpts.iterdir() if p.is_file() and _CHECKPOINT.fullmatch(p.name)]
     board = out / "tensorboard"  # --trainer.logger tensorboard
@@ -62,14 +224,15 @@ def library_files(out: Path) -> list[Path]:
 def is_run_folder(out: Path) -> bool:
     """``out`` holds a run of this library: its marker, or (runs from before the marker) a
     ``config.yaml`` that parses as a run config beside ``hparams.yaml`` or a checkpoint."""
-    if (out / RUN_MARKER).is_file():
+    folder = RunFolder(out)
+    if folder.marker.is_file():
         return True
-    if not (out / "config.yaml").is_file():
+    if not folder.config.is_file():
         return False
-    if not ((out / "hparams.yaml").is_file() or (out / "checkpoints" / "last.ckpt").is_file()):
+    if not (folder.file("hparams.yaml").is_file() or folder.checkpoint.is_file()):
         return False
     try:
-        load_config(out / "config.yaml")
+        load_config(folder.config)
     except Exception:  # noqa: BLE001 - a file that does not parse is not ours
         return False
     return True
@@ -82,17 +245,15 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
     or, with ``overwrite``, cleared — and then only of the files a run writes
     (:func:`library_files`); a folder that is not one is written into only where none of those
     names is taken, so no file of the user's is ever replaced or deleted."""
-    report, last, saved = (
-        out / "report.json",
-        out / "checkpoints" / "last.ckpt",
-        out / "config.yaml",
-    )
+    folder = RunFolder(out)
+    report, last, saved = folder.report_json, folder.checkpoint, folder.config
     ours = is_run_folder(out)
-    if not ours and not overwrite and (out / "checkpoints").is_dir() and not saved.exists():
+    ckpts = folder.checkpoints
+    if not ours and not overwrite and ckpts.is_dir() and not saved.exists():
         # only checkpoints: a run folder that lost its files, resumed only if a checkpoint in
         # it is readable and holds an infmasking config (read, never deleted)
-        if any((out / "checkpoints").glob("*.ckpt")):
-            last = _intact_checkpoint(out / "checkpoints")
+        if any(ckpts.glob("*.ckpt")):
+            last = _intact_checkpoint(ckpts)
             if _checkpoint_config(last) is None:
                 raise RunError(
                     f"--out_dir {out}: {last} is not an infmasking checkpoint; "
@@ -101,7 +262,6 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
             return last
     if not ours:
         taken = [str(p.relative_to(out)) for p in library_files(out)]
-        ckpts = out / "checkpoints"
         if ckpts.exists() and not ckpts.is_dir():
             taken.append("checkpoints")
         if taken:
@@ -120,12 +280,11 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         # a clean folder: every file a run writes goes (nothing else is touched)
         for p in library_files(out):
             p.unlink(missing_ok=True)
-        ckpts = out / "checkpoints"
         if ckpts.is_dir() and not any(ckpts.iterdir()):
             ckpts.rmdir()
         return None
-    if last.exists() or any((out / "checkpoints").glob("*.ckpt")):
-        last = _intact_checkpoint(out / "checkpoints")
+    if last.exists() or any(ckpts.glob("*.ckpt")):
+        last = _intact_checkpoint(ckpts)
         # the folder's config.yaml, or (a folder that lost it) the config inside the checkpoint
         old = to_dict(load_config(saved)) if saved.exists() else _checkpoint_config(last)
         if old is not None and old["data"].get("path"):  # runs that stored a relative path
@@ -146,6 +305,8 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
 def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
     """The run config saved inside a (readable) checkpoint, in ``to_dict`` form; None if it
     holds none. A config that no longer parses is an error: the run cannot be compared."""
+    import torch
+
     state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
     hp = state.get("hyper_parameters") if isinstance(state, dict) else None
     if not isinstance(hp, dict) or "config" not in hp:
@@ -162,6 +323,8 @@ def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
 def _intact_checkpoint(folder: Path) -> Path:
     """``last.ckpt`` if it can be read; else the newest readable checkpoint beside it (said);
     else an error naming the unreadable file(s) and what to do."""
+    import torch
+
     candidates = sorted(
         folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", -p.stat().st_mtime)
     )
@@ -225,7 +388,7 @@ def data_identity(path: str | None) -> dict[str, Any] | None:
 def check_data_identity(folder: Path, path: str | None, what: str) -> None:
     """Refuse (RunError, one line) when the data at ``path`` is not what the run in ``folder``
     recorded in ``data.json`` when it trained (runs from before the record are not checked)."""
-    record = folder / "data.json"
+    record = RunFolder(folder).data_json
     if not record.is_file() or path is None:
         return
     want = json.loads(record.read_text())
@@ -249,7 +412,7 @@ def lock_holder(folder: Path) -> int | None:
     import socket
 
     try:
-        holder = json.loads((folder / "run.lock").read_text())
+        holder = json.loads(RunFolder(folder).lock.read_text())
     except (OSError, ValueError):
         return None
     pid = holder.get("pid") if isinstance(holder, dict) else None
@@ -264,7 +427,7 @@ class RunLock:
     host) is taken over, and said. Only the launching process locks (not DDP ranks > 0)."""
 
     def __init__(self, out: Path):
-        self.out, self.path, self.held = out, out / "run.lock", False
+        self.out, self.path, self.held = out, RunFolder(out).lock, False
 
     def __enter__(self) -> RunLock:
         if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":

@@ -1,14 +1,18 @@
-"""The report of a run or an evaluation: report.{json,md}, its plots, its closing lines."""
+"""The report of a run or an evaluation: built (:func:`build_report`) as a
+:class:`~infmasking.training.run_report.RunReport`, rendered (:func:`render_markdown`), written
+through :class:`~infmasking.training.folder.RunFolder` with its plots (:func:`write_report`),
+and the run's closing lines."""
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
 from infmasking.data.base import MultimodalData
 from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
+from infmasking.evaluation.probe import ProbeResult
 from infmasking.evaluation.selection import select_epoch
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
@@ -16,6 +20,8 @@ from infmasking.training.config import (
     RunConfig,
     to_dict,
 )
+from infmasking.training.folder import RunFolder
+from infmasking.training.run_report import RunReport
 
 rus_summary = protocol.rus_summary  # re-exported: the report's "rus" entry
 
@@ -32,23 +38,113 @@ def _features_said(cfg: RunConfig) -> str:
     }.get(kind, f"{kind} features")
 
 
-def write_report(
-    out: Path,
+def build_report(
     cfg: RunConfig,
     data: MultimodalData,
-    results: dict[str, Any],
+    results: dict[str, ProbeResult],
     *,
-    name: str = "report",
+    curve: list[dict[str, Any]] | None = None,
+    steps: int | None = None,
+    train_seconds: float | None = None,
+    checkpoint: str | None = None,
     **extra: Any,
-) -> dict[str, Any]:
+) -> RunReport:
+    """The report of a run (or an evaluation) from its probe results.
+
+    On the Trifeatures protocol: the headline ``rus``; with a probe curve of trained epochs,
+    the ``last`` / ``best_valid`` / test-selected rows (``selection``, ``rus_by``) and, with
+    ``eval.select best_valid``, the ``best_valid`` headline (the last epoch under
+    ``rus_last``). The λ ramp for masked objectives; the Markdown (:func:`render_markdown`).
+
+    Args:
+        cfg: the run config (its ``eval`` options as probed).
+        data: the dataset probed.
+        results: probe task -> result.
+        curve: the rows of ``probe_curve.json`` (a run's own report), None for an evaluation.
+        steps: optimizer steps of the training (a run's own report).
+        train_seconds: training time (a run's own report).
+        checkpoint: the checkpoint probed (an evaluation).
+        **extra: more JSON entries, written as they are.
+
+    Returns:
+        The report (not yet written: :meth:`RunFolder.write_report`).
+    """
+    rus = rus_summary(results) if protocol.applies(data) else None
+    selection = rus_by = rus_last = None
+    tasks = [t for t, r in results.items() if r.kind != "regression"]
+    if curve and tasks and any(r["epoch"] > 0 for r in curve):
+        selection = {by: select_epoch(curve, tasks, by) for by in ("last", "valid", "test")}
+        if rus is not None:
+            names = {**protocol.RUS, "unique2": "unique2", "synergy_auroc": "synergy_auroc"}
+            rus_by = {
+                by: {name: row[task] for task, name in names.items()}
+                for by, row in selection.items()
+            }
+            if cfg.eval.select == "best_valid":
+                # the headline follows eval.select; the last epoch stays under rus_last
+                rus_last = rus
+                rus = {k: rus_by["valid"][k] for k in protocol.MEASURES}
+    lambda_schedule = None
+    if get_objective(cfg.method.name).masked:
+        horizon = cfg.method.lambda_epochs or cfg.optim.epochs
+        final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
+        lambda_schedule = {"horizon": horizon, "final": final}
+    report = RunReport(
+        method=cfg.method.name,
+        dataset=data.name,
+        config=to_dict(cfg),
+        results={t: r.to_dict() for t, r in results.items()},
+        rus=rus,
+        rus_last=rus_last,
+        rus_by=rus_by,
+        selection=selection,
+        lambda_schedule=lambda_schedule,
+        steps=steps,
+        train_seconds=train_seconds,
+        checkpoint=checkpoint,
+        extra=extra,
+    )
+    return report.replace(markdown=render_markdown(report, cfg, data, curve))
+
+
+def _metric(report: RunReport, task: str, metric: str) -> float:
+    """A metric as written (fraction), nan where undefined or absent."""
+    value = report.results[task].get("metrics", {}).get(metric)
+    return math.nan if value is None else value
+
+
+def render_markdown(
+    report: RunReport,
+    cfg: RunConfig,
+    data: MultimodalData,
+    curve: list[dict[str, Any]] | None = None,
+) -> str:
+    """The Markdown of ``report`` (``report.md`` / ``evaluation*.md``).
+
+    Args:
+        report: the report (its ``markdown`` is not read).
+        cfg: the run config.
+        data: the dataset probed.
+        curve: the probe curve the report's ``selection`` was chosen from (its epochs are
+            listed).
+
+    Returns:
+        The Markdown, without a trailing newline.
+    """
+    results = report.results
     rows = []
     for task, r in results.items():
-        row = {"task": task, "kind": r.kind, "published metric": r.published_metric}
-        row.update({k: (100 * v if k not in ("mse", "r2") else v) for k, v in r.metrics.items()})
+        row = {"task": task, "kind": r["kind"], "published metric": r["published_metric"]}
+        row.update(
+            {
+                k: (v if v is None or k in ("mse", "r2") else 100 * v)
+                for k, v in r["metrics"].items()
+            }
+        )
         rows.append(row)
     columns = (
         ["task", "kind"]
-        + sorted({k for r in results.values() for k in r.metrics})
+        + sorted({k for r in results.values() for k in r["metrics"]})
         + ["published metric"]
     )
     md = [
@@ -59,23 +155,15 @@ def write_report(
         "",
         write_markdown_table(rows, columns, float_format="{:.2f}"),
     ]
-    report: dict[str, Any] = {
-        "method": cfg.method.name,
-        "dataset": data.name,
-        "config": to_dict(cfg),
-        "results": {t: r.to_dict() for t, r in results.items()},
-        **extra,
-    }
     if protocol.applies(data):
-        rus = rus_summary(results)
-        report["rus"] = rus
+        rus = report.last_rus()  # the tables are the last epoch
         md += [
             "",
             "| | redundancy | uniqueness | synergy | synergy AUROC |",
             "|---|---|---|---|---|",
             f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | "
             f"{rus['synergy']:.1f} | "
-            f"{100 * results['synergy'].metrics.get('auroc', float('nan')):.1f} |",
+            f"{100 * _metric(report, 'synergy', 'auroc'):.1f} |",
         ]
         pub = protocol.PUBLISHED.get(cfg.method.name)
         if pub:
@@ -91,118 +179,146 @@ def write_report(
             "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
             f"overstated there. `infmasking reproduce {data.name}` runs both.",
         ]
-        # the published point only where this run measures the same thing (protocol: synergy
-        # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
-        pairs = "biased" if cfg.data.biased else "unbiased"
-        measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
-        auroc = results["synergy"].metrics.get("auroc", float("nan"))
-        plots.plot_rus_bars(
-            {cfg.method.name: {**rus, "synergy_auroc": 100 * auroc}},
-            out / f"{name}_rus.png" if name != "report" else out / "probe.png",
-            published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
-            chance=protocol.CHANCE,
-            title=f"{cfg.method.name} on {data.name} ({pairs} pairs, "
-            f"{extra.get('steps', '?')} steps; probe {cfg.eval.probe})",
-        )
-    curve_path = out / "probe_curve.json"
-    if name == "report" and curve_path.exists():
-        rows = json.loads(curve_path.read_text())
-        tasks = [t for t, r in results.items() if r.kind != "regression"]
-        if tasks and any(r["epoch"] > 0 for r in rows):
-            report["selection"] = {
-                by: select_epoch(rows, tasks, by) for by in ("last", "valid", "test")
-            }
+    if report.selection is not None:
+        tasks = [t for t, r in results.items() if r["kind"] != "regression"]
+        md += [
+            "",
+            "## Which epoch",
+            "",
+            f"Probed at epochs {', '.join(str(r['epoch']) for r in curve or [])}. "
+            "`last`: the last epoch; "
+            "`best_valid`: the epoch with the best mean score on the held-out part of "
+            "probe-train (never the test split); **as published: epoch chosen on test** "
+            "(best mean test score, early stopping with patience 10) — optimistic, shown to "
+            "measure the inflation. Test scores (%).",
+            "",
+            "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
+            "|---|---|" + "---|" * (len(tasks) + 1),
+        ]
+        for by, label in (
+            ("last", "last"),
+            ("valid", "best_valid"),
+            ("test", "as published: epoch chosen on test"),
+        ):
+            r = report.selection[by]
+            md.append(
+                f"| {label} | {r['epoch']} | "
+                + " | ".join(f"{r[t]:.1f}" for t in tasks)
+                + f" | {r.get('synergy_auroc', float('nan')):.1f} |"
+            )
+        md += ["", "The tables above are the last epoch."]
+        if report.rus_last is not None:
+            r, rus = report.selection["valid"], report.rus
             md += [
-                "",
-                "## Which epoch",
-                "",
-                f"Probed at epochs {', '.join(str(r['epoch']) for r in rows)}. "
-                "`last`: the last epoch; "
-                "`best_valid`: the epoch with the best mean score on the held-out part of "
-                "probe-train (never the test split); **as published: epoch chosen on test** "
-                "(best mean test score, early stopping with patience 10) — optimistic, shown to "
-                "measure the inflation. Test scores (%).",
-                "",
-                "| selection | epoch | " + " | ".join(tasks) + " | synergy AUROC |",
-                "|---|---|" + "---|" * (len(tasks) + 1),
+                f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
+                f"{rus['redundancy']:.1f}, "
+                f"uniqueness {rus['uniqueness']:.1f}, "
+                f"synergy {rus['synergy']:.1f}."
             ]
-            for by, label in (
-                ("last", "last"),
-                ("valid", "best_valid"),
-                ("test", "as published: epoch chosen on test"),
-            ):
-                r = report["selection"][by]
-                md.append(
-                    f"| {label} | {r['epoch']} | "
-                    + " | ".join(f"{r[t]:.1f}" for t in tasks)
-                    + f" | {r.get('synergy_auroc', float('nan')):.1f} |"
-                )
-            if protocol.applies(data):
-                report["rus_by"] = {
-                    by: {
-                        name: r[task]
-                        for task, name in {
-                            **protocol.RUS,
-                            "unique2": "unique2",
-                            "synergy_auroc": "synergy_auroc",
-                        }.items()
-                    }
-                    for by, r in report["selection"].items()
-                }
-            md += ["", "The tables above are the last epoch."]
-            if cfg.eval.select == "best_valid" and "rus_by" in report:
-                # the headline follows eval.select; the last epoch stays under rus_last
-                report["rus_last"], report["rus"] = (
-                    report["rus"],
-                    {k: report["rus_by"]["valid"][k] for k in protocol.MEASURES},
-                )
-                r = report["selection"]["valid"]
-                md += [
-                    f"Headline (`eval.select best_valid`): epoch {r['epoch']}, redundancy "
-                    f"{report['rus']['redundancy']:.1f}, "
-                    f"uniqueness {report['rus']['uniqueness']:.1f}, "
-                    f"synergy {report['rus']['synergy']:.1f}."
-                ]
-
-    if get_objective(cfg.method.name).masked:
-        horizon = cfg.method.lambda_epochs or cfg.optim.epochs
-        final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
+    if report.lambda_schedule is not None:
+        horizon, final = report.lambda_schedule["horizon"], report.lambda_schedule["final"]
         md.append(
             f"\nλ ramp: horizon {horizon} epochs, final λ = {final:.4g} "
             f"(mask_lambda {cfg.method.mask_lambda})"
         )
-        report["lambda"] = {"horizon": horizon, "final": final}
     for k in ("train_seconds", "steps"):
-        if k in extra:
+        value = getattr(report, k)
+        if value is not None:
             md.append(
-                f"\n{k.replace('_', ' ')}: {extra[k]:.0f}"
-                if isinstance(extra[k], float)
-                else f"\n{k}: {extra[k]}"
+                f"\n{k.replace('_', ' ')}: {value:.0f}"
+                if isinstance(value, float)
+                else f"\n{k}: {value}"
             )
-    report["markdown"] = "\n".join(md)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float))
-    (out / f"{name}.md").write_text(report["markdown"] + "\n")
-    if name == "report":
-        if (out / "metrics.csv").exists():
-            plots.plot_training_curves(
-                out / "metrics.csv", out / "training_curves.png", modalities=data.modalities
-            )
-        curve = out / "probe_curve.json"
-        if curve.exists():
-            rows = json.loads(curve.read_text())
-            keys = [k for k in rows[-1] if k not in ("epoch", "step") and not k.startswith("val_")]
-            chance = None
-            if protocol.applies(data):
-                chance = protocol.task_chance()
-            plots.plot_metric_vs_epoch(
-                rows,
-                out / "probe_curve.png",
-                keys=keys,
-                chance=chance,
-                ylabel="probe-test score (%)",
-                title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)",
-            )
-    return report
+    return "\n".join(md)
+
+
+def write_plots(
+    folder: RunFolder,
+    report: RunReport,
+    cfg: RunConfig,
+    data: MultimodalData,
+    name: str = "report",
+) -> None:
+    """The report's plots: the redundancy / uniqueness / synergy bars (``probe.png``, or
+    ``<name>_rus.png`` for an evaluation) on the Trifeatures protocol; for a run's own report
+    also ``training_curves.png`` (from ``metrics.csv``) and ``probe_curve.png``.
+
+    Args:
+        folder: where to write.
+        report: the report (its ``rus`` are the last epoch's unless ``rus_last`` is set).
+        cfg: the run config.
+        data: the dataset probed.
+        name: "report" or an evaluation's name.
+    """
+    out = folder.path
+    if protocol.applies(data):
+        # the published point only where this run measures the same thing (protocol: synergy
+        # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
+        pub = protocol.PUBLISHED.get(cfg.method.name)
+        pairs = "biased" if cfg.data.biased else "unbiased"
+        measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
+        auroc = _metric(report, "synergy", "auroc")
+        steps = report.steps if report.steps is not None else "?"
+        plots.plot_rus_bars(
+            {cfg.method.name: {**report.last_rus(), "synergy_auroc": 100 * auroc}},
+            out / f"{name}_rus.png" if name != "report" else out / "probe.png",
+            published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
+            chance=protocol.CHANCE,
+            title=f"{cfg.method.name} on {data.name} ({pairs} pairs, "
+            f"{steps} steps; probe {cfg.eval.probe})",
+        )
+    if name != "report":
+        return
+    if folder.metrics.exists():
+        plots.plot_training_curves(
+            folder.metrics, out / "training_curves.png", modalities=data.modalities
+        )
+    if folder.probe_curve_json.exists():
+        rows = folder.probe_curve()
+        keys = [k for k in rows[-1] if k not in ("epoch", "step") and not k.startswith("val_")]
+        chance = None
+        if protocol.applies(data):
+            chance = protocol.task_chance()
+        plots.plot_metric_vs_epoch(
+            rows,
+            out / "probe_curve.png",
+            keys=keys,
+            chance=chance,
+            ylabel="probe-test score (%)",
+            title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)",
+        )
+
+
+def write_report(
+    out: Path,
+    cfg: RunConfig,
+    data: MultimodalData,
+    results: dict[str, ProbeResult],
+    *,
+    name: str = "report",
+    **extra: Any,
+) -> RunReport:
+    """Build, write and plot the report of a run (``name`` "report": ``report.json`` /
+    ``report.md``, reading the folder's ``probe_curve.json``) or of an evaluation (``name``
+    an evaluation's name, :func:`evaluation_name`).
+
+    Args:
+        out: the folder to write into.
+        cfg: the run config.
+        data: the dataset probed.
+        results: probe task -> result.
+        name: "report" or an evaluation's name.
+        **extra: ``steps`` / ``train_seconds`` / ``checkpoint`` and any other JSON entries
+            (:func:`build_report`).
+
+    Returns:
+        The report as written, with its ``folder`` set to ``out``.
+    """
+    folder = RunFolder(out)
+    curve = folder.probe_curve() if name == "report" else None
+    report = build_report(cfg, data, results, curve=curve, **extra)
+    write_plots(folder, report, cfg, data, name)
+    return folder.write_report(report, name)
 
 
 def run_summary(out: Path) -> str:

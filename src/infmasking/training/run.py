@@ -13,7 +13,6 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import lightning as pl
 import torch
@@ -39,6 +38,7 @@ from infmasking.training.errors import RunError, RunStopped, StopNow
 from infmasking.training.folder import (  # noqa: F401
     RUN_FILES,
     RUN_MARKER,
+    RunFolder,
     RunLock,
     _alive,
     _check_out_dir,
@@ -77,6 +77,7 @@ from infmasking.training.report import (  # noqa: F401
     rus_summary,
     write_report,
 )
+from infmasking.training.run_report import RunReport
 
 
 def infmasking_version() -> str:
@@ -131,12 +132,26 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
     )
 
 
-def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
-    """Train, probe and write the run folder. Returns the report (None on ranks > 0).
+def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
+    """Train, probe and write the run folder.
 
     Everything that can be checked is checked before the first step (the options, the out
     folder, the data). The folder is locked while the run lives (``run.lock``: owner PID and
-    host). SIGTERM / SIGINT save a resumable checkpoint and raise :class:`RunStopped`."""
+    host).
+
+    Args:
+        cfg: the run config (``out_dir``: the run folder).
+        overwrite: clear a finished run in ``out_dir`` (only the library's files) and train
+            afresh.
+
+    Returns:
+        The report written to ``report.json`` (its ``folder``: the run folder); None on
+        ranks > 0.
+
+    Raises:
+        RunError: the run cannot start as asked (options, folder, data).
+        RunStopped: SIGTERM / SIGINT, after saving a resumable checkpoint.
+    """
     validate(cfg)
     if cfg.data.path is not None:  # stored absolute: evaluate / embed from anywhere read it
         cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
@@ -149,8 +164,9 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> dict[str, Any] | None:
         return _train(cfg, out, overwrite)
 
 
-def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
+def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     resume = _check_out_dir(cfg, out, overwrite)
+    folder = RunFolder(out)
     _set_threads(cfg)
     if warning := precision_warning(cfg):
         print(warning, file=sys.stderr)
@@ -171,17 +187,16 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
     callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if ProbeEveryK.wanted(cfg) else [])
     trainer = make_trainer(cfg, out, callbacks)
     if trainer.is_global_zero:
-        (out / RUN_MARKER).write_text(
+        folder.marker.write_text(
             json.dumps({"infmasking": infmasking_version(), "created_by": "infmasking train"})
             + "\n"
         )
-        save_config(cfg, out / "config.yaml")
-        (out / "data.json").write_text(json.dumps(identity, indent=1) + "\n")
+        save_config(cfg, folder.config)
+        folder.data_json.write_text(json.dumps(identity, indent=1) + "\n")
         if resume:
             print(f"Resuming from {resume}")
-    old_metrics = (
-        _read_csv(out / "metrics.csv") if resume else []
-    )  # Lightning's CSV logger starts afresh
+    # Lightning's CSV logger starts afresh: the rows before a resume are merged back after
+    old_metrics = _read_csv(folder.metrics) if resume else []
     try:
         with stop.installed(), _quiet_lightning():
             loader = train_loader(data.train, cfg)
@@ -200,9 +215,9 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
             raise
     if stop.received:
         stop.finish(trainer)
-        raise RunStopped(stop.received, out / "checkpoints" / "last.ckpt")
+        raise RunStopped(stop.received, folder.checkpoint)
     if old_metrics and trainer.is_global_zero:
-        _merge_metrics(out / "metrics.csv", old_metrics)
+        _merge_metrics(folder.metrics, old_metrics)
     if not trainer.is_global_zero:
         return None
     train_seconds = timer.time_elapsed("train")  # summed over the processes of a resumed run
@@ -211,7 +226,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any] | None:
         report = write_report(
             out, cfg, data, results, train_seconds=train_seconds, steps=trainer.global_step
         )
-    print(report["markdown"])
+    print(report.markdown)
     print(run_summary(out))
     return report
 
@@ -236,10 +251,20 @@ def _merge_metrics(path: Path, old: list[dict[str, str]]) -> None:
 
 
 def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
-    """A trained module from a run folder (its last checkpoint) or a checkpoint file."""
+    """A trained module from a run folder (its last checkpoint) or a checkpoint file.
+
+    Args:
+        path: a run folder or a checkpoint file.
+
+    Returns:
+        The module (eval mode, on the CPU), its run config and the checkpoint read.
+
+    Raises:
+        RunError: no folder / checkpoint there, or a file that does not load (one line).
+    """
     path = Path(path)
     if path.is_dir():
-        ckpt = path / "checkpoints" / "last.ckpt"
+        ckpt = RunFolder(path).checkpoint
         if not ckpt.exists():
             raise RunError(f"no checkpoint in run folder {path} (expected {ckpt})")
     elif path.exists():
@@ -257,7 +282,7 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
 
 def run_folder_of(ckpt: Path) -> Path:
     """The run folder of a checkpoint (``RUN/checkpoints/last.ckpt`` -> ``RUN``)."""
-    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return RunFolder.of_checkpoint(ckpt).path
 
 
 def _load_failure(ckpt: Path, error: Exception) -> str:
@@ -283,13 +308,28 @@ def evaluate(
     probe: str | None = None,
     features: str | None = None,
     num_threads: int | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
 
     ``probe`` ("published" | "standardised"), ``features`` ("auto" | "fused" | "concat") and
     ``class_weight`` ("balanced") override the run's ``eval`` options; with any of them the
     files are named after what differs from the defaults, e.g.
     ``evaluation_standardised_balanced.json``, beside the run's own report.
+
+    Args:
+        path: a run folder or a checkpoint file.
+        out_dir: where to write (default: the run folder, or the checkpoint's folder).
+        class_weight: overrides ``eval.class_weight``.
+        probe: overrides ``eval.probe``.
+        features: overrides ``eval.features``.
+        num_threads: overrides ``trainer.num_threads``.
+
+    Returns:
+        The evaluation's report (its ``folder``: where it was written).
+
+    Raises:
+        ValueError: an override is not one of its values.
+        RunError: the run is being trained, or its checkpoint / data cannot be read.
     """
     if class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
@@ -320,5 +360,5 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     name = evaluation_name(cfg)
     report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt))
-    print(report["markdown"])
+    print(report.markdown)
     return report
