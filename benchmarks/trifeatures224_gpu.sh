@@ -2,7 +2,8 @@
 # The published Trifeatures run on one GPU (issue: the published architecture end to end): the
 # trifeatures224 preset (224 px, two AlexNet trunks, d 512, T 6, mask_ratio 0.7, λ 1, τ 0.1,
 # lr 3e-4, batch 64) for 100 epochs = 15 600 steps, InfMasking and CoMM on the biased pairs,
-# bf16 autocast, published probe after epochs 10, 50 and 100; then the same summary as the CPU
+# bf16 autocast, the image bank on the GPU (trainer.data_on_device), published probe after
+# epochs 10, 50 and 100; then the same summary as the CPU
 # campaign (benchmarks/trifeatures64_curves.py: per method and probed epoch every task's balanced
 # accuracy, synergy AUROC, steps, training seconds). Every run is a resumable run folder
 # (checkpoints every 200 steps): re-running finishes what is missing.
@@ -22,6 +23,7 @@ PRECISION=${PRECISION:-bf16-mixed}
 COMMON=(--preset "$PRESET" --optim.epochs "$EPOCHS" --eval.probe_at "$PROBES"
         --trainer.accelerator "$ACCELERATOR" --trainer.devices 1 --trainer.precision "$PRECISION"
         --trainer.checkpoint_every_n_steps 200 --trainer.finite_check_every_n_steps 50
+        --trainer.data_on_device true
         --trainer.progress_bar false
         --trainer.log_every_n_steps 50 --data.biased true)
 mkdir -p "$ROOT" "$OUT"

@@ -39,6 +39,21 @@ def test_train_writes_run_folder(tiny_run):
     assert "train/loss_mask1" in csv and "train/mask_weight" in csv
 
 
+def test_data_on_device_trains_the_same_steps(tiny_run, tmp_path):
+    """``trainer.data_on_device`` moves the training split before the first step; on this CPU
+    it must leave every logged loss exactly as it was (the same batches, the same order)."""
+    import csv
+
+    out = tmp_path / "on_device"
+    assert main(["train", *TINY, "--trainer.data_on_device", "true", "--out_dir", str(out)]) == 0
+
+    def losses(folder):
+        with (folder / "metrics.csv").open() as f:
+            return [(r["step"], r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+
+    assert losses(out) and losses(out) == losses(tiny_run)
+
+
 def test_probe_curve_starts_at_random_init(tmp_path):
     out = tmp_path / "curve"
     assert main(["train", *TINY, "--eval.probe_every", "1", "--out_dir", str(out)]) == 0

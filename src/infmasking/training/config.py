@@ -180,6 +180,11 @@ class TrainerConfig:
     """Also write ``checkpoints/last.ckpt`` every k optimizer steps inside an epoch (0: at
     epoch ends only). A killed run resumes from it exactly (the data order carries on from the
     next batch); for long epochs, so that a hard kill loses minutes, not an epoch."""
+    data_on_device: bool = False
+    """Move the training split (the uint8 image bank, the pairs' index, the other modalities)
+    to the accelerator once before the first step, so that batches are gathered there with
+    no host-to-device copy per step (a 224 px Trifeatures bank is ~150 MB). On a CPU run it
+    changes nothing."""
     progress_bar: bool = True
     """One progress bar over the whole run (steps, ETA, loss)."""
     logger: Literal["csv", "tensorboard"] = "csv"

@@ -186,6 +186,8 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     timer = Timer()  # training time; its state rides in the checkpoint, so resumes add up
     callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if ProbeEveryK.wanted(cfg) else [])
     trainer = make_trainer(cfg, out, callbacks)
+    if cfg.trainer.data_on_device:  # this process's device (each DDP rank its own)
+        data.train = data.train.to(trainer.strategy.root_device)
     if trainer.is_global_zero:
         folder.marker.write_text(
             json.dumps({"infmasking": infmasking_version(), "created_by": "infmasking train"})
