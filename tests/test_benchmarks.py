@@ -101,7 +101,7 @@ def test_step_time_runs_end_to_end(tmp_path):
         ]
     )
     res = json.loads(out.read_text())
-    assert res["command"].startswith("python benchmarks/step_time.py --preset tiny")
+    assert res["command"].startswith("python benchmarks/costs/step_time.py --preset tiny")
     assert res["matmul_gflops_fp32"] > 0
     (r,) = res["settings"]
     assert set(r["times_s"]) == set(R.VARIANTS) and all(len(v) == 2 for v in r["times_s"].values())
@@ -171,7 +171,7 @@ def test_summary_reads_targets_off_the_results():
         ratios["reference/library"]["median_paired"] = ab
         ratios["library/comm"]["median_paired"] = bc
         return {
-            "command": f"python benchmarks/step_time.py --preset {name}",
+            "command": f"python benchmarks/costs/step_time.py --preset {name}",
             "loadavg_at_start": [1.0],
             "loadavg_at_end": [2.0],
             "settings": [

@@ -1,5 +1,5 @@
-"""benchmarks/trifeatures64_curves.py reads the run folders' probe curves (published protocol:
-R / U from the unbiased runs, S from the biased runs) and tabulates what they hold."""
+"""benchmarks/campaigns/trifeatures64_curves.py reads the run folders' probe curves (published
+protocol: R / U from the unbiased runs, S from the biased runs) and tabulates what they hold."""
 
 import json
 from pathlib import Path
@@ -87,8 +87,8 @@ def test_unfinished_runs_and_all_tasks(tmp_path):
 
 @pytest.mark.slow  # two tiny runs through bash, twice
 def test_gpu_script_smoke_on_cpu(tmp_path):
-    """benchmarks/trifeatures224_gpu.sh end to end at tiny size on the CPU: both methods train,
-    probe at the epochs asked and the summary names every task; a rerun trains nothing."""
+    """benchmarks/campaigns/trifeatures224_gpu.sh end to end at tiny size on the CPU: both methods
+    train, probe at the epochs asked and the summary names every task; a rerun trains nothing."""
     import os
     import subprocess
 
@@ -104,7 +104,9 @@ def test_gpu_script_smoke_on_cpu(tmp_path):
         "PROBES": "[1]",
         "SEEDS": "3",
     }
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "trifeatures224_gpu.sh"
+    script = (
+        Path(__file__).resolve().parents[1] / "benchmarks" / "campaigns" / "trifeatures224_gpu.sh"
+    )
     r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     data = json.loads((out / "curves.json").read_text())

@@ -1,5 +1,5 @@
-"""benchmarks/synergy_sweep.py tabulates the InfMasking sweep: each option's values, the paired
-difference from the published point of the same seed, and the per-seed values it read."""
+"""benchmarks/campaigns/synergy_sweep.py tabulates the InfMasking sweep: each option's values,
+the paired difference from the published point of the same seed, and the per-seed values it read."""
 
 import json
 from pathlib import Path

@@ -33,7 +33,7 @@ class ImageTrunk(nn.Module):
     """Base of the convolutional image encoders: ``self.net`` runs in the channels-last
     (NHWC) memory layout, weights and activations, which oneDNN convolves much faster on
     CPU (forward + backward, one thread: ConvNet 1.77×, AlexNet 1.23×, ResNet-18 1.09×,
-    ``benchmarks/encoder_layout.py``) and tensor cores prefer on GPU. Only strides change:
+    ``benchmarks/costs/encoder_layout.py``) and tensor cores prefer on GPU. Only strides change:
     values agree with the NCHW layout to float rounding, and the output is an ordinary
     [B, C, H, W] tensor (channels-last strided).
 

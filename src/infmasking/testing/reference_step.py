@@ -1,6 +1,6 @@
 """The published InfMasking training step's cost structure, re-implemented naively, and the
 variants of one step (forward only) that ``tests/test_benchmarks.py`` checks against each other
-and that ``benchmarks/step_time.py`` times.
+and that ``benchmarks/costs/step_time.py`` times.
 
   reference     the cost structure of the published code: for each view, one unbatched pass
                 per unimodal subset, and for every one of the M+1 modality subsets T masked
@@ -10,7 +10,7 @@ and that ``benchmarks/step_time.py`` times.
                 (``torch.einsum``) and then q^T Σ q.
   library, library_noshare, library_full, comm, comm_noshare
                 the library's ``model.forward`` + ``infmasking_loss`` / ``comm_loss`` with its
-                exact savings on or off (see ``step_loss`` and benchmarks/step_time.py).
+                exact savings on or off (see ``step_loss`` and benchmarks/costs/step_time.py).
 
 The parity tests check the library against this reference; the benchmarks time it
 (``from infmasking.testing import reference_step``).

@@ -4,9 +4,9 @@
 # time (README "Does InfMasking capture more synergy?", docs/TRIFEATURES.md). Two lanes of one
 # torch thread (A: InfMasking, B: CoMM); every run is a resumable run folder. ≈ 25 min on the
 # idle 2-core machine.
-#   bash benchmarks/tokens_curves.sh                 # both lanes, then the tables
-#   bash benchmarks/tokens_curves.sh --lane A|B      # one lane
-#   bash benchmarks/tokens_curves.sh --only_tables
+#   bash benchmarks/campaigns/tokens_curves.sh                 # both lanes, then the tables
+#   bash benchmarks/campaigns/tokens_curves.sh --lane A|B      # one lane
+#   bash benchmarks/campaigns/tokens_curves.sh --only_tables
 set -euo pipefail
 ROOT=${ROOT:-runs/tokens_curves}
 OUT=${OUT:-benchmarks/results/tokens_curves}
@@ -25,5 +25,5 @@ case "${1:-}" in
   --only_tables) ;;
   *) (lane A > "$ROOT.laneA.log" 2>&1) & (lane B > "$ROOT.laneB.log" 2>&1) & wait ;;
 esac
-python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --methods infmasking comm \
-  --seeds 0 1 2 --epochs 6 --title trifeatures_tokens --script "bash benchmarks/tokens_curves.sh"
+python benchmarks/campaigns/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --methods infmasking comm \
+  --seeds 0 1 2 --epochs 6 --title trifeatures_tokens --script "bash benchmarks/campaigns/tokens_curves.sh"

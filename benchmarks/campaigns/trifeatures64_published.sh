@@ -3,7 +3,7 @@
 # CPU had left: InfMasking and CoMM, seed 0, both pair sets, 3 epochs (468 steps); and InfMasking
 # on the biased pairs as the first 3 epochs of the published 100-epoch λ schedule
 # (--method.lambda_epochs 100, synergy only). One thread, resumable; then the two tables.
-#   bash benchmarks/trifeatures64_published.sh [--only_tables]
+#   bash benchmarks/campaigns/trifeatures64_published.sh [--only_tables]
 set -euo pipefail
 ROOT=${ROOT:-runs/trifeatures64_published}
 OUT=${OUT:-benchmarks/results/trifeatures64_published}

@@ -5,7 +5,7 @@ redundancy), largest absolute error over the four terms, and the solver's primal
 Cost: seconds per decomposition of random joint tables k × k × classes (Dirichlet(0.1), seeded),
 the sizes ``infmasking interactions`` builds (k up to 20 clusters per modality), median of 5.
 
-    python benchmarks/pid_cost.py --out benchmarks/results/pid_cost.md
+    python benchmarks/costs/pid_cost.py --out benchmarks/results/pid_cost.md
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     lines = [
         "# PID solver: accuracy and cost",
         "",
-        f"Command: `python benchmarks/pid_cost.py {' '.join(argv or sys.argv[1:])}`",
+        f"Command: `python benchmarks/costs/pid_cost.py {' '.join(argv or sys.argv[1:])}`",
         "",
         "| distribution | max abs error (bits) | primal-dual gap (bits) |",
         "|---|---|---|",

@@ -20,9 +20,9 @@ change the epoch) and ``--trainer.num_threads`` (default 1: on a shared 2-core m
 thread per process is faster than two, see the load average printed with each row).
 
 Usage:
-    python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md
-    python benchmarks/epoch_cost.py --only mosi mimic --threads 2
-    python benchmarks/epoch_cost.py --scale 0.05        # smoke run on 5 % of every size
+    python benchmarks/costs/epoch_cost.py --out benchmarks/results/epoch_cost.md
+    python benchmarks/costs/epoch_cost.py --only mosi mimic --threads 2
+    python benchmarks/costs/epoch_cost.py --scale 0.05        # smoke run on 5 % of every size
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 from infmasking.data.registry import load_dataset
 from infmasking.testing import data_writers as W
 from infmasking.training.folder import RunFolder
@@ -327,7 +327,8 @@ def markdown(rows: list[dict]) -> str:
         "# One-epoch cost on this CPU",
         "",
         (
-            "Produced by `python benchmarks/epoch_cost.py --out benchmarks/results/epoch_cost.md` "
+            "Produced by `python benchmarks/costs/epoch_cost.py "
+            "--out benchmarks/results/epoch_cost.md` "
             "(rows re-measured with `--only NAME ...` replace their earlier rows; "
             "each row's time of measurement is in the .json)."
         ),

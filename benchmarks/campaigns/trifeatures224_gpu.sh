@@ -4,13 +4,13 @@
 # lr 3e-4, batch 64) for 100 epochs = 15 600 steps, InfMasking and CoMM on the biased pairs,
 # bf16 autocast, the image bank on the GPU (trainer.data_on_device), published probe after
 # epochs 10, 50 and 100; then the same summary as the CPU
-# campaign (benchmarks/trifeatures64_curves.py: per method and probed epoch every task's balanced
+# campaign (benchmarks/campaigns/trifeatures64_curves.py: per method and probed epoch every task's balanced
 # accuracy, synergy AUROC, steps, training seconds). Every run is a resumable run folder
 # (checkpoints every 200 steps): re-running finishes what is missing.
-#   bash benchmarks/trifeatures224_gpu.sh                  # seed 42 of both methods
-#   SEEDS="42 43 44" bash benchmarks/trifeatures224_gpu.sh  # more seeds
+#   bash benchmarks/campaigns/trifeatures224_gpu.sh                  # seed 42 of both methods
+#   SEEDS="42 43 44" bash benchmarks/campaigns/trifeatures224_gpu.sh  # more seeds
 # Smoke test on a CPU (tests/test_curves_script.py): PRESET=tiny ACCELERATOR=cpu
-#   PRECISION=32-true EPOCHS=1 PROBES='[1]' bash benchmarks/trifeatures224_gpu.sh
+#   PRECISION=32-true EPOCHS=1 PROBES='[1]' bash benchmarks/campaigns/trifeatures224_gpu.sh
 set -euo pipefail
 ROOT=${ROOT:-runs/trifeatures224_gpu}
 OUT=${OUT:-benchmarks/results/trifeatures224_gpu}
@@ -38,7 +38,7 @@ for seed in $SEEDS; do
     fi
   done
 done
-python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --methods infmasking comm \
+python benchmarks/campaigns/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --methods infmasking comm \
   --seeds $SEEDS --epochs "$EPOCHS" --all_tasks --include_unfinished \
-  --title "Trifeatures 224 px ($ACCELERATOR, $PRECISION)" --script "bash benchmarks/trifeatures224_gpu.sh"
+  --title "Trifeatures 224 px ($ACCELERATOR, $PRECISION)" --script "bash benchmarks/campaigns/trifeatures224_gpu.sh"
 [ -f "$ROOT/wall_seconds.txt" ] && cp "$ROOT/wall_seconds.txt" "$OUT/"

@@ -1,10 +1,10 @@
-"""The measurement harness of benchmarks/step_time.py: full training steps of the variants of
+"""The measurement harness of benchmarks/costs/step_time.py: full training steps of the variants of
 infmasking/testing/reference_step.py timed interleaved, their FLOPs, their peak memory in a fresh
 subprocess, a profile of what is left of the library step, and the scaling sweep.
 
 Timing: variants interleaved within each round (reference, library, library_full, comm,
 reference, ...), warmup rounds first, medians. Memory: each variant in a fresh subprocess
-(``python benchmarks/step_time.py --_child ...``, see ``MEMORY_METHOD``). Also: float32 matmul
+(``python benchmarks/costs/step_time.py --_child ...``, see ``MEMORY_METHOD``). Also: float32 matmul
 throughput, and the FLOPs of each step counted by ``torch.utils.flop_counter``.
 """
 

@@ -10,9 +10,9 @@
 # unbiased, F: CoMM seed 2 unbiased and Cross seed 2); every run is a resumable run folder, so
 # re-running this script finishes what is missing (C / D are the biased halves of E / F).
 # 18 runs, 7.1 h of one thread (15-40 min per run): ≈ 3.6 h of the two cores.
-#   bash benchmarks/trifeatures64_curves.sh                        # all lanes, then the tables
-#   bash benchmarks/trifeatures64_curves.sh --lane A|B|C|D|E|F     # one lane
-#   bash benchmarks/trifeatures64_curves.sh --only_tables
+#   bash benchmarks/campaigns/trifeatures64_curves.sh                        # all lanes, then the tables
+#   bash benchmarks/campaigns/trifeatures64_curves.sh --lane A|B|C|D|E|F     # one lane
+#   bash benchmarks/campaigns/trifeatures64_curves.sh --only_tables
 set -euo pipefail
 ROOT=${ROOT:-runs/trifeatures64_curves}
 OUT=${OUT:-benchmarks/results/trifeatures64_curves}
@@ -43,4 +43,4 @@ mkdir -p "$OUT"
 infmasking reproduce trifeatures "${COMMON[@]}" --methods '[infmasking, comm, cross]' \
   --seeds '[0, 1, 2]' --out_dir "$ROOT" --only_finished true > /dev/null
 cp "$ROOT"/comparison.{md,json,png} "$OUT"/
-python benchmarks/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --seeds 0 1 2
+python benchmarks/campaigns/trifeatures64_curves.py --runs "$ROOT" --out "$OUT" --seeds 0 1 2

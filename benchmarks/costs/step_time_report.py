@@ -1,4 +1,4 @@
-"""The reports of benchmarks/step_time.py: the Markdown beside each result JSON, the scaling
+"""The reports of benchmarks/costs/step_time.py: the Markdown beside each result JSON, the scaling
 plot, and the summary table over all presets with the targets read off it."""
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def summary_markdown(results: list[dict[str, Any]]) -> str:
         [
             "# Step time — all presets",
             "",
-            "Written by `python benchmarks/step_time.py "
+            "Written by `python benchmarks/costs/step_time.py "
             "--summary benchmarks/results/step_time_*.json` from the "
             "committed results, which were measured by:",
             "",

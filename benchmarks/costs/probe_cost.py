@@ -1,7 +1,7 @@
 """What one linear probe costs at the published probe-train size (10 000 × 512 features,
 4 000 test), the published probe beside the standardised one, measured in one process.
 
-    python benchmarks/probe_cost.py [--threads 1] [--out benchmarks/results/probe_cost.md]
+    python benchmarks/costs/probe_cost.py [--threads 1] [--out benchmarks/results/probe_cost.md]
 
 Features: Gaussian, with a planted linear signal, for a binary task with 10 % positives (the
 Trifeatures synergy task's balance) and a 10-class task (shape / texture). Prints and writes a
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     lines = [
         "# Probe cost at the published size",
         "",
-        f"`python benchmarks/probe_cost.py --threads {args.threads}` on "
+        f"`python benchmarks/costs/probe_cost.py --threads {args.threads}` on "
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch threads {args.threads}, {time.strftime('%Y-%m-%d')}; "
         f"probe-train {args.n_train} × {args.dim}, probe-test {args.n_test}. Fits = values of C "

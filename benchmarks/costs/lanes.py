@@ -1,13 +1,13 @@
 """Two long runs on a 2-core CPU: one after the other with two torch threads, or side by side
 with one thread each — which finishes both sooner?
 
-Times full training steps (``benchmarks/timing.py``'s ``make_step``, the library's InfMasking
+Times full training steps (``benchmarks/costs/timing.py``'s ``make_step``, the library's InfMasking
 step) of a ``step_time.py`` preset in fresh subprocesses: (a) one process with ``--cores``
 threads, alone; (b) ``--cores`` processes with one thread each, started together. Prints the
 throughput of each layout (steps per hour, all processes together) and their ratio, measured in
 this one run.
 
-    python benchmarks/lanes.py --preset trifeatures224 --steps 3 \
+    python benchmarks/costs/lanes.py --preset trifeatures224 --steps 3 \
         --out benchmarks/results/lanes_trifeatures224.json
 """
 
@@ -82,7 +82,7 @@ def main(argv=None) -> dict:
     alone_rate = 3600 / med(alone)
     side_rate = sum(3600 / med(t) for t in side)
     result = {
-        "command": "python benchmarks/lanes.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python benchmarks/costs/lanes.py " + " ".join(argv or sys.argv[1:]),
         "preset": args.preset,
         "variant": args.variant,
         "cores": args.cores,

@@ -13,11 +13,11 @@
 # Two lanes of one torch thread each (lane A: comparison seeds 0, 2, 4 then half the sweep;
 # lane B: seeds 1, 3 then the other half). Every run is a resumable run folder, so re-running
 # this script after a crash finishes what is missing. Nothing is chosen on test.
-#   bash benchmarks/synergy_tokens.sh              # everything (≈ 2 h on the 2-core CPU)
-#   bash benchmarks/synergy_tokens.sh --lane A|B   # one lane
-#   bash benchmarks/synergy_tokens.sh --only_sweep # the sweep alone (two lanes), then the tables
-#   bash benchmarks/synergy_tokens.sh --only_compare  # the comparison alone (two lanes), then the tables
-#   bash benchmarks/synergy_tokens.sh --only_tables
+#   bash benchmarks/campaigns/synergy_tokens.sh              # everything (≈ 2 h on the 2-core CPU)
+#   bash benchmarks/campaigns/synergy_tokens.sh --lane A|B   # one lane
+#   bash benchmarks/campaigns/synergy_tokens.sh --only_sweep # the sweep alone (two lanes), then the tables
+#   bash benchmarks/campaigns/synergy_tokens.sh --only_compare  # the comparison alone (two lanes), then the tables
+#   bash benchmarks/campaigns/synergy_tokens.sh --only_tables
 set -euo pipefail
 ROOT=${ROOT:-runs/synergy_tokens}
 OUT=${OUT:-benchmarks/results/synergy_tokens}
@@ -77,6 +77,6 @@ if [ -d "$ROOT/compare" ]; then  # the comparison tables only where its runs are
   for ext in md json png; do cp "$ROOT/compare/comparison.$ext" "$OUT/comparison_standardised.$ext"; done
 fi
 if [ -d "$ROOT/sweep" ]; then
-  python benchmarks/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \
+  python benchmarks/campaigns/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \
     --seeds $SWEEP_SEEDS
 fi

@@ -1,5 +1,6 @@
-"""Probe curves of Trifeatures runs: the 64 px runs of benchmarks/trifeatures64_curves.sh (the
-default) or the token runs of benchmarks/tokens_curves.sh (``--title``, ``--script``).
+"""Probe curves of Trifeatures runs: the 64 px runs of
+benchmarks/campaigns/trifeatures64_curves.sh (the default) or the token runs of
+benchmarks/campaigns/tokens_curves.sh (``--title``, ``--script``).
 
 Reads ``<runs>/<method>/seed<k>/probe_curve.json`` (biased pairs: synergy) and
 ``<runs>/<method>/seed<k>_unbiased/probe_curve.json`` (unbiased pairs: redundancy and
@@ -10,7 +11,7 @@ training time (``train_seconds`` of their report.json). Nothing is
 typed in by hand; nothing is chosen on test (these are probe-test scores of every probed
 epoch, shown as curves, not used to pick one).
 
-    python benchmarks/trifeatures64_curves.py --runs runs/trifeatures64_curves \
+    python benchmarks/campaigns/trifeatures64_curves.py --runs runs/trifeatures64_curves \
         --out benchmarks/results/trifeatures64_curves
 """
 
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=6, help="the runs' optim.epochs")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/trifeatures64_curves"))
     p.add_argument("--title", default="Trifeatures 64 px")
-    p.add_argument("--script", default="bash benchmarks/trifeatures64_curves.sh")
+    p.add_argument("--script", default="bash benchmarks/campaigns/trifeatures64_curves.sh")
     p.add_argument(
         "--all_tasks", action="store_true", help="also every task of the biased-pair runs"
     )
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     diff = paired_difference(curves, args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
     given = sys.argv[1:] if argv is None else argv
-    command = "python benchmarks/trifeatures64_curves.py " + shlex.join(given)
+    command = "python benchmarks/campaigns/trifeatures64_curves.py " + shlex.join(given)
     times = train_times(args.runs, args.methods, args.seeds)
     md = markdown(
         table,

@@ -1,12 +1,12 @@
 """A modality missing at inference: probe scores from F(x1) alone and F(x2) alone beside F(x1, x2).
 
 For finished runs of ``infmasking reproduce trifeatures_tokens`` or ``reproduce trifeatures``
-(two modalities; default: the comparison of benchmarks/synergy_tokens.sh), every probe is
+(two modalities; default: the comparison of benchmarks/campaigns/synergy_tokens.sh), every probe is
 fitted and scored on features computed from the same subset of modalities (probe-train and
 probe-test alike): redundancy / uniqueness from the unbiased-pair runs, synergy AUROC from the
 biased-pair runs. Writes missing_modality.{md,json}.
 
-    python benchmarks/missing_modality.py --compare runs/synergy_tokens/compare \
+    python benchmarks/campaigns/missing_modality.py --compare runs/synergy_tokens/compare \
         --methods infmasking comm --seeds 0 1 2 --out benchmarks/results/synergy_tokens
 """
 
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         "balanced accuracy (%) and synergy AUROC (%), mean ± 95 % CI "
         f"over seeds {args.seeds}. unique2 is the texture of the second modality (chance 10), "
         "synergy needs both (chance 50). "
-        f"Command: `python benchmarks/missing_modality.py {' '.join(given)}`.",
+        f"Command: `python benchmarks/campaigns/missing_modality.py {' '.join(given)}`.",
         "",
         write_markdown_table(
             rows,

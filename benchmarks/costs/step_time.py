@@ -30,14 +30,14 @@ run, and the FLOPs of each step counted by ``torch.utils.flop_counter``.
 
 Layout: the variants and the reference structure are in infmasking/testing/reference_step.py
 (the tests check the reference against the library with it), the timing / FLOP / memory / profile /
-sweep harness in benchmarks/timing.py, the Markdown, the plot and the summary in
-benchmarks/step_time_report.py; this file holds the presets and the command line.
+sweep harness in benchmarks/costs/timing.py, the Markdown, the plot and the summary in
+benchmarks/costs/step_time_report.py; this file holds the presets and the command line.
 
 Usage (see benchmarks/README.md):
-    python benchmarks/step_time.py --preset cpu64 --reps 10 \
+    python benchmarks/costs/step_time.py --preset cpu64 --reps 10 \
         --out benchmarks/results/step_time_cpu64.json
-    python benchmarks/step_time.py --preset all --reps 5
-    python benchmarks/step_time.py --sweep --out benchmarks/results/scaling.json
+    python benchmarks/costs/step_time.py --preset all --reps 5
+    python benchmarks/costs/step_time.py --sweep --out benchmarks/results/scaling.json
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     cmd = " ".join(
-        ["python", "benchmarks/step_time.py"]
+        ["python", "benchmarks/costs/step_time.py"]
         + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]
     )
     started = time.perf_counter()
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["matmul_gflops_fp32_end"] = matmul_gflops(args.matmul_size)
         result["loadavg_at_end"] = list(os.getloadavg())
         result["elapsed_s"] = time.perf_counter() - started
-        out = args.out or HERE / "results" / "scaling.json"
+        out = args.out or HERE.parent / "results" / "scaling.json"
         write_report(result, out)
         plot_sweep(sweep, out.with_suffix(".png"))
         print(sweep_markdown(sweep))
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["matmul_gflops_fp32_end"] = matmul_gflops(args.matmul_size)
     result["loadavg_at_end"] = list(os.getloadavg())
     result["elapsed_s"] = time.perf_counter() - started
-    out = args.out or HERE / "results" / (f"step_time_{args.preset}.json")
+    out = args.out or HERE.parent / "results" / (f"step_time_{args.preset}.json")
     write_report(result, out)
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return result

@@ -5,8 +5,8 @@
 # SEEDS (default "0 1 2"). Every run is a resumable run folder; re-running finishes what is
 # missing. Then the table: reproduce --only_finished --ru_unbiased false (synergy columns only
 # are the protocol's here), and the standardised probe's reading of the same checkpoints.
-#   bash benchmarks/trifeatures64_published_probe.sh
-#   SEEDS="0" bash benchmarks/trifeatures64_published_probe.sh
+#   bash benchmarks/campaigns/trifeatures64_published_probe.sh
+#   SEEDS="0" bash benchmarks/campaigns/trifeatures64_published_probe.sh
 set -euo pipefail
 ROOT=${ROOT:-runs/trifeatures64_published_probe}
 OUT=${OUT:-benchmarks/results/trifeatures64_published_probe}

@@ -9,7 +9,8 @@
 3. fits linear probes on features from both modalities and from each one alone (probe-train
    and probe-test alike) and writes ``missing_modality.{md,json}``.
 
-    python benchmarks/own_data_missing.py --out benchmarks/results/own_data   # ≈ 25 min, 1 thread
+    # ≈ 25 min, 1 thread:
+    python benchmarks/campaigns/own_data_missing.py --out benchmarks/results/own_data
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
         "from the modalities named (probe-train and probe-test alike); balanced accuracy (%), "
         f"mean ± 95 % CI over seeds {args.seeds}. Chance: 25 for y_shared / y_sensor / y_meta "
         "(4 classes), 50 for y (2 classes). "
-        "Command: `python benchmarks/own_data_missing.py`.",
+        "Command: `python benchmarks/campaigns/own_data_missing.py`.",
         "",
         write_markdown_table(rows, cols),
     ]

@@ -3,8 +3,8 @@
 N rows of each side and summed over the pairs. Forward + backward, side by side in one run,
 same weights; prints the ratio and the largest score difference.
 
-    python benchmarks/factorcl_critic.py              # N 64, widths of trifeatures_tokens
-    python benchmarks/factorcl_critic.py --dim 512    # the 224 px width
+    python benchmarks/costs/factorcl_critic.py              # N 64, widths of trifeatures_tokens
+    python benchmarks/costs/factorcl_critic.py --dim 512    # the 224 px width
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ interleaved within each round, warmup rounds first, medians. Prints and writes t
 NCHW / channels-last (> 1: the library's layout is faster).
 
 Usage:
-    python benchmarks/encoder_layout.py --threads 1 --reps 15 \
+    python benchmarks/costs/encoder_layout.py --threads 1 --reps 15 \
         --out benchmarks/results/encoder_layout.json
 """
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python benchmarks/encoder_layout.py " + shlex.join(
+    command = "python benchmarks/costs/encoder_layout.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
     rows = {}

@@ -2,7 +2,7 @@
 AdamW), measured side by side in one process, rounds interleaved; ratio = median of per-round
 ratios (float32 time / bf16 time). Also prints the two losses of the same batch and masks.
 
-    python benchmarks/bf16_step.py [--settings cpu64 tokens] [--methods infmasking comm] \
+    python benchmarks/costs/bf16_step.py [--settings cpu64 tokens] [--methods infmasking comm] \
         [--rounds 6] [--threads 1] [--out benchmarks/results/bf16_step.md]
 """
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
             f"# bf16 autocast vs float32, one training step (B {args.batch}, "
             f"{args.threads} thread(s), {args.rounds} interleaved rounds, medians)",
             "",
-            "Command: `python benchmarks/bf16_step.py --out " + str(args.out) + "`",
+            "Command: `python benchmarks/costs/bf16_step.py --out " + str(args.out) + "`",
             "",
             cpu_line(),
             "",

@@ -14,7 +14,7 @@ the input gradients. The reference is skipped where one Σ, B·p²·4 bytes, wou
 ``--max-cov-gb`` (and the bytes it would need are printed).
 
 Usage:
-    python benchmarks/loss_memory.py --out benchmarks/results/loss_memory.json
+    python benchmarks/costs/loss_memory.py --out benchmarks/results/loss_memory.json
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--threads", type=int, help="torch threads in the subprocesses (default: torch's)"
     )
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "loss_memory.json")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "results" / "loss_memory.json")
     ap.add_argument(
         "--render", type=Path, help="recompute fits and rewrite the Markdown / PNG of a result JSON"
     )
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     b, t, m = args.batch, args.num_masks, args.modalities
     cmd = " ".join(
-        ["python", "benchmarks/loss_memory.py"]
+        ["python", "benchmarks/costs/loss_memory.py"]
         + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]
     )
     result = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Probes of bf16-mixed runs beside the float32 runs of the same seeds (trifeatures_tokens,
 # InfMasking, biased pairs, seeds 0 and 1; the float32 runs are those of synergy_tokens.sh).
-#   bash benchmarks/bf16_probes.sh [--only_tables]
+#   bash benchmarks/campaigns/bf16_probes.sh [--only_tables]
 set -euo pipefail
 ROOT=${ROOT:-runs/synergy_tokens}
 OUT=${OUT:-benchmarks/results/synergy_tokens}
@@ -19,7 +19,7 @@ from infmasking.training.folder import RunFolder
 root, out = Path(sys.argv[1]), Path(sys.argv[2])
 rows = ["# bf16-mixed vs float32: the same runs' probes", "",
         "trifeatures_tokens, InfMasking, biased pairs, last epoch (936 steps); balanced accuracy (%) and synergy "
-        "AUROC (%). float32 runs: benchmarks/synergy_tokens.sh; bf16: `bash benchmarks/bf16_probes.sh`.", "",
+        "AUROC (%). float32 runs: benchmarks/campaigns/synergy_tokens.sh; bf16: `bash benchmarks/campaigns/bf16_probes.sh`.", "",
         "| seed | precision | redundancy | uniqueness | unique2 | synergy AUROC | train s |", "|---|---|---|---|---|---|---|"]
 for seed in (0, 1):
     for name, folder in (("float32", root / "compare" / "infmasking" / f"seed{seed}"),

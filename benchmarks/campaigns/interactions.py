@@ -2,17 +2,17 @@
 
 1. data: the token Trifeatures set (biased pairs: probe-train is unbiased) for its four tasks,
    the 64 px image set for synergy, and the own-data example of
-   ``benchmarks/own_data_missing.py`` (a shared, two unique and one XOR-like task);
+   ``benchmarks/campaigns/own_data_missing.py`` (a shared, two unique and one XOR-like task);
 2. calibration: the synergy label decomposed against the true factors it is built from
    (texture of image 1, colour of image 2) — what a perfect discretisation would read;
 3. runs: the token comparison's InfMasking and CoMM runs (biased pairs, seeds 0-4, from
-   ``benchmarks/synergy_tokens.sh``): the decomposition of the synergy label from each run's
-   unimodal representations F({x_m}), and of its fused probe's predictions.
+   ``benchmarks/campaigns/synergy_tokens.sh``): the decomposition of the synergy label from
+   each run's unimodal representations F({x_m}), and of its fused probe's predictions.
 
 Every reading is one ``infmasking interactions ... --out`` JSON under ``--root`` (kept: a rerun
 computes only what is missing); the tables go to ``--out``.
 
-    python benchmarks/interactions.py --runs runs/synergy_tokens/compare \
+    python benchmarks/campaigns/interactions.py --runs runs/synergy_tokens/compare \
         --out benchmarks/results/interactions
 """
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Interactions (PID, bits): redundancy, uniqueness and synergy of each reading",
         "",
-        f"Command: `python benchmarks/interactions.py {' '.join(argv or sys.argv[1:])}`. "
+        f"Command: `python benchmarks/campaigns/interactions.py {' '.join(argv or sys.argv[1:])}`. "
         "Each row is one `infmasking interactions` reading (BROJA decomposition of k-means "
         "clusters per modality; docs/INTERACTIONS.md), on probe-train unless said; the "
         "synergy null is the same decomposition with the labels permuted (the plug-in bias "

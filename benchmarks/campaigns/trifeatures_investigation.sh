@@ -6,10 +6,10 @@
 #      (random init) and every 3 epochs -> probe_curve.json / .png;
 #   2. augmentation: colour-preserving views (no hue jitter, no grayscale), 468 steps, since
 #      synergy depends on colour of image 2;
-#   3. probe imbalance: seed-0 runs of the comparison (benchmarks/reproduce_trifeatures.sh,
+#   3. probe imbalance: seed-0 runs of the comparison (benchmarks/campaigns/reproduce_trifeatures.sh,
 #      run first) and the curves re-probed with a class-weighted probe.
 # Two lanes run side by side, one thread each (the machine has 2 cores).
-# Results: benchmarks/results/trifeatures_investigation/ (tabulated by benchmarks/trifeatures_investigation.py).
+# Results: benchmarks/results/trifeatures_investigation/ (tabulated by benchmarks/campaigns/trifeatures_investigation.py).
 set -euo pipefail
 OUT=${OUT:-runs/trifeatures_investigation}
 COMMON=(--preset trifeatures --trainer.progress_bar false --trainer.num_threads 1)

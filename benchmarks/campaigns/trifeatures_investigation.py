@@ -1,5 +1,5 @@
 """Tabulate and plot the Trifeatures investigation (runs of
-benchmarks/trifeatures_investigation.sh).
+benchmarks/campaigns/trifeatures_investigation.sh).
 
 Reads the run folders — nothing is typed in by hand — and writes
 ``benchmarks/results/trifeatures_investigation/investigation.{md,json}``, ``curves.png`` and a
@@ -14,7 +14,7 @@ Every row shows the held-out score the probe's regularisation was chosen on (par
 probe-train, whose image combinations are the training ones) beside the probe-test score.
 
 Usage:
-    python benchmarks/trifeatures_investigation.py [--runs runs/trifeatures_investigation]
+    python benchmarks/campaigns/trifeatures_investigation.py [--runs runs/trifeatures_investigation]
         [--reproduce runs/reproduce_trifeatures_cpu]
         [--out benchmarks/results/trifeatures_investigation]
 """
@@ -193,14 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.runs.is_dir():
         p.error(
-            f"--runs: no folder {args.runs} (run benchmarks/trifeatures_investigation.sh first)"
+            f"--runs: no folder {args.runs} "
+            "(run benchmarks/campaigns/trifeatures_investigation.sh first)"
         )
     args.out.mkdir(parents=True, exist_ok=True)
     md = [
         "# Trifeatures at CPU scale: why the published ordering does not appear",
         "",
-        "Runs: `bash benchmarks/trifeatures_investigation.sh`; tables: "
-        "`python benchmarks/trifeatures_investigation.py`. 64 px, biased training set, batch 64, "
+        "Runs: `bash benchmarks/campaigns/trifeatures_investigation.sh`; tables: "
+        "`python benchmarks/campaigns/trifeatures_investigation.py`. 64 px, biased training set, "
+        "batch 64, "
         "published hyper-parameters otherwise; last-epoch numbers; per-run reports under `runs/`.",
         "",
     ]

@@ -1,4 +1,5 @@
-"""Tabulate the InfMasking sweep of benchmarks/synergy_tokens.sh: T, mask_ratio, mask_lambda.
+"""Tabulate the InfMasking sweep of benchmarks/campaigns/synergy_tokens.sh: T, mask_ratio,
+mask_lambda.
 
 Reads ``<sweep>/<option>_<value>/seed<k>/report.json`` (biased-pair runs). The published point
 (T 6, mask_ratio 0.7, mask_lambda 1) and the CoMM reference come from ``<sweep>/name_infmasking``
@@ -7,7 +8,7 @@ runs of the comparison (``<compare>/<method>/seed<k>``, same seeds). Writes swee
 sweep.json (per-seed values beside mean ± 95 % CI) / sweep.png in ``--out``: synergy AUROC and
 balanced accuracy, last epoch.
 
-    python benchmarks/synergy_sweep.py --sweep runs/synergy_tokens/sweep \
+    python benchmarks/campaigns/synergy_sweep.py --sweep runs/synergy_tokens/sweep \
         --compare runs/synergy_tokens/compare --out benchmarks/results/synergy_tokens
 """
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if published_from.parent == args.sweep
             else "The published point and CoMM are the comparison's biased-pair runs. "
         )
-        + "Command: `bash benchmarks/synergy_tokens.sh --only_sweep`.",
+        + "Command: `bash benchmarks/campaigns/synergy_tokens.sh --only_sweep`.",
         "",
     ]
     rows, out_json = [], {}
