@@ -222,16 +222,25 @@ def test_auto_threads_follow_the_idle_cores(monkeypatch):
     assert run.auto_threads() == 1
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The uninterrupted 2-epoch tiny run (loss logged every step) that the stop / kill tests
+    compare their resumed runs with, trained once for all of them."""
+    ref = tmp_path_factory.mktemp("reference") / "ref"
+    args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
+    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
+    return ref
+
+
 @pytest.mark.parametrize(
     "sig, code",
     [("SIGTERM", 143), pytest.param("SIGINT", 130, marks=pytest.mark.slow)],  # same path
 )
-def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, sig, code):
+def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, uninterrupted, sig, code):
     """Stopped after step 4 of 6 (the second of three batches of epoch 1), then resumed: the
     final weights and the logged losses equal an uninterrupted run's exactly."""
     args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
-    ref, out = tmp_path / "ref", tmp_path / "run"
-    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
+    ref, out = uninterrupted, tmp_path / "run"
     r = run_cli([*args, "--out_dir", str(out)], crash_at=f"{sig}:4")
     assert r.returncode == code, r.stderr
     assert f"{sig} received at step 4" in r.stdout and "same command again" in r.stdout
@@ -256,13 +265,12 @@ def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, sig, code):
     assert losses(ref) == losses(out)
 
 
-def test_step_checkpoints_survive_a_hard_kill(tmp_path):
+def test_step_checkpoints_survive_a_hard_kill(tmp_path, uninterrupted):
     """--trainer.checkpoint_every_n_steps 2, killed (no cleanup) after step 5 of 6: the run
     resumes from step 4's mid-epoch checkpoint and ends equal to an uninterrupted run, probing
     at the epochs eval.probe_at names."""
     args = ["train", *TINY, "--optim.epochs", "2"]
-    ref, out = tmp_path / "ref", tmp_path / "run"
-    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
+    ref, out = uninterrupted, tmp_path / "run"
     # probes never touch the training randomness: the reference probes only at the end
     step_args = [*args, "--eval.probe_at", "[0, 1]", "--trainer.checkpoint_every_n_steps", "2"]
     step_args += ["--out_dir", str(out)]
