@@ -14,3 +14,13 @@ def load_run(path, device="cpu"):
     from infmasking.embed import load_run as _load_run
 
     return _load_run(path, device)
+
+
+def read_report(path):
+    """The report of a run folder (``report.json``) as a typed
+    :class:`~infmasking.training.run_report.RunReport`: ``score(task)``, ``rus``,
+    ``steps``, ``train_seconds``, ...; see :class:`~infmasking.training.folder.RunFolder`
+    for the folder's other files (evaluations, probe curve, checkpoint)."""
+    from infmasking.training.folder import RunFolder
+
+    return RunFolder(path).report()
