@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run_copy
 
 from infmasking.cli import main
 from infmasking.training.run import RUN_MARKER, AtomicCheckpointIO, library_files
@@ -17,10 +18,8 @@ TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = tmp_path_factory.mktemp("safety") / "run"
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
-    return out
+def finished(tiny_run_once, tmp_path_factory):
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "safety")  # TINY, trained once
 
 
 def test_overwrite_keeps_the_users_files(tmp_path, capsys):

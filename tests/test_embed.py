@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run_copy
 
 import infmasking
 from infmasking.cli import main
@@ -12,10 +13,8 @@ TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("embed") / "run"
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
-    return out
+def run_dir(tiny_run_once, tmp_path_factory):
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "embed")  # TINY, trained once
 
 
 def test_load_run_and_embed(run_dir):

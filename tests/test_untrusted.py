@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run_copy
 
 import infmasking
 from infmasking.cli import main
@@ -32,10 +33,8 @@ class Payload:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("untrusted") / "run"
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
-    return out
+def run_dir(tiny_run_once, tmp_path_factory):
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "untrusted")  # TINY, trained once
 
 
 def _crafted_checkpoint(good: Path, path: Path, marker: Path) -> Path:
