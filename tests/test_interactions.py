@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny_run_copy
 from scipy.optimize import minimize
 
 from infmasking.cli import main
@@ -158,12 +159,11 @@ def test_command_on_data(tmp_path, capsys):
     assert "task 'y' has a single class" in capsys.readouterr().err
 
 
-def test_command_on_a_run(tmp_path, capsys, monkeypatch):
+def test_command_on_a_run(tmp_path, tmp_path_factory, tiny_run_once, capsys, monkeypatch):
     """A trained run: the decomposition of its unimodal representations against the labels
     and against its fused probe's predictions (all zero when the probe predicts one class)."""
-    run, out = tmp_path / "run", tmp_path / "pid.json"
-    tiny = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
-    assert main(["train", *tiny, "--out_dir", str(run)]) == 0
+    run = tiny_run_copy(tiny_run_once, tmp_path_factory, "interactions")  # 1-epoch tiny run
+    out = tmp_path / "pid.json"
     capsys.readouterr()
     args = ["interactions", str(run), "--task", "share", "--bootstrap", "3", "--out", str(out)]
     assert main(args) == 0
