@@ -103,3 +103,14 @@ def one_step(module: SSLModule, data, batch_size: int = 8):
     opt.step()
     moved = any(not torch.equal(a, p.detach()) for a, p in zip(before, module.heads.parameters()))
     return out, moved
+
+
+def probe_features(module: SSLModule, data, batch_size: int = 8):
+    """The probe's features of the first ``batch_size`` probe-test samples, in eval mode (what
+    the linear probes and ``embed`` read)."""
+    batch = data.probe_test[torch.arange(min(batch_size, len(data.probe_test)))]
+    module.eval()
+    try:
+        return module.features(batch)
+    finally:
+        module.train()

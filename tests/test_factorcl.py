@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from baseline_steps import PRESETS, one_step, preset_module, write_files
+from baseline_steps import PRESETS, one_step, preset_module, probe_features, write_files
 
 from infmasking import losses as L
 from infmasking.cli import main
@@ -339,3 +339,5 @@ def test_one_step_on_every_preset(files, preset):
     out, moved = one_step(module, data)
     assert torch.isfinite(out.loss) and list(out.terms) == list(L.FACTORCL_TERMS)
     assert moved
+    feats = probe_features(module, data)  # [S1, U1, S2, U2]: what its probes read
+    assert feats.shape[1] == module.heads.feature_dim(2) and torch.isfinite(feats).all()

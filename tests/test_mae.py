@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from baseline_steps import PRESETS, one_step, preset_module, write_files
+from baseline_steps import PRESETS, one_step, preset_module, probe_features, write_files
 
 from infmasking import losses as L
 from infmasking.cli import main
@@ -292,3 +292,5 @@ def test_one_step_on_every_preset(files, preset):
         f"rec_{i + 1}" for i in range(len(data.modalities))
     ]
     assert moved
+    feats = probe_features(module, data)  # the fused F(all): what its probes read
+    assert feats.shape[1] == module.cfg.model.dim and torch.isfinite(feats).all()
