@@ -78,7 +78,7 @@ def preset_module(preset: str, method: str, files: dict[str, Path]):
     if preset == "mmimdb":
         cfg.data.options = {**(cfg.data.options or {}), "bounds": [48, 56, 72]}
     if preset.startswith("trifeatures"):
-        cfg.data.max_pairs = 32
+        cfg.data.trifeatures.max_pairs = 32
         cfg.data.options = {**(cfg.data.options or {}), "probe_pairs": 40}
     if preset in SMALL:
         dim, encoders = SMALL[preset]

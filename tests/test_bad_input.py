@@ -139,3 +139,53 @@ def test_tensorboard_logger_or_a_clear_refusal(tmp_path, capsys):
     else:
         assert code == 1
         assert "tensorboard package is not installed" in capsys.readouterr().err
+
+
+def test_trifeatures_keys_moved_from_data(tmp_path, capsys):
+    """The Trifeatures fields moved from ``data`` into ``data.trifeatures``: configs and
+    checkpoints written before read through the migration; the old command-line flags are read
+    as the new ones with a notice; a --config file with an old key is refused naming the new."""
+    from infmasking.training.config import RunConfig, from_dict, to_dict
+
+    old = to_dict(RunConfig())
+    section = old["data"].pop("trifeatures")
+    old["data"].update({**section, "biased": False, "image_size": 224, "max_pairs": 7})
+    cfg = from_dict(old)
+    assert (cfg.data.trifeatures.biased, cfg.data.trifeatures.image_size) == (False, 224)
+    assert cfg.data.trifeatures.max_pairs == 7 and not hasattr(cfg.data, "biased")
+    with pytest.raises(ValueError, match="data.biased .* data.trifeatures.biased"):
+        from_dict(
+            {**to_dict(RunConfig()), "data": {**to_dict(RunConfig())["data"], "biased": False}}
+        )
+
+    path = tmp_path / "old.yaml"
+    path.write_text("data:\n  biased: false\n")
+    with pytest.raises(SystemExit) as e:
+        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+    assert "old.yaml: 'data.biased' is now 'data.trifeatures.biased'" in str(e.value.code)
+    path.write_text("data:\n  trifeatures: {biasd: false}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+    assert "unknown key 'data.trifeatures.biasd'" in str(e.value.code)
+    with pytest.raises(SystemExit) as e:
+        main(["train", *TINY, "--data.trifeatures.biasd", "false"])
+    assert "valid keys of 'data.trifeatures': biased," in str(e.value.code)
+    assert not (tmp_path / "r").exists()
+
+    from infmasking.cli import _renamed_options
+
+    argv = _renamed_options(
+        ["train", "--data.biased", "false", "--data.max_pairs=8", "--seed", "1"]
+    )
+    assert argv == [
+        "train",
+        "--data.trifeatures.biased",
+        "false",
+        "--data.trifeatures.max_pairs=8",
+    ] + [
+        "--seed",
+        "1",
+    ]
+    err = capsys.readouterr().err
+    assert "--data.biased is now --data.trifeatures.biased" in err
+    assert "--data.max_pairs is now --data.trifeatures.max_pairs" in err

@@ -97,7 +97,7 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
                     "trifeatures_tokens",
                     "--optim.epochs",
                     "1",
-                    "--data.max_pairs",
+                    "--data.trifeatures.max_pairs",
                     "128",
                     "--eval.probe_max_train",
                     "300",

@@ -226,7 +226,7 @@ def test_every_preset(preset, preset_files, tmp_path, capsys):
         cfg.data.options = {**(cfg.data.options or {}), "bounds": [48, 56, 72]}
         args += ["--data.options", json.dumps(cfg.data.options)]
     if preset.startswith("trifeatures"):
-        args += ["--data.max_pairs", "64", "--max_samples", "400"]
+        args += ["--data.trifeatures.max_pairs", "64", "--max_samples", "400"]
     tasks = load_data(cfg).tasks
     usable = [t for t in tasks if t.kind != "regression"]
     out = tmp_path / "pid.json"

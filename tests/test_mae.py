@@ -267,7 +267,7 @@ def test_trifeatures_tokens_run(tmp_path):
         tmp_path / "tok",
         "--preset",
         "trifeatures_tokens",
-        "--data.max_pairs",
+        "--data.trifeatures.max_pairs",
         "256",
         "--data.options",
         "{probe_pairs: 300}",

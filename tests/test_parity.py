@@ -22,7 +22,8 @@ def test_defaults_are_published():
     cfg = RunConfig()
     assert cfg.model.activation == "quick_gelu" and cfg.model.init == "reference"
     assert cfg.augment.normalize == "imagenet" and cfg.optim.decay_groups == "published"
-    assert cfg.eval.probe_augment and cfg.data.self_pairs and cfg.method.lambda_epochs is None
+    assert cfg.eval.probe_augment and cfg.data.trifeatures.self_pairs
+    assert cfg.method.lambda_epochs is None
     assert cfg.eval.select == "last"
 
 

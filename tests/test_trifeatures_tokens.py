@@ -83,7 +83,7 @@ def test_reproduce_tokens_with_baselines(tmp_path):
         "trifeatures_tokens",
         "--optim.epochs",
         "2",
-        "--data.max_pairs",
+        "--data.trifeatures.max_pairs",
         "256",
         "--eval.probe_max_train",
         "600",
@@ -138,7 +138,7 @@ def test_select_best_valid_sets_the_headline(tmp_path):
                 "trifeatures_tokens",
                 "--optim.epochs",
                 "2",
-                "--data.max_pairs",
+                "--data.trifeatures.max_pairs",
                 "256",
                 "--eval.probe_max_train",
                 "600",
@@ -177,7 +177,7 @@ def test_synergy_controls(tmp_path):
 
     base = RunConfig()
     base.data.name = "trifeatures_tokens"
-    base.data.max_pairs = 256
+    base.data.trifeatures.max_pairs = 256
     # 2 000 probe pairs: with 600, the published search on one-hot shape features lands on the
     # boundary C where the refit is W = 0 (redundancy 10.0), a property of that probe
     base.eval.probe_max_train = 2000

@@ -21,7 +21,7 @@ one() {  # method seed pairs (the layout of benchmarks/campaigns/trifeatures64_c
   local out="$ROOT/$1/seed$2$([ "$3" = biased ] || echo _unbiased)"
   local biased=$([ "$3" = biased ] && echo true || echo false)
   [ -f "$out/report.json" ] || infmasking train "${COMMON[@]}" --method.name "$1" --seed "$2" \
-    --data.biased "$biased" --out_dir "$out"
+    --data.trifeatures.biased "$biased" --out_dir "$out"
 }
 lane() {  # method
   one "$1" 42 biased; one "$1" 43 biased; one "$1" 42 unbiased

@@ -25,7 +25,7 @@ COMMON=(--preset "$PRESET" --optim.epochs "$EPOCHS" --eval.probe_at "$PROBES"
         --trainer.checkpoint_every_n_steps 200 --trainer.finite_check_every_n_steps 50
         --trainer.data_on_device true
         --trainer.progress_bar false
-        --trainer.log_every_n_steps 50 --data.biased true)
+        --trainer.log_every_n_steps 50 --data.trifeatures.biased true)
 mkdir -p "$ROOT" "$OUT"
 for seed in $SEEDS; do
   for m in infmasking comm; do

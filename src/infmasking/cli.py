@@ -280,9 +280,29 @@ def _check_config_files(argv: list[str]) -> None:
                 raise SystemExit(f"infmasking: --config {e}") from None
 
 
+def _renamed_options(argv: list[str]) -> list[str]:
+    """``--data.<key>`` of a key that moved into ``data.trifeatures`` (older scripts) ->
+    ``--data.trifeatures.<key>``, said once per option on stderr."""
+    from infmasking.training.config import MOVED_TO_TRIFEATURES
+
+    out = []
+    for a in argv:
+        flag, sep, value = a.partition("=")
+        if flag.startswith("--data.") and flag[len("--data.") :] in MOVED_TO_TRIFEATURES:
+            new = "--data.trifeatures." + flag[len("--data.") :]
+            print(f"infmasking: {flag} is now {new}", file=sys.stderr)
+            a = new + sep + value
+        out.append(a)
+    return out
+
+
 def _check_keys(argv: list[str]) -> None:
-    """An unknown ``--section.key`` is an error listing the valid keys of that section."""
+    """An unknown ``--section.key`` (or ``--section.sub.key``) is an error listing the valid
+    keys of that section."""
     import dataclasses
+
+    def fields_of(obj) -> dict:
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
     sections = {
         f.name: f.default_factory()
@@ -292,14 +312,22 @@ def _check_keys(argv: list[str]) -> None:
     for a in argv:
         if not a.startswith("--") or "." not in a:
             continue
-        section, key = a[2:].split("=", 1)[0].split(".", 1)
-        if section in sections:
-            valid = [f.name for f in dataclasses.fields(sections[section])]
-            if key not in valid:
-                name = f"{section}.{key}"
+        *path, key = a[2:].split("=", 1)[0].split(".")
+        if path[0] not in sections:
+            continue
+        name, node = ".".join([*path, key]), sections[path[0]]
+        for depth, part in enumerate([*path[1:], key], start=1):
+            valid = fields_of(node)
+            if part not in valid:
                 raise SystemExit(
-                    f"infmasking: unknown config key {name!r}; valid keys of {section!r}: "
-                    + ", ".join(valid)
+                    f"infmasking: unknown config key {name!r}; valid keys of "
+                    f"{'.'.join(path[:depth])!r}: " + ", ".join(valid)
+                )
+            node = valid[part]
+            if depth < len(path) and not dataclasses.is_dataclass(node):
+                raise SystemExit(
+                    f"infmasking: unknown config key {name!r}: "
+                    f"{'.'.join(path[: depth + 1])!r} is not a section"
                 )
 
 
@@ -313,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("INFMASKING_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
-    argv = _expand_presets(_reproduce_preset(argv))
+    argv = _renamed_options(_expand_presets(_reproduce_preset(argv)))
     _check_keys(argv)
     _check_config_files(argv)
     parser = build_parser()

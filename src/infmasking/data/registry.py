@@ -3,6 +3,7 @@ configuration. ``load_dataset(data_config)`` is what a run calls."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ class DatasetEntry:
     Attributes:
         name: the ``data.name`` value.
         load: ``(data_config) -> MultimodalData``; the whole data configuration is passed
-            (``name``, ``path``, ``seed``, ``options`` and the generated sets' own fields).
+            (``name``, ``path``, ``seed``, ``options``; the Trifeatures sets also read
+            ``trifeatures``).
         needs_path: the dataset is read from ``data.path`` (False: generated).
         reads_modalities: the loader itself reads only ``data.modalities`` (MultiBench affect
             pickles hold every modality of every sample).
@@ -33,13 +35,14 @@ class DatasetEntry:
 def _trifeatures(cfg) -> MultimodalData:
     from infmasking.data.trifeatures import load_trifeatures
 
+    t = cfg.trifeatures
     return load_trifeatures(
-        image_size=cfg.image_size,
-        biased=cfg.biased,
+        image_size=t.image_size,
+        biased=t.biased,
         seed=cfg.seed,
-        max_pairs=cfg.max_pairs,
-        cache_dir=cfg.cache_dir,
-        self_pairs=cfg.self_pairs,
+        max_pairs=t.max_pairs,
+        cache_dir=t.cache_dir,
+        self_pairs=t.self_pairs,
         **dict(cfg.options or {}),
     )
 
@@ -48,11 +51,12 @@ def _trifeatures_tokens(cfg) -> MultimodalData:
     from infmasking.data.trifeatures_tokens import load_trifeatures_tokens
 
     try:
+        t = cfg.trifeatures
         return load_trifeatures_tokens(
-            biased=cfg.biased,
+            biased=t.biased,
             seed=cfg.seed,
-            max_pairs=cfg.max_pairs,
-            self_pairs=cfg.self_pairs,
+            max_pairs=t.max_pairs,
+            self_pairs=t.self_pairs,
             **dict(cfg.options or {}),
         )
     except TypeError as e:
@@ -109,11 +113,7 @@ class _Options:
     path: str | None = None
     modalities: list[str] | None = None
     seed: int = 0
-    image_size: int = 64
-    biased: bool = True
-    max_pairs: int = 10_000
-    cache_dir: str | None = None
-    self_pairs: bool = True
+    trifeatures: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,11 +123,22 @@ def load_dataset(cfg=None, path: str | None = None, **keywords) -> MultimodalDat
     Args:
         cfg: a :class:`~infmasking.training.config.DataConfig` (or anything with its fields),
             or a dataset name (see :data:`DATASETS`), then ``path`` and the other fields as
-            keywords (``seed``, ``image_size``, ``biased``, ``max_pairs``, ``cache_dir``,
-            ``self_pairs``, ``modalities``, ``options``).
+            keywords: ``seed``, ``modalities``, ``options``, and the Trifeatures fields
+            (``image_size``, ``biased``, ``max_pairs``, ``cache_dir``, ``self_pairs``: see
+            :class:`~infmasking.data.trifeatures.TrifeaturesConfig`).
     """
     if cfg is None or isinstance(cfg, str):
-        cfg = _Options(cfg, path, **keywords)
+        from infmasking.data.trifeatures import TrifeaturesConfig
+
+        names = {f.name for f in dataclasses.fields(TrifeaturesConfig)}
+        given = {k: keywords.pop(k) for k in list(keywords) if k in names}
+        unknown = sorted(set(keywords) - {"seed", "modalities", "options"})
+        if unknown:
+            raise TypeError(
+                f"load_dataset: unknown keyword {unknown[0]!r}; valid: seed, modalities, "
+                f"options, {', '.join(sorted(names))}"
+            )
+        cfg = _Options(cfg, path, trifeatures=TrifeaturesConfig(**given), **keywords)
     entry = REGISTRY.get(cfg.name)
     if entry is None:
         raise ValueError(f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")

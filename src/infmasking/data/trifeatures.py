@@ -36,7 +36,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,6 +150,25 @@ def same_shape_pairs(shape: Tensor, rows: Tensor, self_pairs: bool = True) -> Te
         same &= ~torch.eye(len(rows), dtype=torch.bool)
     a, b = torch.nonzero(same, as_tuple=True)
     return torch.stack([rows[a], rows[b]], dim=1)
+
+
+@dataclass
+class TrifeaturesConfig:
+    """The Trifeatures pair sets, ``data.trifeatures`` of a run (read by the ``trifeatures``
+    and ``trifeatures_tokens`` datasets; the other datasets ignore it)."""
+
+    biased: bool = True
+    """Train on the biased (synergy) pairs, whose texture₁ and colour₂ always agree; False =
+    unbiased same-shape pairs (redundancy / uniqueness runs)."""
+    image_size: int = 64
+    """Image resolution: 64 (CPU) or 224 (published); ``trifeatures`` only."""
+    self_pairs: bool = True
+    """The same-shape pair sets include each image paired with itself (i = j), as published;
+    False excludes it."""
+    max_pairs: int = 10_000
+    """At most this many training pairs (subsampled without replacement)."""
+    cache_dir: str | None = None
+    """Cache the rendered image bank here (reused by later runs); ``trifeatures`` only."""
 
 
 class ImageBank(NamedTuple):

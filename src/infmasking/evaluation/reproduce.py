@@ -90,7 +90,10 @@ def reproduce(
                     seed=seed,
                     out_dir=str(out),
                     method=dataclasses.replace(base.method, name=method),
-                    data=dataclasses.replace(base.data, biased=biased),
+                    data=dataclasses.replace(
+                        base.data,
+                        trifeatures=dataclasses.replace(base.data.trifeatures, biased=biased),
+                    ),
                 )
                 label = f"{method} seed {seed} ({'biased' if biased else 'unbiased'})"
                 if folder.finished:

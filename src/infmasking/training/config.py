@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ArgumentParser
 
+from infmasking.data.trifeatures import TrifeaturesConfig
 from infmasking.objectives import OBJECTIVES
 from infmasking.objectives import get as get_objective
 
@@ -35,20 +36,11 @@ class DataConfig:
     """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
     modalities: list[str] | None = None
     """Use only these modalities, in this order (e.g. [vision, text] for affect)."""
-    image_size: int = 64
-    """Trifeatures resolution: 64 (CPU) or 224 (published)."""
-    biased: bool = True
-    """Trifeatures: train on the biased (synergy) set; False = unbiased pairs."""
-    self_pairs: bool = True
-    """Trifeatures: the same-shape pair sets include each image paired with itself (i = j),
-    as published; False excludes it."""
-    max_pairs: int = 10_000
-    """Trifeatures: at most this many training pairs (subsampled without replacement)."""
     seed: int = 0
     """Seed of generated data (Trifeatures rendering, splits, pair subsampling); the run's own
     seed drives initialisation, augmentation, masks and batch order."""
-    cache_dir: str | None = None
-    """Trifeatures: cache the rendered image bank here (reused by later runs)."""
+    trifeatures: TrifeaturesConfig = field(default_factory=TrifeaturesConfig)
+    """Trifeatures pair sets: biased, image_size, self_pairs, max_pairs, cache_dir."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options passed to the dataset's loader."""
     unsafe_pickle: bool = False
@@ -259,9 +251,40 @@ def _dict_parser() -> ArgumentParser:
     return parser
 
 
+#: Keys of ``data`` that moved into ``data.trifeatures``: configs and checkpoints written
+#: before keep loading (:func:`migrate`); the command line says the new name (cli.py).
+MOVED_TO_TRIFEATURES = ("image_size", "biased", "self_pairs", "max_pairs", "cache_dir")
+
+
+def migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A ``to_dict``-form config of an older version in today's form: the flat Trifeatures
+    keys of ``data`` (:data:`MOVED_TO_TRIFEATURES`) move into ``data.trifeatures``. ``d`` is
+    not modified. Raises ValueError when an old key and its new one disagree."""
+    data = d.get("data")
+    if not isinstance(data, dict) or not any(k in data for k in MOVED_TO_TRIFEATURES):
+        return d
+    data = dict(data)
+    section = data.get("trifeatures")
+    section = dict(section) if isinstance(section, dict) else {}
+    for key in MOVED_TO_TRIFEATURES:
+        if key not in data:
+            continue
+        value = data.pop(key)
+        if key in section and section[key] != value:
+            raise ValueError(
+                f"data.{key} ({value!r}) and data.trifeatures.{key} ({section[key]!r}) disagree; "
+                f"data.{key} is the old name of data.trifeatures.{key}: give only the new one"
+            )
+        section[key] = value
+    data["trifeatures"] = section
+    return {**d, "data": data}
+
+
 def from_dict(d: dict[str, Any]) -> RunConfig:
     """Rebuild a RunConfig from ``to_dict`` output (jsonargparse checks every key and type);
-    an unknown key or a wrongly typed value raises ValueError naming it."""
+    an unknown key or a wrongly typed value raises ValueError naming it. Configs of older
+    versions are read through :func:`migrate`."""
+    d = migrate(d)
     # method.name is checked against the objective registry as it is now (get_objective), not
     # against the Literal of the names registered at import: an objective registered later loads.
     method = dict(d.get("method") or {})
@@ -339,19 +362,34 @@ def check_config_file(path: str | Path, extra_keys: Sequence[str] = ()) -> dict[
                 f"{path}: unknown key {key!r}; valid: {', '.join([*fields, *extra_keys])}"
             )
         if isinstance(value, dict) and fields[key].default_factory is not dataclasses.MISSING:
-            valid = [f.name for f in dataclasses.fields(fields[key].default_factory())]
-            unknown = [k for k in value if k not in valid]
-            if unknown:
+            section = fields[key].default_factory()
+            unknown = [k for k in value if not hasattr(section, k)]
+            if key == "data" and unknown and unknown[0] in MOVED_TO_TRIFEATURES:
                 raise ValueError(
-                    f"{path}: unknown key '{key}.{unknown[0]}'; valid keys of {key!r}: "
-                    + ", ".join(valid)
+                    f"{path}: 'data.{unknown[0]}' is now 'data.trifeatures.{unknown[0]}' "
+                    f"(write data: {{trifeatures: {{{unknown[0]}: ...}}}})"
                 )
+            _check_section_keys(path, key, section, value)
         run_part[key] = value
     try:
         from_dict(run_part)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     return data
+
+
+def _check_section_keys(path: str | Path, name: str, section: Any, value: dict) -> None:
+    """Every key of ``value`` is a field of the dataclass ``section`` (``name`` in messages);
+    nested sections (``data.trifeatures``) are checked the same way."""
+    valid = [f.name for f in dataclasses.fields(section)]
+    for k, v in value.items():
+        if k not in valid:
+            raise ValueError(
+                f"{path}: unknown key '{name}.{k}'; valid keys of {name!r}: " + ", ".join(valid)
+            )
+        sub = getattr(section, k)
+        if isinstance(v, dict) and dataclasses.is_dataclass(sub):
+            _check_section_keys(path, f"{name}.{k}", sub, v)
 
 
 def load_config(path: Path) -> RunConfig:

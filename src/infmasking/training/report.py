@@ -173,9 +173,9 @@ def render_markdown(
             )
         md += [
             "",
-            f"Trained on the {'biased' if cfg.data.biased else 'unbiased'} pairs. "
+            f"Trained on the {'biased' if cfg.data.trifeatures.biased else 'unbiased'} pairs. "
             "The published protocol reads redundancy and uniqueness from a run on the unbiased "
-            "pairs (`--data.biased false`) and synergy from a run on the biased pairs; "
+            "pairs (`--data.trifeatures.biased false`) and synergy from a run on the biased pairs; "
             "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
             f"overstated there. `infmasking reproduce {data.name}` runs both.",
         ]
@@ -255,7 +255,7 @@ def write_plots(
         # the published point only where this run measures the same thing (protocol: synergy
         # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
         pub = protocol.PUBLISHED.get(cfg.method.name)
-        pairs = "biased" if cfg.data.biased else "unbiased"
+        pairs = "biased" if cfg.data.trifeatures.biased else "unbiased"
         measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
         auroc = _metric(report, "synergy", "auroc")
         steps = report.steps if report.steps is not None else "?"
