@@ -115,6 +115,23 @@ def _from_preset(preset: str, name: str, description: str, modalities: list[Moda
     )
 
 
+def _token_setting(n_modalities: int) -> Setting:
+    """Token-only settings: ``n_modalities`` modalities of 16 random tokens of width 128
+    (identity encoders, linear adapter) into the small fusion transformer."""
+    return Setting(
+        "tokens" if n_modalities == 2 else f"tokens{n_modalities}",
+        f"Token-only: {n_modalities} modalities of 16 random tokens of width 128 (identity "
+        "encoders, linear adapter), d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
+        [_seq(f"tok{i}", 16, 128, {"name": "identity"}, None) for i in range(1, n_modalities + 1)],
+        batch=64,
+        dim=128,
+        n_heads=4,
+        n_layers=1,
+        num_masks=6,
+        mask_ratio=0.7,
+    )
+
+
 PRESETS: dict[str, Setting] = {
     "trifeatures224": _from_preset(
         "trifeatures224",
@@ -155,33 +172,8 @@ PRESETS: dict[str, Setting] = {
         num_masks=6,
         mask_ratio=0.7,
     ),
-    "tokens": Setting(
-        "tokens",
-        "Token-only: 2 modalities of 16 random tokens of width 128 (identity encoders, "
-        "linear adapter), d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
-        [
-            _seq("tok1", 16, 128, {"name": "identity"}, None),
-            _seq("tok2", 16, 128, {"name": "identity"}, None),
-        ],
-        batch=64,
-        dim=128,
-        n_heads=4,
-        n_layers=1,
-        num_masks=6,
-        mask_ratio=0.7,
-    ),
-    "tokens3": Setting(
-        "tokens3",
-        "Token-only, three modalities of 16 random tokens of width 128 "
-        "(identity encoders, linear adapter), d=128, 4 heads, 1 block, p=256, T=6, mask_ratio 0.7",
-        [_seq(f"tok{i}", 16, 128, {"name": "identity"}, None) for i in (1, 2, 3)],
-        batch=64,
-        dim=128,
-        n_heads=4,
-        n_layers=1,
-        num_masks=6,
-        mask_ratio=0.7,
-    ),
+    "tokens": _token_setting(2),
+    "tokens3": _token_setting(3),
     "tiny": TINY,
 }
 MAIN_PRESETS = ("trifeatures224", "cpu64", "mosi", "three")
