@@ -220,7 +220,12 @@ def test_reproduce_reads_finished_runs_through_their_folders(run_dir):
     assert row["last"]["redundancy"] == own.rus_last["redundancy"]
     assert row["last"]["unique2"] == own.score("unique2")
     assert row["best_valid"]["synergy"] == own.rus_by["valid"]["synergy"]
-    assert row["random_init"]["redundancy"] == folder.probe_curve()[0]["share"]
+    epoch0 = folder.probe_curve()[0]
+    assert row["random_init"]["redundancy"] == epoch0["share"]
+    assert row["random_init"]["uniqueness"] == epoch0["unique1"]
+    assert row["random_init"]["unique2"] == epoch0["unique2"]
+    assert row["random_init"]["synergy"] == epoch0["synergy"]
+    assert row["random_init"]["synergy_auroc"] == epoch0["synergy_auroc"]
     assert row["train_seconds"] == own.train_seconds and row["seed"] == own.seed
     row = _summary(own, cached)  # no curve rows in an evaluation's selection: last only
     assert "best_valid" not in row and row["ru_from"] == "unbiased"

@@ -48,3 +48,28 @@ def test_sweep_table_pairs_seeds_with_the_published_point(tmp_path, reference_in
     md = (out / "sweep.md").read_text()
     assert "| num_masks | 1 | 0, 1, 2 | 64.0 ±" in md
     assert ("trained exactly like the sweep runs" in md) == reference_in_sweep
+
+
+def test_sweep_table_from_cached_evaluations(tmp_path):
+    """--evaluation NAME reads each run's NAME.json (infmasking evaluate) instead of its report
+    and writes sweep_<probe>.*; a finished run without that file is an error naming it."""
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    for seed in (0, 1):
+        for name, auroc in (("name_infmasking", 60.0), ("name_comm", 55.0), ("num_masks_1", 70.0)):
+            folder = sweep / name / f"seed{seed}"
+            _report(folder, seed, auroc)
+            report = json.loads((folder / "report.json").read_text())
+            report["results"]["synergy"]["metrics"]["auroc"] = (auroc + 10 + seed) / 100
+            (folder / "evaluation_standardised.json").write_text(json.dumps(report))
+    mod = load_script("synergy_sweep")
+    args = ["--sweep", str(sweep), "--compare", str(tmp_path / "none"), "--out", str(out)]
+    assert mod.main([*args, "--seeds", "0", "1", "--evaluation", "evaluation_standardised"]) == 0
+    data = json.loads((out / "sweep_standardised.json").read_text())
+    assert data["num_masks"]["1.0"]["synergy_auroc"][0] == pytest.approx(80.5)
+    assert data["num_masks"]["6.0"]["synergy_auroc"][0] == pytest.approx(70.5)
+    assert data["comm"]["synergy_auroc"][0] == pytest.approx(65.5)
+    assert "evaluation_standardised.json" in (out / "sweep_standardised.md").read_text()
+    assert (out / "sweep_standardised.png").is_file() and not (out / "sweep.json").exists()
+    (sweep / "num_masks_1" / "seed1" / "evaluation_standardised.json").unlink()
+    with pytest.raises(SystemExit, match="num_masks_1/seed1: no evaluation_standardised.json"):
+        mod.main([*args, "--seeds", "0", "1", "--evaluation", "evaluation_standardised"])

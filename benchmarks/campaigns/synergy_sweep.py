@@ -50,17 +50,26 @@ def _metrics(report: RunReport) -> dict[str, float]:
     }
 
 
-def _read(folder: Path) -> dict | None:
-    """The numbers of the run in ``folder``, None if it has not finished."""
+def _read(folder: Path, evaluation: str | None = None) -> dict | None:
+    """The numbers of the run in ``folder``, None if it has not finished. ``evaluation``: read
+    the probes of the run's cached evaluation ``<evaluation>.json`` (``infmasking evaluate``)
+    instead of its report; a finished run without it is an error naming the folder."""
     run = RunFolder(folder)
     if not run.finished:
         return None
     report = run.report()
-    return {**_metrics(report), "seed": report.seed, "train_seconds": report.train_seconds}
+    probed = report
+    if evaluation is not None:
+        probed = run.evaluation(evaluation)
+        if probed is None:
+            raise SystemExit(
+                f"{folder}: no {evaluation}.json; run `infmasking evaluate {folder} ...` first"
+            )
+    return {**_metrics(probed), "seed": report.seed, "train_seconds": report.train_seconds}
 
 
-def _read_seeds(folder: Path, seeds: tuple[int, ...]) -> list[dict]:
-    return [m for s in seeds if (m := _read(folder / f"seed{s}"))]
+def _read_seeds(folder: Path, seeds: tuple[int, ...], evaluation: str | None = None) -> list[dict]:
+    return [m for s in seeds if (m := _read(folder / f"seed{s}", evaluation))]
 
 
 def reference_folder(sweep: Path, compare: Path, method: str) -> Path:
@@ -70,13 +79,19 @@ def reference_folder(sweep: Path, compare: Path, method: str) -> Path:
     return folder if folder.is_dir() else compare / method
 
 
-def collect(sweep: Path, published: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
+def collect(
+    sweep: Path,
+    published: list[dict],
+    seeds: tuple[int, ...] = SEEDS,
+    evaluation: str | None = None,
+) -> dict:
     """option -> value -> list of per-seed metric dicts (the default point: ``published``)."""
     table: dict[str, dict[float, list[dict]]] = {}
     for option, (_, default) in OPTIONS.items():
         points: dict[float, list[dict]] = {}
         for folder in sorted(sweep.glob(f"{option}_*")):
-            points[float(folder.name[len(option) + 1 :])] = _read_seeds(folder, seeds)
+            value = float(folder.name[len(option) + 1 :])
+            points[value] = _read_seeds(folder, seeds, evaluation)
         points[float(default)] = published
         table[option] = dict(sorted(points.items()))
     return table
@@ -120,12 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    p.add_argument(
+        "--evaluation",
+        default=None,
+        help="read every run's cached evaluation <NAME>.json (e.g. evaluation_standardised, "
+        "from `infmasking evaluate RUN --probe standardised`) instead of its report; writes "
+        "sweep_<NAME without evaluation_>.{md,json,png}",
+    )
     args = p.parse_args(argv)
-    seeds = tuple(args.seeds)
+    seeds, ev = tuple(args.seeds), args.evaluation
+    stem = "sweep" if ev is None else f"sweep_{ev.removeprefix('evaluation_')}"
     published_from = reference_folder(args.sweep, args.compare, "infmasking")
-    published = _read_seeds(published_from, seeds)
-    table = collect(args.sweep, published, seeds)
-    comm = _read_seeds(reference_folder(args.sweep, args.compare, "comm"), seeds)
+    published = _read_seeds(published_from, seeds, ev)
+    table = collect(args.sweep, published, seeds, ev)
+    comm = _read_seeds(reference_folder(args.sweep, args.compare, "comm"), seeds, ev)
     md = [
         "# InfMasking on trifeatures_tokens: what drives synergy",
         "",
@@ -139,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             "The published point and CoMM are trained exactly like the sweep runs. "
             if published_from.parent == args.sweep
             else "The published point and CoMM are the comparison's biased-pair runs. "
+        )
+        + (
+            "Probes: the runs' own (the published probe). "
+            if ev is None
+            else f"Probes: each run's `{ev}.json` (`infmasking evaluate`), not its report. "
         )
         + "Command: `bash benchmarks/campaigns/synergy_tokens.sh --only_sweep`.",
         "",
@@ -158,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row("*CoMM*", "—", comm, out_json["comm"], delta=True))
     md.append(write_markdown_table(rows, ["option", "value", "seeds", *KEYS, DELTA]))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sweep.md").write_text("\n".join(md) + "\n")
-    (args.out / "sweep.json").write_text(json.dumps(out_json, indent=1))
+    (args.out / f"{stem}.md").write_text("\n".join(md) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(out_json, indent=1))
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
     for ax, (option, points) in zip(axes, table.items()):
@@ -185,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].legend(fontsize=8)
     fig.suptitle(
         "trifeatures_tokens, biased pairs: synergy vs InfMasking's options (mean ± 95 % CI)"
+        + ("" if ev is None else f"; probes: {ev}")
     )
     fig.tight_layout()
-    fig.savefig(args.out / "sweep.png", dpi=120)
+    fig.savefig(args.out / f"{stem}.png", dpi=120)
     print("\n".join(md))
     return 0
 

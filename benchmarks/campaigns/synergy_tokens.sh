@@ -9,7 +9,8 @@
 #      {0.3, 0.5, 0.7, 0.9}, mask_lambda in {0, 0.25, 1, 2}, 5 seeds each (SWEEP_SEEDS), beside
 #      the published point (T 6 / 0.7 / 1) and CoMM trained the same way (probes only at the end;
 #      50 runs, ≈ 40 min of the idle two cores with --only_sweep);
-#   3. tables: comparison.md (reproduce --only_finished) and sweep.md (synergy_sweep.py).
+#   3. tables: comparison.md (reproduce --only_finished), sweep.md (synergy_sweep.py) and
+#      sweep_standardised.md (the sweep's checkpoints re-probed with the standardised probe).
 # Two lanes of one torch thread each (lane A: comparison seeds 0, 2, 4 then half the sweep;
 # lane B: seeds 1, 3 then the other half). Every run is a resumable run folder, so re-running
 # this script after a crash finishes what is missing. Nothing is chosen on test.
@@ -79,4 +80,13 @@ fi
 if [ -d "$ROOT/sweep" ]; then
   python benchmarks/campaigns/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \
     --seeds $SWEEP_SEEDS
+  # the same checkpoints re-probed with the standardised probe (where the published probe is the
+  # constant W = 0, its AUROC is 50 whatever the features hold): sweep_standardised.*
+  for run in "$ROOT"/sweep/*/seed*; do
+    if [ -f "$run/report.json" ] && [ ! -f "$run/evaluation_standardised.json" ]; then
+      infmasking evaluate "$run" --probe standardised --num_threads 1 > /dev/null
+    fi
+  done
+  python benchmarks/campaigns/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \
+    --seeds $SWEEP_SEEDS --evaluation evaluation_standardised > /dev/null
 fi

@@ -183,6 +183,18 @@ def _curve(report: RunReport) -> list[dict]:
     return RunFolder(report.folder).probe_curve() if report.folder is not None else []
 
 
+def _from_tasks(ru_scores: dict, synergy_scores: dict) -> dict:
+    """Task scores (task -> %) as the protocol's measures (:data:`protocol.RUS`) plus
+    ``unique2``: redundancy / uniqueness / unique2 from ``ru_scores``, synergy from
+    ``synergy_scores`` (the runs of :data:`protocol.MEASURE_PAIRS`)."""
+    out = {}
+    for task, measure in protocol.RUS.items():
+        from_biased = protocol.MEASURE_PAIRS[measure] == "biased"
+        out[measure] = (synergy_scores if from_biased else ru_scores)[task]
+    out["unique2"] = ru_scores["unique2"]
+    return {k: out[k] for k in ("redundancy", "uniqueness", "unique2", "synergy")}
+
+
 def _row_from(results_or_row: dict, ru_row: dict) -> dict:
     return {
         "redundancy": ru_row["redundancy"],
@@ -227,10 +239,7 @@ def _summary(biased: RunReport, unbiased: RunReport | None = None) -> dict:
     if c_b and c_u and c_b[0]["epoch"] == 0 and c_u[0]["epoch"] == 0:
         b0, u0 = c_b[0], c_u[0]
         row["random_init"] = {
-            "redundancy": u0["share"],
-            "uniqueness": u0["unique1"],
-            "unique2": u0["unique2"],
-            "synergy": b0["synergy"],
+            **_from_tasks(u0, b0),
             "synergy_auroc": b0["synergy_auroc"],
             "seed": biased.setting("seed"),
         }
@@ -291,11 +300,9 @@ def _cache_row(path: Path, row: dict) -> dict:
 
 
 def _rus_row(res: dict, seed: int) -> dict:
+    scores = {task: 100 * r.published_value for task, r in res.items()}
     return {
-        "redundancy": 100 * res["share"].published_value,
-        "uniqueness": 100 * res["unique1"].published_value,
-        "unique2": 100 * res["unique2"].published_value,
-        "synergy": 100 * res["synergy"].published_value,
+        **_from_tasks(scores, scores),
         "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
         "seed": seed,
     }
