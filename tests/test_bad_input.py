@@ -61,6 +61,7 @@ def test_hand_edited_config_yaml_is_named(tmp_path, capsys):
         (["--trainer.log_every_n_steps", "0"], "--trainer.log_every_n_steps must be"),
         (["--seed", "-1"], "--seed must be an integer in [0, 2**32)"),
         (["--seed", "99999999999"], "--seed must be"),
+        (["--eval.probe_max_test", "5"], "--eval.probe_max_test must be null (all) or an integer"),
     ],
 )
 def test_silently_wrong_options_are_refused(tmp_path, capsys, args, message):

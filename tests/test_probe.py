@@ -316,3 +316,24 @@ def _bad_inputs():
 def test_bad_input_raises_naming_the_argument(task, args, kwargs, arg_name):
     with pytest.raises(ValueError, match=arg_name.replace(".", r"\.")):
         fit_probe(task, *args, **kwargs)
+
+
+def test_probe_splits_subsample_test_with_one_seed_for_every_run():
+    """eval.probe_max_test: at most N probe-test samples, the same N for every run seed (a
+    paired comparison scores every method and seed on the same pairs); None keeps them all."""
+    from infmasking.data.registry import load_dataset
+    from infmasking.training.config import RunConfig
+    from infmasking.training.probing import probe_splits
+
+    data = load_dataset("trifeatures_tokens", max_pairs=64, options={"probe_pairs": 400})
+    cfg = RunConfig()
+    cfg.eval.probe_max_train = 100
+    train0, test0 = probe_splits(data, cfg, seed=0)
+    assert len(train0) == 100 and test0 is data.probe_test
+    cfg.eval.probe_max_test = 250
+    train0, test0 = probe_splits(data, cfg, seed=0)
+    train1, test1 = probe_splits(data, cfg, seed=1)
+    assert len(test0) == len(test1) == 250 < len(data.probe_test)
+    for m in data.modalities:
+        assert torch.equal(test0.index[m], test1.index[m])  # the same test pairs
+    assert not torch.equal(train0.index[data.modalities[0]], train1.index[data.modalities[0]])

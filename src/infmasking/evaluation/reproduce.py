@@ -259,17 +259,14 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
     from infmasking.data.trifeatures_tokens import raw_features
     from infmasking.evaluation.probe import probe_all
     from infmasking.training.loading import load_data
-    from infmasking.training.probing import probe_train_subset
+    from infmasking.training.probing import probe_splits
 
     path = root / "raw_input" / f"seed{seed}{_probe_tag(base)}.json"
     if path.exists():
         return json.loads(path.read_text())
-    data = load_data(
-        base
-    )  # the dataset of every run (data.seed); the seed drives the probe's held-out split
-    data.probe_train = probe_train_subset(
-        data.probe_train, base.eval.probe_max_train, seed
-    )  # as the runs' probes
+    # the dataset of every run (data.seed); the seed drives the probe's held-out split
+    data = load_data(base)
+    data.probe_train, data.probe_test = probe_splits(data, base, seed)  # as the runs' probes
     ytr = {t: y.numpy() for t, y in data.probe_train.targets.items()}
     yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
     res = probe_all(
@@ -286,10 +283,12 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
 
 
 def _probe_tag(base: RunConfig) -> str:
-    """The cache-file suffix of a probe other than the default (``_standardised``, ...)."""
+    """The cache-file suffix of a probe other than the default (``_standardised``, ...,
+    ``_test<N>`` with ``eval.probe_max_test``)."""
     from infmasking.training.report import evaluation_name
 
-    return evaluation_name(base).removeprefix("evaluation")
+    tag = evaluation_name(base).removeprefix("evaluation")
+    return tag + ("" if base.eval.probe_max_test is None else f"_test{base.eval.probe_max_test}")
 
 
 def _cache_row(path: Path, row: dict) -> dict:
@@ -315,13 +314,13 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
     ``root/controls``."""
     from infmasking.evaluation.probe import probe_all
     from infmasking.training.loading import load_data
-    from infmasking.training.probing import probe_train_subset
+    from infmasking.training.probing import probe_splits
 
     path = root / "controls" / f"factors_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
         return json.loads(path.read_text())
     data = load_data(base)
-    data.probe_train = probe_train_subset(data.probe_train, base.eval.probe_max_train, seed)
+    data.probe_train, data.probe_test = probe_splits(data, base, seed)
     info = data.info
     factors = [info["image_shape"], info["image_texture"], info["image_color"]]
 

@@ -199,6 +199,10 @@ class EvalConfig:
     curves whose probes cost too much to run every epoch."""
     probe_max_train: int = 10_000
     """At most this many probe-train samples (a seeded subset)."""
+    probe_max_test: int | None = None
+    """At most this many probe-test samples (a subset drawn with a fixed seed, so every run and
+    every epoch is scored on the same samples); None = the whole probe-test split (the
+    protocol). For quick looks and smoke runs: fewer test samples, noisier scores."""
     probe: Literal["published", "standardised"] = "published"
     """The linear probe (docs/PROBES.md): 'published' = raw features, C chosen by held-out
     balanced accuracy over the published two-stage search, torch L-BFGS; 'standardised' = the
@@ -521,6 +525,12 @@ def validate(cfg: RunConfig) -> None:
         "eval.probe_max_train",
         "an integer >= 10 (probe-train samples)",
         e.probe_max_train,
+    )
+    need(
+        e.probe_max_test is None or (isinstance(e.probe_max_test, int) and e.probe_max_test >= 10),
+        "eval.probe_max_test",
+        "null (all) or an integer >= 10 (probe-test samples)",
+        e.probe_max_test,
     )
     need(
         isinstance(e.probe_every, int) and e.probe_every >= 0,

@@ -34,11 +34,28 @@ def extract_features(
 
 
 def probe_train_subset(split: Split, max_train: int, seed: int) -> Split:
-    """At most ``max_train`` samples of probe-train, a subset seeded by ``seed`` (in order)."""
+    """At most ``max_train`` samples of ``split`` (probe-train, or probe-test), a subset seeded
+    by ``seed``, in their original order."""
     if len(split) <= max_train:
         return split
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:max_train]
     return split.subset(idx.sort().values)
+
+
+#: The seed of the probe-test subset (``eval.probe_max_test``): one subset for every run.
+PROBE_TEST_SEED = 0
+
+
+def probe_splits(data: MultimodalData, cfg: RunConfig, seed: int) -> tuple[Split, Split]:
+    """The probe-train and probe-test splits a probe reads: at most ``eval.probe_max_train``
+    probe-train samples (a subset seeded by ``seed``) and at most ``eval.probe_max_test``
+    probe-test samples (a subset seeded by :data:`PROBE_TEST_SEED`, whatever the run's seed:
+    every run is scored on the same test samples)."""
+    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, seed)
+    test = data.probe_test
+    if cfg.eval.probe_max_test is not None:
+        test = probe_train_subset(test, cfg.eval.probe_max_test, PROBE_TEST_SEED)
+    return train, test
 
 
 def run_probes(
@@ -59,11 +76,11 @@ def run_probes(
 def _run_probes(
     module: SSLModule, data: MultimodalData, cfg: RunConfig, verbose: bool = False
 ) -> dict[str, Any]:
-    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, cfg.seed)
+    train, test = probe_splits(data, cfg, cfg.seed)
     xtr = extract_features(module, train, cfg.eval.batch_size, seed=2 * cfg.seed)
-    xte = extract_features(module, data.probe_test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
+    xte = extract_features(module, test, cfg.eval.batch_size, seed=2 * cfg.seed + 1)
     ytr = {t: y.numpy() for t, y in train.targets.items()}
-    yte = {t: y.numpy() for t, y in data.probe_test.targets.items()}
+    yte = {t: y.numpy() for t, y in test.targets.items()}
     if verbose:
         print(
             f"Linear probes on frozen features: {len(xtr)} probe-train / "
