@@ -56,10 +56,11 @@ def test_data_on_device_trains_the_same_steps(tiny_run, tmp_path):
 
 def test_probe_curve_starts_at_random_init(tmp_path):
     out = tmp_path / "curve"
-    assert main(["train", *TINY, "--eval.probe_every", "1", "--out_dir", str(out)]) == 0
+    one_epoch = ["--optim.epochs", "1", "--eval.probe_every", "1"]
+    assert main(["train", *TINY, *one_epoch, "--out_dir", str(out)]) == 0
     curve = json.loads((out / "probe_curve.json").read_text())
-    assert [row["epoch"] for row in curve] == [0, 1, 2]
-    assert [row["step"] for row in curve] == [0, 3, 6]
+    assert [row["epoch"] for row in curve] == [0, 1]
+    assert [row["step"] for row in curve] == [0, 3]
     assert set(curve[0]) >= {"share", "unique1", "unique2", "synergy", "synergy_auroc"}
     assert (out / "probe_curve.png").exists()
 
