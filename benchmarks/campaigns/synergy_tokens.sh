@@ -28,7 +28,7 @@ METHODS='[infmasking, comm, cross, cross_self, mae, factorcl]'  # mae, factorcl:
 # (the published point and CoMM first: every Δ is paired with the published point's same seed)
 SPECS=("method.name infmasking" "method.name comm" "method.mask_lambda 0" "method.num_masks 1" "method.mask_ratio 0.9" "method.mask_lambda 2"
        "method.num_masks 16" "method.mask_ratio 0.3" "method.mask_ratio 0.5" "method.mask_lambda 0.25")
-SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2}  # 3 seeds: what the re-measurement of 2026-12-01 ran
+SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}  # the committed sweep tables (2026-12-02) have all 5
 
 compare() {  # seeds
   infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" --seeds "[$1]" \
