@@ -152,18 +152,14 @@ class StepSeed(Callback):
 
 class StepCheckpoint(Callback):
     """``checkpoints/last.ckpt`` every k optimizer steps inside an epoch (the epoch-end
-    checkpoint covers the last batch): a hard-killed run resumes from the next batch.
-
-    Written with ``weights_only=False``: a full checkpoint (optimiser, loops, callbacks), as a
-    resume needs. That names what is written, not how it is read: every load of a checkpoint
-    uses ``torch.load(weights_only=True)``."""
+    checkpoint covers the last batch): a hard-killed run resumes from the next batch."""
 
     def __init__(self, out: Path, every: int):
         self.path, self.every = RunFolder(out).checkpoint, every
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
-            trainer.save_checkpoint(str(self.path), weights_only=False)
+            trainer.save_checkpoint(str(self.path))
 
 
 class StopOnSigterm(Callback):
@@ -218,7 +214,7 @@ class StopOnSigterm(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received and not self.saved:
-            trainer.save_checkpoint(str(RunFolder(self.out).checkpoint), weights_only=False)
+            trainer.save_checkpoint(str(RunFolder(self.out).checkpoint))
             self.saved = True
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -232,7 +228,7 @@ class StopOnSigterm(Callback):
         """After fit stopped: make sure the checkpoint exists and say how to resume."""
         path = RunFolder(self.out).checkpoint
         if not self.saved:
-            trainer.save_checkpoint(str(path), weights_only=False)
+            trainer.save_checkpoint(str(path))
             self.saved = True
         if trainer.is_global_zero:
             print(
