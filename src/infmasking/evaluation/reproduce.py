@@ -354,7 +354,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
 
     from infmasking.training.loading import load_data, train_loader
     from infmasking.training.module import SSLModule
-    from infmasking.training.probing import probe_train_subset, run_probes
+    from infmasking.training.probing import run_probes, seeded_subset
 
     suffix = "" if factor == 1 else f"_x{factor}"
     path = root / "controls" / f"supervised{suffix}_seed{seed}{_probe_tag(base)}.json"
@@ -369,7 +369,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
         data.kinds,
         {m: list(data.input_shape(m)) for m in data.modalities},
     )
-    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, seed)
+    train = seeded_subset(data.probe_train, cfg.eval.probe_max_train, seed)
     y = train.targets["synergy"]
     n_steps = factor * cfg.optim.epochs * len(train_loader(data.train, cfg))
     head = torch.nn.Linear(module.model.fusion.dim, 2)

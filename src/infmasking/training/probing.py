@@ -33,12 +33,12 @@ def extract_features(
     return torch.cat(out).numpy()
 
 
-def probe_train_subset(split: Split, max_train: int, seed: int) -> Split:
-    """At most ``max_train`` samples of ``split`` (probe-train, or probe-test), a subset seeded
-    by ``seed``, in their original order."""
-    if len(split) <= max_train:
+def seeded_subset(split: Split, max_n: int, seed: int) -> Split:
+    """At most ``max_n`` samples of ``split`` (probe-train, probe-test), a subset seeded by
+    ``seed``, in their original order."""
+    if len(split) <= max_n:
         return split
-    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:max_train]
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:max_n]
     return split.subset(idx.sort().values)
 
 
@@ -51,10 +51,10 @@ def probe_splits(data: MultimodalData, cfg: RunConfig, seed: int) -> tuple[Split
     probe-train samples (a subset seeded by ``seed``) and at most ``eval.probe_max_test``
     probe-test samples (a subset seeded by :data:`PROBE_TEST_SEED`, whatever the run's seed:
     every run is scored on the same test samples)."""
-    train = probe_train_subset(data.probe_train, cfg.eval.probe_max_train, seed)
+    train = seeded_subset(data.probe_train, cfg.eval.probe_max_train, seed)
     test = data.probe_test
     if cfg.eval.probe_max_test is not None:
-        test = probe_train_subset(test, cfg.eval.probe_max_test, PROBE_TEST_SEED)
+        test = seeded_subset(test, cfg.eval.probe_max_test, PROBE_TEST_SEED)
     return train, test
 
 

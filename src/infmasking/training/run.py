@@ -68,8 +68,8 @@ from infmasking.training.loading import (  # noqa: F401
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import (  # noqa: F401
     extract_features,
-    probe_train_subset,
     run_probes,
+    seeded_subset,
 )
 from infmasking.training.report import (  # noqa: F401
     evaluation_name,
