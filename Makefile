@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python >= 3.10 (README "Install"):
 #   make run     # creates .venv if needed, installs, trains InfMasking on Trifeatures, probes
-#   make test    # same set-up if needed, then lint and the CI test suite
+#   make test    # same set-up if needed, then lint and the CI test suite (one pytest
+#                # worker per core: pytest-xdist's -n auto)
 # TORCH chooses the PyTorch build: the default is the CPU build pinned below; for a GPU
 # machine, e.g. `make run TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
 # VENV chooses where the environment lives (CI uses a temporary one).
@@ -27,7 +28,7 @@ run: setup
 test: setup
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --durations=15
 
 clean:
 	rm -rf $(VENV)
