@@ -278,3 +278,49 @@ def test_sequence_reproducible_and_errors():
     assert parse_augmentations(" drop + noise ") == ("drop", "noise")
     with pytest.raises(ValueError, match="padding"):
         aug(x, padding.long())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_view_maker_batches_images_as_one_call_per_modality_and_view(threads):
+    """The two views of two image modalities come from one augmentation call over all four
+    batches, with the generator's stream read in the order of one call each (view 1: image1,
+    image2; view 2: image1, image2): the same views as four separate calls."""
+    from infmasking.training.config import AugmentConfig
+    from infmasking.training.views import ViewMaker
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(7)
+        x = {
+            "a": torch.randint(0, 256, (5, 3, 40, 40), dtype=torch.uint8, generator=g),
+            "b": torch.randint(0, 256, (5, 3, 40, 40), dtype=torch.uint8, generator=g),
+        }
+        vm = ViewMaker(AugmentConfig(), {"a": "image", "b": "image"})
+        (v1, _), (v2, _) = vm(x, {}, _gen(3))
+        g = _gen(3)
+        ref = [{m: vm._normalize(vm.image(x[m], generator=g)) for m in x} for _ in range(2)]
+    finally:
+        torch.set_num_threads(old)
+    for got, want in ((v1, ref[0]), (v2, ref[1])):
+        assert list(got) == ["a", "b"]
+        for m in x:
+            torch.testing.assert_close(got[m], want[m], rtol=0, atol=1e-6)
+    assert not torch.equal(v1["a"], v2["a"])  # two different views
+
+
+def test_image_augment_draws_then_applies_like_one_call(images):
+    """``apply(x, draw(...))`` is the one-call augmentation, and draws of two batches
+    concatenated augment the two batches concatenated."""
+    aug = ImageAugment.simclr()
+    want = aug(images, generator=_gen(5))
+    g = _gen(5)
+    d = aug.draw(images.shape[0], 3, g)
+    assert torch.equal(aug.apply(images, d), want)
+    half = images.shape[0] // 2
+    g = _gen(5)
+    want = torch.cat([aug(images[:half], generator=g), aug(images[half:], generator=g)])
+    g = _gen(5)
+    d1, d2 = aug.draw(half, 3, g), aug.draw(images.shape[0] - half, 3, g)
+    both = aug.apply(images, {k: torch.cat([d1[k], d2[k]]) for k in d1})
+    torch.testing.assert_close(both, want, rtol=0, atol=1e-6)

@@ -103,6 +103,7 @@ def test_gpu_script_smoke_on_cpu(tmp_path):
         "EPOCHS": "1",
         "PROBES": "[1]",
         "SEEDS": "3",
+        "COMPILE": "false",
     }
     script = (
         Path(__file__).resolve().parents[1] / "benchmarks" / "campaigns" / "trifeatures224_gpu.sh"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -90,6 +91,34 @@ class RunProgress(Callback):
 
     def on_exception(self, trainer, module, exception) -> None:
         self.on_train_end(trainer, module)
+
+
+class ProgressLines(Callback):
+    """With the progress bar off (logs, batch jobs): one line every ``every`` steps —
+    step / total, epoch, loss, steps per second since the last line, and the ETA."""
+
+    def __init__(self, every: int = 200) -> None:
+        self.every = max(1, every)
+        self.last: tuple[int, float] | None = None
+
+    def on_train_start(self, trainer, module) -> None:
+        self.last = (trainer.global_step, time.perf_counter())
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or self.last is None or step % self.every:
+            return
+        now = time.perf_counter()
+        rate = (step - self.last[0]) / max(now - self.last[1], 1e-9)
+        self.last = (step, now)
+        total = trainer.max_epochs * trainer.num_training_batches
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        eta = (total - step) / rate if rate > 0 else float("inf")
+        print(
+            f"step {step}/{total}  epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  "
+            f"loss {float(loss):.4f}  {rate:.1f} steps/s  ETA {eta / 60:.1f} min",
+            flush=True,
+        )
 
 
 class ProbeEveryK(Callback):

@@ -143,6 +143,10 @@ class OptimConfig:
     """Which parameters get weight decay. published: every parameter with >= 2 dimensions
     plus the CLS and mask tokens (biases and norm parameters not); library: also spare the
     CLS / mask tokens and learned position parameters."""
+    adamw: Literal["auto", "foreach", "fused", "single"] = "auto"
+    """AdamW's implementation: foreach (a few multi-tensor operations per step, bit-identical
+    to the per-parameter loop on the CPU), fused (one CUDA kernel; the last bit of rounding
+    differs), single (the per-parameter loop); auto: fused on CUDA, foreach elsewhere."""
 
 
 @dataclass
@@ -177,8 +181,22 @@ class TrainerConfig:
     to the accelerator once before the first step, so that batches are gathered there with
     no host-to-device copy per step (a 224 px Trifeatures bank is ~150 MB). On a CPU run it
     changes nothing."""
+    compile: bool = False
+    """Compile the training step with ``torch.compile`` (the views' augmentation, the model's
+    passes and the loss; forward and backward): far fewer kernel launches and host work per
+    step on a GPU. The first steps are slow (compilation, ~1 min); on a CPU it rarely pays."""
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = "default"
+    """``torch.compile`` mode with ``compile``: reduce-overhead also captures the compiled
+    graphs as CUDA graphs (one launch per graph; GPU only)."""
+    rng_device: Literal["auto", "cpu", "accelerator"] = "auto"
+    """Where each step's random numbers (augmentations, masks) are drawn: cpu (the same
+    numbers on every device), accelerator (on the training device: no host-to-device copy and
+    no host synchronisation per draw); auto: accelerator on a GPU, else cpu. Either way they
+    are a function of (seed, step, rank): a resumed run repeats the same steps."""
     progress_bar: bool = True
     """One progress bar over the whole run (steps, ETA, loss)."""
+    progress_every_n_steps: int = 200
+    """With progress_bar false: one line every k steps (step, epoch, loss, steps/s, ETA)."""
     logger: Literal["csv", "tensorboard"] = "csv"
     """csv: metrics.csv (always written: the reports read it); tensorboard: also TensorBoard
     event files in the run folder's ``tensorboard/`` (needs ``pip install tensorboard``, the
@@ -566,6 +584,18 @@ def validate(cfg: RunConfig) -> None:
         "trainer.finite_check_every_n_steps",
         "an integer >= 1",
         t.finite_check_every_n_steps,
+    )
+    need(
+        isinstance(t.progress_every_n_steps, int) and t.progress_every_n_steps >= 1,
+        "trainer.progress_every_n_steps",
+        "an integer >= 1",
+        t.progress_every_n_steps,
+    )
+    need(
+        not (t.compile and t.compile_mode == "reduce-overhead" and t.accelerator == "cpu"),
+        "trainer.compile_mode",
+        "default or max-autotune-no-cudagraphs on a CPU (reduce-overhead captures CUDA graphs)",
+        t.compile_mode,
     )
     need(
         isinstance(t.checkpoint_every_n_steps, int) and t.checkpoint_every_n_steps >= 0,

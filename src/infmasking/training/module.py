@@ -37,6 +37,30 @@ def auto_vector_tokens(mask_ratio: float) -> int:
     return n
 
 
+def adamw_kernel(choice: str, device: torch.device) -> dict[str, bool]:
+    """AdamW's implementation (``optim.adamw``): ``foreach`` — a few multi-tensor operations
+    per step, bit-identical to the per-parameter loop on the CPU; ``fused`` — one kernel per
+    step (CUDA; rounding differs in the last bit); ``single`` — the per-parameter loop;
+    ``auto`` — fused on CUDA, foreach elsewhere."""
+    if choice == "auto":
+        choice = "fused" if device.type == "cuda" else "foreach"
+    if choice == "fused":
+        return {"fused": True}
+    if choice in ("foreach", "single"):
+        return {"foreach": choice == "foreach"}
+    raise ValueError(f"optim.adamw must be auto, foreach, fused or single, got {choice!r}")
+
+
+def rng_device(choice: str, device: torch.device) -> torch.device:
+    """Where a step's random numbers are drawn (``trainer.rng_device``): the CPU, or the
+    training device (``accelerator``; ``auto``: the training device when it is a GPU)."""
+    if choice == "cpu" or (choice == "auto" and device.type == "cpu"):
+        return torch.device("cpu")
+    if choice in ("accelerator", "auto"):
+        return device
+    raise ValueError(f"trainer.rng_device must be auto, cpu or accelerator, got {choice!r}")
+
+
 def _f32(out: ModelOutput) -> ModelOutput:
     """Embeddings in at least float32 (bfloat16 / float16 under autocast -> float32)."""
 
@@ -76,6 +100,8 @@ class SSLModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self._nonfinite: Tensor | None = None  # pending flag of periodic finiteness checks
+        self._compiled = None  # torch.compile of loss_from_draws (trainer.compile)
+        self._lambda: tuple[float, Tensor] | None = None  # λ_e and its tensor
         self.cfg: RunConfig = from_dict(config)
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model_from(
@@ -112,8 +138,9 @@ class SSLModule(pl.LightningModule):
         return L.mask_weight(self.current_epoch, self.lambda_horizon(), self.cfg.method.mask_lambda)
 
     def _generator(self) -> torch.Generator:
-        """Randomness of this step: a function of (seed, global step, rank) only."""
-        g = torch.Generator(device="cpu")
+        """Randomness of this step: a function of (seed, global step, rank) only, drawn on the
+        device ``trainer.rng_device`` names."""
+        g = torch.Generator(device=rng_device(self.cfg.trainer.rng_device, self.device))
         g.manual_seed(step_generator_seed(self.cfg.seed, self.global_step, self.global_rank))
         return g
 
@@ -121,9 +148,40 @@ class SSLModule(pl.LightningModule):
 
     def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> L.LossOutput:
         """The objective of one batch. Under mixed precision (``bf16-mixed``) the model runs in
-        bfloat16 and the loss is computed from float32 copies of the embeddings, autocast off."""
+        bfloat16 and the loss is computed from float32 copies of the embeddings, autocast off.
+
+        The views' random numbers are drawn first; the rest (:meth:`loss_from_draws`) is
+        tensor code, compiled with ``trainer.compile`` (the masks' draws inside it are the
+        only graph breaks)."""
+        plan = self.views.draw(batch.inputs, batch.padding, generator)
+        if not self.cfg.trainer.compile:
+            weight = self.mask_weight() if self.objective.masked else 0.0
+            return self.loss_from_draws(batch.inputs, batch.padding, plan, generator, weight)
+        if self._compiled is None:
+            self._compiled = torch.compile(self.loss_from_draws, mode=self.cfg.trainer.compile_mode)
+        weight = self._mask_weight_tensor()
+        return self._compiled(batch.inputs, batch.padding, plan, generator, weight)
+
+    def _mask_weight_tensor(self) -> Tensor:
+        """λ_e as a 0-d float32 tensor on the module's device, made once per epoch (a tensor,
+        not a Python float: a compiled step is not recompiled when λ changes)."""
+        w = self.mask_weight() if self.objective.masked else 0.0
+        if self._lambda is None or self._lambda[0] != w or self._lambda[1].device != self.device:
+            self._lambda = (w, torch.tensor(w, dtype=torch.float32, device=self.device))
+        return self._lambda[1]
+
+    def loss_from_draws(
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor],
+        plan,
+        generator: torch.Generator | None,
+        weight: float | Tensor,
+    ) -> L.LossOutput:
+        """The loss given the views' draws (:meth:`ViewMaker.draw`) and λ_e (a float, or a 0-d
+        tensor when compiled)."""
         meth, obj = self.cfg.method, self.objective
-        (x1, p1), (x2, p2) = self.views(batch.inputs, batch.padding, generator)
+        (x1, p1), (x2, p2) = self.views.apply(inputs, padding, plan)
         kw = dict(full=obj.full)
         if not obj.unimodal:
             kw.update(unimodal=False)
@@ -132,7 +190,6 @@ class SSLModule(pl.LightningModule):
         if obj.masked:
             kw.update(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
         o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
-        weight = self.mask_weight() if obj.masked else 0.0
         with _no_autocast(next(iter(x1.values()))):
             if self.heads is None:
                 return obj.loss(o1, o2, meth, weight)
@@ -213,6 +270,7 @@ class SSLModule(pl.LightningModule):
                 {"params": no_decay, "weight_decay": 0.0},
             ],
             lr=oc.lr,
+            **adamw_kernel(oc.adamw, next(self.parameters()).device),
         )
 
     # ------------------------------------------------------------------ features

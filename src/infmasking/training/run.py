@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from infmasking.training.callbacks import (
     AtomicCheckpointIO,
     ProbeEveryK,
+    ProgressLines,
     RunProgress,
     StepCheckpoint,
     StepSeed,
@@ -110,7 +111,8 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
-    cbs = [ckpt, StepSeed(cfg.seed), *callbacks] + ([RunProgress()] if t.progress_bar else [])
+    progress = RunProgress() if t.progress_bar else ProgressLines(t.progress_every_n_steps)
+    cbs = [ckpt, StepSeed(cfg.seed), *callbacks, progress]
     if t.checkpoint_every_n_steps:
         cbs.insert(1, StepCheckpoint(out, t.checkpoint_every_n_steps))
     return pl.Trainer(

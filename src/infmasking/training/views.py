@@ -78,18 +78,57 @@ class ViewMaker(nn.Module):
                 out[m] = self._normalize(x)
         return out
 
-    def _view(self, inputs, padding, generator):
-        x_out, p_out = {}, dict(padding)
-        for m, x in inputs.items():
-            kind = self.kinds[m]
-            if kind == "image":
-                x_out[m] = self._normalize(
-                    self.image(x, generator=generator) if self.image is not None else x
-                )
-            else:
-                aug = self.vector if kind == "vector" else self.sequence
-                x_out[m] = aug(x, padding.get(m), generator=generator) if aug is not None else x
-        return x_out, p_out
+    def draw(
+        self,
+        inputs: dict[str, Tensor],
+        padding: dict[str, Tensor],
+        generator: torch.Generator | None = None,
+    ) -> list[list[tuple[str, Tensor | dict[str, Tensor]]]]:
+        """Every random number of the two views, drawn view by view and modality by modality
+        (the order of the generator's stream): per view, per modality, ``("image", draws)``
+        (:meth:`ImageAugment.draw`, applied later by :meth:`apply`) or ``("done", x)`` for the
+        other kinds, whose augmentation draws and applies in one call."""
+        plan = []
+        for _ in range(2):
+            entries = []
+            for m, x in inputs.items():
+                kind = self.kinds[m]
+                if kind == "image":
+                    if self.image is None:
+                        entries.append(("image", {}))
+                    else:
+                        dev = generator.device if generator is not None else x.device
+                        entries.append(("image", self.image.draw(x.shape[0], x.shape[1],
+                                                                 generator, dev)))  # fmt: skip
+                else:
+                    aug = self.vector if kind == "vector" else self.sequence
+                    y = x.float() if aug is None else aug(x.float(), padding.get(m), generator)
+                    entries.append(("done", y))
+            plan.append(entries)
+        return plan
+
+    def apply(self, inputs: dict[str, Tensor], padding: dict[str, Tensor], plan) -> tuple:
+        """The two views ``((x1, p1), (x2, p2))`` from the draws of :meth:`draw`: tensor code
+        only (no random number, no host synchronisation). The images are augmented in one
+        call per image shape — both views of every image modality of that shape at once (the
+        result of one call each, a quarter of the operations with two image modalities)."""
+        views = [{}, {}]
+        pending: dict[tuple, list] = {}  # image shape -> [(view, modality, draws)]
+        for v, entries in enumerate(plan):
+            for (m, x), (what, value) in zip(inputs.items(), entries, strict=True):
+                if what == "done":
+                    views[v][m] = value
+                elif self.image is None:
+                    views[v][m] = self._normalize(to_float_images(x))
+                else:
+                    pending.setdefault(tuple(x.shape[1:]), []).append((v, m, value))
+        for group in pending.values():
+            x = torch.cat([inputs[m] for _, m, _ in group])
+            draws = {k: torch.cat([d[k] for *_, d in group]) for k in group[0][2]}
+            out = self._normalize(self.image.apply(x, draws)).chunk(len(group))
+            for (v, m, _), y in zip(group, out, strict=True):
+                views[v][m] = y
+        return tuple(({m: x[m] for m in inputs}, dict(padding)) for x in views)
 
     def forward(
         self,
@@ -97,5 +136,5 @@ class ViewMaker(nn.Module):
         padding: dict[str, Tensor],
         generator: torch.Generator | None = None,
     ):
-        inputs = self.prepare(inputs)
-        return self._view(inputs, padding, generator), self._view(inputs, padding, generator)
+        """Two independently augmented views ``((x1, p1), (x2, p2))`` of the batch."""
+        return self.apply(inputs, padding, self.draw(inputs, padding, generator))

@@ -16,13 +16,61 @@ from infmasking.data.augment.draws import (
     _check_range,
     _check_strengths,
     _rand,
-    _uniform,
 )
 from infmasking.data.base import to_float_images
 
 # --------------------------------------------------------------------------------------------
 # Images: geometry
 # --------------------------------------------------------------------------------------------
+
+
+def crop_draws(
+    n: int, generator: torch.Generator | None, device, attempts: int = 10
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The raw U[0, 1) draws of :func:`random_resized_crop` for n images, in its order:
+    area [n, attempts], log-ratio [n, attempts], box position [n, 2]."""
+    return (
+        _rand((n, attempts), generator, device),
+        _rand((n, attempts), generator, device),
+        _rand((n, 2), generator, device),
+    )
+
+
+def resized_crop(
+    x: Tensor,
+    draws: tuple[Tensor, Tensor, Tensor],
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> Tensor:
+    """:func:`random_resized_crop` from given draws (:func:`crop_draws`): no randomness, no
+    host synchronisation. Shape: float [B, C, H, W] -> same."""
+    b, _, h, w = x.shape
+    area = scale[0] + (scale[1] - scale[0]) * draws[0].to(x.device)
+    lo, hi = math.log(ratio[0]), math.log(ratio[1])
+    r = torch.exp(lo + (hi - lo) * draws[1].to(x.device))
+    # box width / height as fractions of the image: (bw·W)·(bh·H) = area·H·W, bw·W/(bh·H) = r
+    bw = torch.sqrt(area * r * h / w)
+    bh = torch.sqrt(area / r * w / h)
+    fits = (bw <= 1) & (bh <= 1) & (area > 0)
+    first = fits.long().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none fits)
+    bw, bh = bw.gather(1, first)[:, 0], bh.gather(1, first)[:, 0]
+    # fallback: central crop, the whole image unless its aspect ratio is outside `ratio`
+    in_ratio = w / h
+    fw = ratio[1] / in_ratio if in_ratio > ratio[1] else 1.0
+    fh = in_ratio / ratio[0] if in_ratio < ratio[0] else 1.0
+    any_fits = fits.any(dim=1)
+    bw = torch.where(any_fits, bw, torch.full_like(bw, fw))
+    bh = torch.where(any_fits, bh, torch.full_like(bh, fh))
+    u = draws[2].to(x.device)
+    cx = bw / 2 + u[:, 0] * (1 - bw)  # box center in [0, 1]
+    cy = bh / 2 + u[:, 1] * (1 - bh)
+    # normalised coordinates (align_corners=False): x_in = bw · x_out + (2 cx − 1)
+    zero = torch.zeros_like(bw)
+    theta = torch.stack(
+        [torch.stack([bw, zero, 2 * cx - 1], -1), torch.stack([zero, bh, 2 * cy - 1], -1)], -2
+    ).to(x.dtype)  # [B, 2, 3]
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_resized_crop(
@@ -48,34 +96,7 @@ def random_resized_crop(
     _check_range("ratio", ratio, low=_EPS)
     if scale[1] > 1:
         raise ValueError(f"scale must be within [0, 1], got {scale!r}")
-    b, _, h, w = x.shape
-    dev = x.device
-    area = _uniform((b, attempts), scale[0], scale[1], generator, dev)
-    log_r = _uniform((b, attempts), math.log(ratio[0]), math.log(ratio[1]), generator, dev)
-    r = torch.exp(log_r)
-    # box width / height as fractions of the image: (bw·W)·(bh·H) = area·H·W, bw·W/(bh·H) = r
-    bw = torch.sqrt(area * r * h / w)
-    bh = torch.sqrt(area / r * w / h)
-    fits = (bw <= 1) & (bh <= 1) & (area > 0)
-    first = fits.long().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none fits)
-    bw, bh = bw.gather(1, first)[:, 0], bh.gather(1, first)[:, 0]
-    # fallback: central crop, the whole image unless its aspect ratio is outside `ratio`
-    in_ratio = w / h
-    fw = ratio[1] / in_ratio if in_ratio > ratio[1] else 1.0
-    fh = in_ratio / ratio[0] if in_ratio < ratio[0] else 1.0
-    any_fits = fits.any(dim=1)
-    bw = torch.where(any_fits, bw, torch.full_like(bw, fw))
-    bh = torch.where(any_fits, bh, torch.full_like(bh, fh))
-    u = _rand((b, 2), generator, dev)
-    cx = bw / 2 + u[:, 0] * (1 - bw)  # box center in [0, 1]
-    cy = bh / 2 + u[:, 1] * (1 - bh)
-    # normalised coordinates (align_corners=False): x_in = bw · x_out + (2 cx − 1)
-    zero = torch.zeros_like(bw)
-    theta = torch.stack(
-        [torch.stack([bw, zero, 2 * cx - 1], -1), torch.stack([zero, bh, 2 * cy - 1], -1)], -2
-    ).to(x.dtype)  # [B, 2, 3]
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return resized_crop(x, crop_draws(x.shape[0], generator, x.device, attempts), scale, ratio)
 
 
 def random_horizontal_flip(
@@ -83,7 +104,11 @@ def random_horizontal_flip(
 ) -> Tensor:
     """Mirror each image left-right with probability p. Shape: [B, C, H, W] -> same."""
     _check_p("p", p)
-    flip = _bernoulli(x.shape[0], p, generator, x.device)
+    return _flip_where(x, _bernoulli(x.shape[0], p, generator, x.device))
+
+
+def _flip_where(x: Tensor, flip: Tensor) -> Tensor:
+    """Mirror the images where ``flip`` [B] (bool) is True."""
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
@@ -150,6 +175,13 @@ def color_jitter(
     n, dev = x.shape[0], x.device
     apply = _bernoulli(n, p, generator, dev)
     u = _rand((n, 4), generator, dev)  # drawn whatever the strengths: reproducible streams
+    return _jitter(x, apply, u, (brightness, contrast, saturation, hue))
+
+
+def _jitter(x: Tensor, apply: Tensor, u: Tensor, strengths: tuple[float, ...]) -> Tensor:
+    """:func:`color_jitter` from given draws: ``apply`` [B] bool, ``u`` [B, 4] in [0, 1)."""
+    brightness, contrast, saturation, hue = strengths
+    u = u.to(x.device)
 
     def factor(col: int, s: float) -> Tensor:  # -> [B, 1, 1, 1]
         lo = max(0.0, 1 - s)
@@ -179,7 +211,11 @@ def random_grayscale(x: Tensor, p: float = 0.2, generator: torch.Generator | Non
     Shape: float [B, 3, H, W] -> same."""
     _check_images(x, color=True)
     _check_p("p", p)
-    gray = _bernoulli(x.shape[0], p, generator, x.device)
+    return _gray_where(x, _bernoulli(x.shape[0], p, generator, x.device))
+
+
+def _gray_where(x: Tensor, gray: Tensor) -> Tensor:
+    """Replace the images where ``gray`` [B] (bool) is True by their luma."""
     return torch.where(gray.view(-1, 1, 1, 1), rgb_to_grayscale(x).expand_as(x), x)
 
 
@@ -235,11 +271,19 @@ def random_gaussian_blur(
     _check_range("sigma", sigma, low=_EPS)
     n, dev = x.shape[0], x.device
     apply = _bernoulli(n, p, generator, dev)
-    s = _uniform((n,), sigma[0], sigma[1], generator, dev)
-    if not bool(apply.any()):
-        return x
+    s = _rand((n,), generator, dev)
+    return _blur_where(x, apply, s, sigma, kernel_size)
+
+
+def _blur_where(
+    x: Tensor, apply: Tensor, u: Tensor, sigma: tuple[float, float], kernel_size: int | None
+) -> Tensor:
+    """Blur the images where ``apply`` [B] (bool) is True, σ = sigma[0] + (sigma[1] − sigma[0])·u
+    for ``u`` [B] in [0, 1). Every image is blurred and the unblurred ones are put back (no
+    host synchronisation on the draws)."""
+    s = sigma[0] + (sigma[1] - sigma[0]) * u.to(x.device)
     k = kernel_size if kernel_size is not None else default_blur_kernel_size(x.shape[-2])
-    return torch.where(apply.view(-1, 1, 1, 1), gaussian_blur(x, s, k), x)
+    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), gaussian_blur(x, s, k), x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,23 +405,62 @@ class ImageAugment(nn.Module):
             blur_kernel_size=blur_kernel_size,
         )
 
+    def _jitter_on(self) -> bool:
+        jitter = (self.brightness, self.contrast, self.saturation, self.hue)
+        return self.jitter_p > 0 and any(s > 0 for s in jitter)
+
+    def draw(
+        self, n: int, channels: int, generator: torch.Generator | None = None, device=None
+    ) -> dict[str, Tensor]:
+        """Every random number one call of :meth:`forward` uses for n images of ``channels``
+        channels, as raw U[0, 1) draws in the order :meth:`forward` draws them, on
+        ``device`` (default: the generator's device, else the CPU): name -> [n] or [n, k].
+
+        Draws of several batches concatenated along dim 0 apply to their images concatenated
+        the same way (:meth:`apply`): one call augments them all."""
+        if device is None:
+            device = generator.device if generator is not None else torch.device("cpu")
+        d: dict[str, Tensor] = {}
+        if self.crop_scale is not None:
+            d["crop_area"], d["crop_ratio"], d["crop_pos"] = crop_draws(n, generator, device)
+        if self.flip_p > 0:
+            d["flip"] = _rand((n,), generator, device)
+        if channels == 3:
+            if self._jitter_on():
+                d["jitter"] = _rand((n,), generator, device)
+                d["jitter_factors"] = _rand((n, 4), generator, device)
+            if self.grayscale_p > 0:
+                d["gray"] = _rand((n,), generator, device)
+        if self.blur_p > 0:
+            d["blur"] = _rand((n,), generator, device)
+            d["blur_sigma"] = _rand((n,), generator, device)
+        return d
+
+    def apply(self, x: Tensor, draws: dict[str, Tensor]) -> Tensor:
+        """The view of ``x`` given by ``draws`` (:meth:`draw`): tensor code only, no random
+        number, no host synchronisation. Shape: [B, C, H, W] -> float32 [B, C, H, W]."""
+        x = to_float_images(x)
+        _check_images(x)
+        d = {k: v.to(x.device) for k, v in draws.items()}
+        if "crop_area" in d:
+            crop = (d["crop_area"], d["crop_ratio"], d["crop_pos"])
+            x = resized_crop(x, crop, self.crop_scale, self.crop_ratio)
+        if "flip" in d:
+            x = _flip_where(x, d["flip"] < self.flip_p)
+        if "jitter" in d:
+            strengths = (self.brightness, self.contrast, self.saturation, self.hue)
+            x = _jitter(x, d["jitter"] < self.jitter_p, d["jitter_factors"], strengths)
+        if "gray" in d:
+            x = _gray_where(x, d["gray"] < self.grayscale_p)
+        if "blur" in d:
+            x = _blur_where(x, d["blur"] < self.blur_p, d["blur_sigma"], self.blur_sigma,
+                            self.blur_kernel_size)  # fmt: skip
+        return x
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         x = to_float_images(x)
         _check_images(x)
-        g = generator
-        if self.crop_scale is not None:
-            x = random_resized_crop(x, self.crop_scale, self.crop_ratio, generator=g)
-        if self.flip_p > 0:
-            x = random_horizontal_flip(x, self.flip_p, generator=g)
-        if x.shape[1] == 3:
-            jitter = (self.brightness, self.contrast, self.saturation, self.hue)
-            if self.jitter_p > 0 and any(s > 0 for s in jitter):
-                x = color_jitter(x, *jitter, p=self.jitter_p, generator=g)
-            if self.grayscale_p > 0:
-                x = random_grayscale(x, self.grayscale_p, generator=g)
-        if self.blur_p > 0:
-            x = random_gaussian_blur(x, self.blur_p, self.blur_sigma, self.blur_kernel_size, g)
-        return x
+        return self.apply(x, self.draw(x.shape[0], x.shape[1], generator, x.device))
 
     def extra_repr(self) -> str:
         return (
