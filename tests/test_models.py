@@ -308,3 +308,54 @@ def test_encoders_follow_the_contract():
             make_encoder("nokind", "vector", (4,))
     finally:
         del ENCODERS["nokind"]
+
+
+# ------------------------------------------------------------------ two views in one pass
+
+
+@pytest.mark.parametrize("encoder", ["convnet", "alexnet_like_no_bn"])
+def test_forward_views_equals_one_forward_per_view(encoder):
+    """Both views in one call (training mode, float64): the outputs of two calls, the masks
+    drawn from the same stream in the same order, and the head's batch-norm running
+    statistics updated as by two calls. With batch norm in the encoder (convnet) the encoders
+    run view by view; without (identity image encoder) on both views at once."""
+    kw = dict(unimodal=True, full=True, num_masks=3, mask_ratio=0.5)
+    results = []
+    for joined in (False, True):
+        m = _model().train()
+        if encoder != "convnet":
+            m.encoders["img"] = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 8, 8)).double()
+            m.encoders["img"].out_kind = "map"
+            m.adapters["img"].proj = torch.nn.Linear(8, 16).double()
+        views = [_batch(seed=1), _batch(seed=2)]
+        g = torch.Generator().manual_seed(5)
+        if joined:
+            outs = m.forward_views(views, generator=g, **kw)
+        else:
+            outs = [m(x, p, generator=g, **kw) for x, p in views]
+        results.append((outs, {k: v.clone() for k, v in m.head.state_dict().items()}))
+    (sep, state_sep), (one, state_one) = results
+    for a, b in zip(sep, one, strict=True):
+        for name in ("full", "masked", "features"):
+            torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=1e-9, atol=1e-9)
+        for u, v in zip(a.unimodal, b.unimodal, strict=True):
+            torch.testing.assert_close(v, u, rtol=1e-9, atol=1e-9)
+    for k in state_sep:
+        torch.testing.assert_close(state_one[k], state_sep[k], rtol=1e-9, atol=1e-9, msg=k)
+
+
+def test_batch_norm_per_group_equals_group_by_group_calls():
+    from infmasking.models.heads import batch_norm_per_group
+
+    torch.manual_seed(0)
+    h = torch.randn(4 * 6, 5, dtype=torch.float64) * 3 + 1
+    bn1 = torch.nn.BatchNorm1d(5).double().train()
+    bn1.weight.data.uniform_(0.5, 2)
+    bn1.bias.data.normal_()
+    bn2 = torch.nn.BatchNorm1d(5).double().train()
+    bn2.load_state_dict(bn1.state_dict())
+    want = torch.cat([bn1(c) for c in h.split(6)])
+    got = batch_norm_per_group(bn2, h, 4)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for k, v in bn1.state_dict().items():
+        torch.testing.assert_close(bn2.state_dict()[k], v, rtol=1e-6, atol=1e-12, msg=k)

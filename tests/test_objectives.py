@@ -106,15 +106,16 @@ def test_only_masked_objectives_run_masked_views(monkeypatch):
     calls = []
     for name in objectives.OBJECTIVES:
         module = _module(name)
-        orig = module.model.forward
+        orig = module.model.forward_views
 
-        def spy(*a, _orig=orig, _name=name, **kw):
-            calls.append((_name, kw.get("num_masks", 0), kw.get("full", True)))
-            return _orig(*a, **kw)
+        def spy(views, *a, _orig=orig, _name=name, **kw):
+            calls.append((_name, len(views), kw.get("num_masks", 0), kw.get("full", True)))
+            return _orig(views, *a, **kw)
 
-        monkeypatch.setattr(module.model, "forward", spy)
+        monkeypatch.setattr(module.model, "forward_views", spy)
         module.compute_loss(_batch(), torch.Generator().manual_seed(1))
-    for name, num_masks, full in calls:
+    for name, n_views, num_masks, full in calls:
         obj = objectives.get(name)
+        assert n_views == 2, name  # both views in one call
         assert (num_masks > 0) == obj.masked and full == obj.full, name
-    assert len(calls) == 2 * len(objectives.OBJECTIVES)  # two views per objective, every call seen
+    assert len(calls) == len(objectives.OBJECTIVES)  # every call seen

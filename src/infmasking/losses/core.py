@@ -79,15 +79,46 @@ def nt_xent(a: Tensor, b: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
     queries = torch.cat([a, b], 0)  # [2n, p]
     keys = torch.cat([a_all, b_all], 0)  # [2N, p]
     logits = queries @ keys.T / temperature  # [2n, 2N]
-    g = torch.arange(n, device=a.device) + off  # global index of each local row
+    rows, pos_col, valid = _cached(_pair_layout, n, big_n, off, a.device)
+    return info_nce(logits[rows, pos_col], logits, valid)
+
+
+def _pair_layout(n: int, big_n: int, off: int, device) -> tuple[Tensor, Tensor, Tensor]:
+    """Index tensors of :func:`nt_xent`: query rows [2n], positive columns [2n] and the valid
+    negatives [2n, 2N] (neither the query itself nor its positive)."""
+    g = torch.arange(n, device=device) + off  # global index of each local row
     self_col = torch.cat([g, g + big_n])  # [2n]
     pos_col = torch.cat([g + big_n, g])  # [2n]
-    rows = torch.arange(2 * n, device=a.device)
-    pos = logits[rows, pos_col]
-    valid = torch.ones_like(logits, dtype=torch.bool)
+    rows = torch.arange(2 * n, device=device)
+    valid = torch.ones(2 * n, 2 * big_n, dtype=torch.bool, device=device)
     valid[rows, self_col] = False
     valid[rows, pos_col] = False
-    return info_nce(pos, logits, valid)
+    return rows, pos_col, valid
+
+
+def _masked_layout(n: int, big_n: int, t: int, off: int, device) -> Tensor:
+    """Valid negatives of :func:`masked_term`, [n, T·N + N]: every column but the query's own
+    sample, among the T masked views and among the queries."""
+    g = torch.arange(n, device=device) + off
+    cols = torch.arange(big_n, device=device)
+    not_self = cols[None, :] != g[:, None]  # [n, N]
+    return torch.cat([not_self.repeat(1, t), not_self], 1)
+
+
+_LAYOUTS: dict[tuple, object] = {}
+
+
+def _cached(make, *key):
+    """``make(*key)``, made once per key (index tensors that depend only on sizes, the rank's
+    offset and the device); made afresh while being traced by torch.compile."""
+    if torch.compiler.is_compiling():
+        return make(*key)
+    k = (make.__name__, *key)
+    if k not in _LAYOUTS:
+        if len(_LAYOUTS) > 64:
+            _LAYOUTS.clear()
+        _LAYOUTS[k] = make(*key)
+    return _LAYOUTS[k]
 
 
 def masked_variance(q: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
@@ -131,10 +162,7 @@ def masked_term(
     pos = (q_mu + bonus) / temperature
     neg_k = (q @ k_all.reshape(t * big_n, p).T) / temperature  # [n, T*N], column t*N + j
     neg_q = (q @ q_all.T) / temperature  # [n, N]
-    g = torch.arange(n, device=q.device) + off
-    cols = torch.arange(big_n, device=q.device)
-    not_self = cols[None, :] != g[:, None]  # [n, N]
-    valid = torch.cat([not_self.repeat(1, t), not_self], 1)  # [n, T*N + N]
+    valid = _cached(_masked_layout, n, big_n, t, off, q.device)  # [n, T*N + N]
     nce, acc = info_nce(pos, torch.cat([neg_k, neg_q], 1), valid)
     return nce + (bonus / temperature).mean(), acc
 

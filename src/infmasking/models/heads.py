@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -31,7 +32,44 @@ class ProjectionHead(nn.Sequential):
         h = x.reshape(g * b, -1)
         for layer in self:
             if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                h = torch.cat([layer(chunk) for chunk in h.split(b)])
+                h = batch_norm_per_group(layer, h, g)
             else:
                 h = layer(h)
         return h.reshape(g, b, -1)
+
+
+def batch_norm_per_group(bn: nn.modules.batchnorm._BatchNorm, h: Tensor, g: int) -> Tensor:
+    """``bn`` on each of g groups of rows of ``h`` [g·B, C] in turn, in one call: in training
+    the g·C (group, channel) columns of [B, g·C] are normalised by their own batch statistics
+    (those of g separate calls), and the running statistics receive the g updates of g calls
+    in group order, in closed form: r ← (1 − m)^g r + Σ_k m (1 − m)^(g−1−k) s_k.
+
+    Falls back to g calls where one call cannot stand for them: evaluation mode, a cumulative
+    (momentum None) average, no running statistics, or SyncBatchNorm (statistics across ranks).
+    """
+    b = h.shape[0] // g
+    if (
+        g == 1
+        or not bn.training
+        or bn.momentum is None
+        or not bn.track_running_stats
+        or isinstance(bn, nn.SyncBatchNorm)
+    ):
+        return torch.cat([bn(chunk) for chunk in h.split(b)])
+    c = h.shape[1]
+    x = h.reshape(g, b, c).transpose(0, 1).reshape(b, g * c)  # column k·C + j: group k, channel j
+    weight = bn.weight.repeat(g) if bn.weight is not None else None
+    bias = bn.bias.repeat(g) if bn.bias is not None else None
+    y = F.batch_norm(x, None, None, weight, bias, training=True, eps=bn.eps)
+    with torch.no_grad():
+        dt = bn.running_mean.dtype
+        xs = x.detach().to(dt)
+        mean, var = xs.mean(0).view(g, c), xs.var(0, unbiased=True).view(g, c)
+        m = bn.momentum
+        decay = (1 - m) ** torch.arange(g - 1, -1, -1, device=x.device, dtype=dt)
+        w = (m * decay)[:, None]  # [g, 1]: weight of group k's statistics after the g updates
+        keep = (1 - m) ** g
+        bn.running_mean.copy_(keep * bn.running_mean + (w * mean).sum(0))
+        bn.running_var.copy_(keep * bn.running_var + (w * var).sum(0))
+        bn.num_batches_tracked.add_(g)
+    return y.reshape(b, g, c).transpose(0, 1).reshape(g * b, c)

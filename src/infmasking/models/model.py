@@ -343,38 +343,129 @@ class MaskedFusionModel(nn.Module):
             num_masks: T masked views of the all-modality set (0 = none); mask_ratio in [0, 1).
             return_tokens: also return the view's tokens (``ModelOutput.tokens``).
         """
+        return self.forward_views(
+            [(inputs, padding)],
+            unimodal=unimodal,
+            full=full,
+            num_masks=num_masks,
+            mask_ratio=mask_ratio,
+            generator=generator,
+            return_tokens=return_tokens,
+        )[0]
+
+    def _per_sample(self, modules: Sequence[nn.Module]) -> bool:
+        """True when ``modules`` treat every sample alone in this mode: no batch norm (batch
+        statistics) and no active dropout (its random numbers would move between samples)."""
+        for module in modules:
+            for sub in module.modules():
+                if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                    return False
+                p = getattr(sub, "dropout", getattr(sub, "p", 0.0))
+                if self.training and isinstance(p, float) and p > 0:
+                    return False
+        return True
+
+    def forward_views(
+        self,
+        views: Sequence[tuple[dict[str, Tensor], dict[str, Tensor] | None]],
+        *,
+        unimodal: bool = True,
+        full: bool = True,
+        num_masks: int = 0,
+        mask_ratio: float = 0.0,
+        generator: torch.Generator | None = None,
+        return_tokens: bool = False,
+    ) -> list[ModelOutput]:
+        """:meth:`forward` of V views of the same B samples, as one pass of V·B rows where that
+        changes nothing: V :class:`ModelOutput`, those of V calls of :meth:`forward`.
+
+        The encoders run on the V views at once unless they hold batch norm or active dropout
+        (then view by view: batch statistics stay per view, as published); the masks are drawn
+        view by view (the generator's stream of V calls); the fusion passes of all views run
+        together, and the head's batch norms take their statistics group by group in the
+        order of V calls. Halves the operations dispatched per training step."""
         if num_masks < 0:
             raise ValueError(f"num_masks must be >= 0, got {num_masks}")
-        tokens = self.tokenize(inputs, padding)
-        masks = self.draw_masks(tokens, num_masks, mask_ratio, generator) if num_masks else None
+        n_views = len(views)
+        if n_views > 1 and not self._per_sample([self.fusion]):
+            return [self.forward_views([v], unimodal=unimodal, full=full, num_masks=num_masks,
+                                       mask_ratio=mask_ratio, generator=generator,
+                                       return_tokens=return_tokens)[0]
+                    for v in views]  # fmt: skip
+        if n_views > 1 and self._per_sample([self.encoders, self.adapters]):
+            joined = _cat_views(views)
+            per_view = _split_tokens(self.tokenize(*joined), n_views)
+        else:
+            per_view = [self.tokenize(x, p) for x, p in views]
+        masks = None
+        if num_masks:
+            drawn = [self.draw_masks(t, num_masks, mask_ratio, generator) for t in per_view]
+            masks = {
+                m: MaskingOutput(*(torch.cat(parts, 1) for parts in zip(*(d[m] for d in drawn))))
+                for m in drawn[0]
+            }
+        tokens = per_view[0] if n_views == 1 else _cat_tokens(per_view)
         if self.shared_kv and self.fusion.pool == "cls" and (unimodal or full or masks is not None):
             uni, feats, h = self.fuse_shared(tokens, unimodal, full, masks)
         else:
             uni = self.fuse_unimodal(tokens) if unimodal else None
             feats = self.fuse(tokens) if full else None
             h = self.fuse_masked(tokens, masks) if masks is not None else None
-        # the head on every group of B rows in one call, in the published order (unimodal, full,
-        # masked): batch-norm statistics are per group, and their running updates follow this order
-        groups = [
-            *(uni or []),
-            *([feats] if feats is not None else []),
-            *(h.unbind(0) if h is not None else []),
-        ]
+        # per view, the head on every group of B rows, in the published order (unimodal, full,
+        # masked) and view after view: batch-norm statistics are per group, and their running
+        # updates follow this order
+        split = lambda t, dim=0: t.chunk(n_views, dim) if t is not None else [None] * n_views
+        uni_v = [list(x) for x in zip(*(split(u) for u in uni))] if uni else [None] * n_views
+        feats_v, h_v = split(feats), split(h, 1)
+        groups = []
+        for v in range(n_views):
+            groups += [*(uni_v[v] or []), *([feats_v[v]] if full else [])]
+            groups += list(h_v[v].unbind(0)) if h is not None else []
         if not groups:
-            return ModelOutput(None, None, None, None, None, tokens if return_tokens else None)
+            return [ModelOutput(None, None, None, None, None, t if return_tokens else None)
+                    for t in per_view]  # fmt: skip
         if isinstance(self.head, ProjectionHead):
-            z = self.head.grouped(torch.stack(groups)).unbind(0)  # M + 1 + T tensors [B, p]
+            z = self.head.grouped(torch.stack(groups)).unbind(0)  # V·(M + 1 + T) tensors [B, p]
         else:
             z = [self.head(x) for x in groups]
-        n_uni = len(uni) if uni is not None else 0
-        return ModelOutput(
-            list(z[:n_uni]) if uni is not None else None,
-            z[n_uni] if feats is not None else None,
-            torch.stack(z[n_uni + (feats is not None) :]) if h is not None else None,
-            feats,
-            uni,
-            tokens if return_tokens else None,
-        )
+        per = len(groups) // n_views
+        outs = []
+        for v in range(n_views):
+            zv = z[v * per : (v + 1) * per]
+            n_uni = len(uni_v[v]) if uni else 0
+            outs.append(
+                ModelOutput(
+                    list(zv[:n_uni]) if uni else None,
+                    zv[n_uni] if full else None,
+                    torch.stack(zv[n_uni + full :]) if h is not None else None,
+                    feats_v[v],
+                    uni_v[v],
+                    per_view[v] if return_tokens else None,
+                )
+            )
+        return outs
+
+
+def _cat_views(views) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """V views' inputs and padding concatenated along the batch: [V·B, ...]."""
+    inputs = {m: torch.cat([x[m] for x, _ in views]) for m in views[0][0]}
+    pads = [p or {} for _, p in views]
+    padding = {m: torch.cat([p[m] for p in pads]) for m in pads[0]}
+    return inputs, padding
+
+
+def _split_tokens(tokens: dict[str, Tokens], n: int) -> list[dict[str, Tokens]]:
+    """Tokens of V·B rows -> V dicts of B rows."""
+    parts = {m: (t.x.chunk(n), t.bias.chunk(n)) for m, t in tokens.items()}
+    return [{m: Tokens(x[v], b[v]) for m, (x, b) in parts.items()} for v in range(n)]
+
+
+def _cat_tokens(per_view: list[dict[str, Tokens]]) -> dict[str, Tokens]:
+    """V dicts of B-row tokens -> one dict of V·B rows."""
+    return {
+        m: Tokens(torch.cat([t[m].x for t in per_view]), torch.cat([t[m].bias for t in per_view]))
+        for m in per_view[0]
+    }
 
 
 def features_of(

@@ -44,11 +44,21 @@ class MapTokens(nn.Module):
         super().__init__()
         self.proj = nn.Linear(channels, dim)
         self.dim = dim
+        self._pos: dict[tuple, Tensor] = {}  # (h, w, device, dtype) -> [H·W, d], made once
+
+    def position(self, h: int, w: int, device, dtype) -> Tensor:
+        """The [h·w, d] sin-cos embedding, computed once per grid, device and dtype."""
+        if torch.compiler.is_compiling():  # a constant of the traced graph
+            return sincos_2d(h, w, self.dim, device).to(dtype)
+        key = (h, w, torch.device(device), dtype)
+        if key not in self._pos:
+            self._pos[key] = sincos_2d(h, w, self.dim, device).to(dtype)
+        return self._pos[key]
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         tokens = self.proj(x.flatten(2).transpose(1, 2))  # [B, H·W, d]
-        return tokens + sincos_2d(h, w, self.dim, x.device).to(tokens.dtype)
+        return tokens + self.position(h, w, x.device, tokens.dtype)
 
 
 class SequenceTokens(nn.Module):

@@ -189,7 +189,7 @@ class SSLModule(pl.LightningModule):
             kw.update(return_tokens=True)
         if obj.masked:
             kw.update(num_masks=meth.num_masks, mask_ratio=meth.mask_ratio, generator=generator)
-        o1, o2 = _f32(self.model(x1, p1, **kw)), _f32(self.model(x2, p2, **kw))
+        o1, o2 = (_f32(o) for o in self.model.forward_views([(x1, p1), (x2, p2)], **kw))
         with _no_autocast(next(iter(x1.values()))):
             if self.heads is None:
                 return obj.loss(o1, o2, meth, weight)
