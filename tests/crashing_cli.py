@@ -5,6 +5,9 @@ or, with ``KILL:K``, that hard-kills itself after global step K.
 
     python tests/crashing_cli.py N train --preset tiny --out_dir ...
     python tests/crashing_cli.py SIGTERM:4 train --preset tiny --out_dir ...
+
+With ``TEST_COMPILE_BACKEND=aot_eager``, ``--trainer.compile true`` compiles through that
+backend (traced and differentiated as for Inductor, no kernels generated: fast on a CPU).
 """
 
 import os
@@ -66,6 +69,13 @@ def run_cli(args, env=None, crash_at=None, **kw):
 
 def main() -> int:
     when, args = sys.argv[1], sys.argv[2:]
+    backend = os.environ.get("TEST_COMPILE_BACKEND")
+    if backend:  # --trainer.compile through this backend (aot_eager: no kernel generation)
+        import functools
+
+        import torch
+
+        torch.compile = functools.partial(torch.compile, backend=backend)
     make_trainer = run.make_trainer
     if when.startswith("KILL:"):
         extra = KillAtStep(int(when.split(":")[1]))
