@@ -281,3 +281,27 @@ def test_step_time_settings_are_the_package_presets():
         assert got == want, setting
         for m in s.modalities:
             assert m.encoder == cfg.model.encoders[m.name], (setting, m.name)
+
+
+def test_gpu_step_runs_on_the_cpu(tmp_path):
+    """benchmarks/costs/gpu_step.py on the CPU (the host side): one row per method and mode
+    with the aten calls of the eager step, the Markdown and JSON written."""
+    gpu_step = load_script("gpu_step")
+    out = tmp_path / "gpu_step.md"
+    argv = ["--preset", "tiny", "--methods", "infmasking", "--modes", "eager", "captured"]
+    argv += ["--steps", "1", "--warmup", "1", "--profile_steps", "1", "--threads", "1"]
+    assert gpu_step.main([*argv, "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["method"], r["mode"]) for r in rows] == [("infmasking", "eager")]  # no CUDA graphs
+    assert rows[0]["aten_calls_per_step"] > 100 and rows[0]["ms_per_step_sync"] > 0
+    assert "| infmasking | eager |" in out.read_text()
+
+
+def test_eager_step_counts_this_tree(tmp_path, capsys):
+    """benchmarks/costs/eager_step.py without --against: the aten calls of this tree's step."""
+    eager_step = load_script("eager_step")
+    out = tmp_path / "eager.md"
+    argv = ["--preset", "trifeatures_tokens", "--methods", "comm", "--out", str(out)]
+    assert eager_step.main(argv) == 0
+    row = [x for x in out.read_text().splitlines() if x.startswith("| comm |")]
+    assert len(row) == 1 and int(row[0].split("|")[2]) > 100

@@ -187,8 +187,16 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None, help="a .md file; the .json beside it")
     args = p.parse_args(argv)
+    threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return _run(args, argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args, argv) -> int:
     device = torch.device(args.device)
     cfg = load_config(presets()[args.preset])
     batch_size = args.batch or cfg.optim.batch_size
