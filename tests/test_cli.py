@@ -2,6 +2,7 @@
 evaluate, bad input."""
 
 import json
+import sys
 
 import pytest
 import torch
@@ -90,9 +91,9 @@ def test_evaluate_class_weighted(tiny_run):
     )
 
 
-def test_evaluate_rejects_unknown_class_weight(tiny_run):
-    with pytest.raises(SystemExit):
-        main(["evaluate", str(tiny_run), "--class_weight", "heavy"])
+def test_evaluate_rejects_unknown_class_weight(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run), "--class_weight", "heavy"]) == 1
+    assert "--class_weight: expected one of balanced; got 'heavy'" in capsys.readouterr().err
 
 
 def test_resume_after_kill_ends_with_same_result(tmp_path):
@@ -138,6 +139,67 @@ def test_unknown_preset_method_and_key():
     assert r.returncode != 0 and "infmasking" in r.stderr and "cross_self" in r.stderr
     r = run_cli(["train", "--optim.lrr", "0.1"])
     assert r.returncode != 0 and "optim.lrr" in r.stderr and "weight_decay" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (
+            ["train", "--method.name", "infmask"],
+            "infmasking train: error: --method.name: expected one of infmasking, comm, cross, "
+            "cross_self, cmc, factorcl, mae; got 'infmask' (did you mean 'infmasking'?)",
+        ),
+        (["train", "--optim.lr", "abc"], "--optim.lr: expected a number; got 'abc'"),
+        (["train", "--optim.epochs", "1.5"], "--optim.epochs: expected an integer; got '1.5'"),
+        (["train", "--data.trifeatures.biased", "maybe"], "expected true or false; got 'maybe'"),
+        (
+            ["evaluate", "runs/x", "--probe", "standardized"],
+            "infmasking evaluate: error: --probe: expected one of published, standardised; "
+            "got 'standardized' (did you mean 'standardised'?)",
+        ),
+        (
+            ["trian"],
+            "infmasking: error: unknown command 'trian' (did you mean 'train'?); commands: train,",
+        ),
+        (["train", "--seeed", "3"], "unknown argument(s) --seeed 3 (did you mean '--seed'?)"),
+        (
+            ["train", "--optim.epoch", "3"],
+            "unknown option --optim.epoch (did you mean '--optim.epochs'?)",
+        ),
+        (["evaluate"], "infmasking evaluate: error: missing run; usage: infmasking evaluate RUN"),
+        (["interactions", "--bootstrap", "x"], "--bootstrap: expected an integer; got 'x'"),
+    ],
+)
+def test_type_and_choice_errors_are_one_line(argv, said, capsys):
+    """A wrong type, a misspelt choice, command or option: one line naming the option, what was
+    expected and what came (the closest valid name), exit 1 — no usage dump."""
+    try:
+        code = main(argv)
+    except SystemExit as e:  # unknown --section.key is caught before parsing
+        print(e.code, file=sys.stderr)
+        code = 1
+    err = capsys.readouterr().err
+    assert code == 1 and said in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_data_path_says_where_to_get_the_file(tmp_path, capsys):
+    assert main(["train", "--preset", "mosi", "--out_dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "--data.path is needed for data.name 'mosi': mosi_data.pkl" in err
+    assert "MultiBench" in err and "docs/BENCHMARKS.md" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_help_starts_with_the_description(capsys):
+    """``--help``: a one-line usage, then the description; no reStructuredText markup."""
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    lines = out.splitlines()
+    assert lines[0] == "usage: infmasking train [options]" and lines[2].startswith("Train a method")
+    assert "``" not in out and "--data-dir" not in out and ":class:" not in out
 
 
 def test_help_lists_presets():

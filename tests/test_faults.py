@@ -210,16 +210,34 @@ def test_vector_tokens_keep_a_token_in_masked_views():
         model4(x, num_masks=2, mask_ratio=0.7)
 
 
-def test_auto_threads_follow_the_idle_cores(monkeypatch):
-    from infmasking.training import host as run
+def test_auto_threads_follow_the_cores_idle_now(monkeypatch):
+    from infmasking.training import host
 
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(run.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
-    assert run.auto_threads() == 8
-    monkeypatch.setattr(run.os, "getloadavg", lambda: (5.6, 0.0, 0.0))
-    assert run.auto_threads() == 2
-    monkeypatch.setattr(run.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
-    assert run.auto_threads() == 1
+    monkeypatch.setattr(host, "usable_cores", lambda: 8)
+    monkeypatch.setattr(host.os, "getloadavg", lambda: (40.0, 0.0, 0.0))
+    # a load average still raised by work that has ended (an install) does not count
+    monkeypatch.setattr(host, "busy_cores", lambda window=0.2: 0.3)
+    assert host.auto_threads() == 8
+    monkeypatch.setattr(host, "busy_cores", lambda window=0.2: 5.6)
+    assert host.auto_threads() == 2
+    monkeypatch.setattr(host, "busy_cores", lambda window=0.2: 40.0)
+    assert host.auto_threads() == 1
+    # no /proc/stat: the 1-minute load average
+    monkeypatch.setattr(host, "busy_cores", lambda window=0.2: None)
+    monkeypatch.setattr(host.os, "getloadavg", lambda: (5.6, 0.0, 0.0))
+    assert host.auto_threads() == 2
+
+
+def test_busy_cores_reads_the_window(monkeypatch):
+    """Busy cores = cores x (busy jiffies / all jiffies) between two reads of /proc/stat."""
+    from infmasking.training import host
+
+    reads = iter([(100.0, 1000.0), (150.0, 1100.0)])
+    monkeypatch.setattr(host, "_cpu_times", lambda cpus: next(reads))
+    monkeypatch.setattr(host.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert host.busy_cores(window=0.0) == pytest.approx(1.0)
+    monkeypatch.setattr(host, "_cpu_times", lambda cpus: None)
+    assert host.busy_cores(window=0.0) is None
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Literal, Optional
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_parsing_settings
 
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, presets
@@ -25,8 +25,16 @@ def _preset_help() -> str:
     return f"Presets shipped in the package (--preset NAME): {names}."
 
 
-def _run_parser(description: str) -> ArgumentParser:
-    p = ArgumentParser(description=description + " " + _preset_help())
+def _parser(command: str | None, description: str) -> ArgumentParser:
+    """A parser that raises on a bad argument (``main`` turns it into one line) and whose usage
+    is one line, so ``--help`` starts with the description, not every option's synopsis."""
+    prog = f"infmasking {command}" if command else "infmasking"
+    usage = f"{prog} [options]" if command else "infmasking COMMAND [options]  (COMMAND --help)"
+    return ArgumentParser(prog=prog, usage=usage, description=description, exit_on_error=False)
+
+
+def _run_parser(command: str, description: str) -> ArgumentParser:
+    p = _parser(command, description + " " + _preset_help())
     p.add_argument(
         "--config", action=ActionConfigFile, help="YAML file with any of the options below"
     )
@@ -41,23 +49,25 @@ def _run_parser(description: str) -> ArgumentParser:
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="infmasking",
-        description="InfMasking and baselines: train, evaluate, reproduce. " + _preset_help(),
+    parser = _parser(
+        None,
+        "InfMasking and baselines: train, evaluate, embed, reproduce, interactions. "
+        + _preset_help(),
     )
     sub = parser.add_subcommands(dest="command")
 
     train = _run_parser(
+        "train",
         "Train a method on a dataset, probe the frozen features and write a run folder. "
         "With no arguments: InfMasking on the biased Trifeatures set at 64 px "
-        "(≈5 min on 2 CPU cores)."
+        "(≈5 min on 2 CPU cores).",
     )
     train.add_argument(
         "--overwrite", type=bool, default=False, help="replace a finished run in out_dir"
     )
     sub.add_subcommand("train", train, help="train and report")
 
-    ev = ArgumentParser(description="Re-run the linear probes of a trained run.")
+    ev = _parser("evaluate", "Re-run the linear probes of a trained run.")
     ev.add_argument("run", type=str, help="run folder or checkpoint file")
     ev.add_argument(
         "--out_dir",
@@ -91,10 +101,11 @@ def build_parser() -> ArgumentParser:
     )
     sub.add_subcommand("evaluate", ev, help="re-run the probes of a run folder or checkpoint")
 
-    em = ArgumentParser(
-        description="Embed every sample of a dataset with a trained run: writes features [N, d] "
+    em = _parser(
+        "embed",
+        "Embed every sample of a dataset with a trained run: writes features [N, d] "
         "(the features the probes use), the split of each sample, its index (its row in the data "
-        "file, rows in the file's order, for own .npz data) and its labels to an .npz."
+        "file, rows in the file's order, for own .npz data) and its labels to an .npz.",
     )
     em.add_argument("run", type=str, help="run folder or checkpoint file")
     em.add_argument(
@@ -134,7 +145,8 @@ def build_parser() -> ArgumentParser:
     sub.add_subcommand("embed", em, help="features of a dataset from a trained run")
 
     rep = _run_parser(
-        "Run methods × seeds and write a comparison table (mean ± std, published numbers beside)."
+        "reproduce",
+        "Run methods × seeds and write a comparison table (mean ± std, published numbers beside).",
     )
     rep.add_argument(
         "benchmark",
@@ -174,11 +186,12 @@ def build_parser() -> ArgumentParser:
     sub.add_subcommand("reproduce", rep, help="methods × seeds comparison")
 
     pid = _run_parser(
+        "interactions",
         "How much redundancy, uniqueness and synergy (bits) a task holds: the partial "
         "information decomposition of I(label; modality 1, modality 2) from k-means clusters of "
         "each modality (docs/INTERACTIONS.md). From the raw data (--preset / --config / "
         "--data.*), or with RUN from a trained run's unimodal representations and its fused "
-        "probe's predictions. Three or more modalities: every pair."
+        "probe's predictions. Three or more modalities: every pair.",
     )
     pid.add_argument(
         "run", type=Optional[str], nargs="?", default=None, help="a run folder (optional)"
@@ -200,7 +213,84 @@ def build_parser() -> ArgumentParser:
     pid.add_argument("--out", type=Optional[str], default=None, help="write the JSON here")
     pid.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
     sub.add_subcommand("interactions", pid, help="redundancy / uniqueness / synergy of a task")
+    for p in (parser, *_subcommands(parser).values()):
+        _plain_help(p)
     return parser
+
+
+def _subcommands(parser: ArgumentParser) -> dict[str, ArgumentParser]:
+    """Command name -> its parser."""
+    action = getattr(parser, "_subcommands_action", None)
+    return dict(action.choices) if action is not None else {}
+
+
+def _plain_help(parser: ArgumentParser) -> None:
+    """Option help as a terminal shows it: the docstrings' reStructuredText markup
+    (````x````, ``:class:`X```) becomes plain `x` / X."""
+    import re
+
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            h = re.sub(r":(?:class|func|meth|mod|data|attr):`~?([^`]+)`", r"\1", action.help)
+            action.help = h.replace("``", "`")
+
+
+def _closest(word: str, names, prefix: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the valid name closest to ``word`` (options compared
+    without their dashes; ``prefix`` put before the name said), or ""."""
+    import difflib
+
+    bare = {n.lstrip("-"): n for n in names}
+    near = difflib.get_close_matches(word.lstrip("-"), list(bare), n=1, cutoff=0.6)
+    return f" (did you mean {prefix + bare[near[0]]!r}?)" if near else ""
+
+
+def one_line_error(message: str, parser: ArgumentParser, command: str | None) -> str:
+    """A jsonargparse error message (often several lines: the type, every subtype of a union)
+    as one line naming the option, what was expected and what came, with the closest valid
+    name for a misspelt choice, command or option."""
+    import re
+
+    def closest(word: str, names) -> str:
+        return _closest(word, names)
+
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:  # an unknown command
+        names = re.findall(r"'([^']*)'", m[2])
+        return f"unknown command {m[1]!r}{closest(m[1], names)}; commands: {', '.join(names)}"
+    m = re.match(r'Parser key "([^"]+)":', message)
+    if m:
+        key = m[1]
+        got = re.search(r"(?:Got value|Given value): (.*)", message)
+        got = got[1].strip() if got else "?"
+        choices = re.search(r"Literal\[([^\]]*)\]", message)
+        if choices:
+            names = re.findall(r"'([^']*)'", choices[1])
+            return f"--{key}: expected one of {', '.join(names)}; got {got!r}{closest(got, names)}"
+        kinds = re.findall(r"Expected a <class '(\w+)'>", message)
+        kinds = [k for k in kinds if k != "NoneType"]
+        if kinds:
+            what = {"int": "an integer", "float": "a number", "bool": "true or false"}
+            expected = " or ".join(what.get(k, f"a {k}") for k in dict.fromkeys(kinds))
+            return f"--{key}: expected {expected}; got {got!r}"
+        first = next(
+            (line.strip() for line in message.splitlines()[1:] if line.strip()), "invalid value"
+        )
+        return f"--{key}: {first}; got {got!r}"
+    m = re.match(r"unrecognized arguments: (.*)", message)
+    if m:
+        target = _subcommands(parser).get(command, parser)
+        options = [o for a in target._actions for o in a.option_strings]
+        words = m[1].split()
+        hint = closest(words[0].split("=", 1)[0], options) if words[0].startswith("--") else ""
+        prog = f"infmasking {command}" if command else "infmasking"
+        return f"unknown argument(s) {' '.join(words)}{hint}; `{prog} --help` lists the options"
+    m = re.match(r"the following arguments are required: (.*)", message)
+    if m:
+        names = [n.split(".", 1)[-1] for n in m[1].split(", ")]
+        usage = f"infmasking {command} {' '.join(n.upper() for n in names)} [options]"
+        return f"missing {', '.join(names)}; usage: {usage}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _expand_presets(argv: list[str]) -> list[str]:
@@ -304,6 +394,7 @@ def _check_keys(argv: list[str]) -> None:
     def fields_of(obj) -> dict:
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
+    prog = f"infmasking {argv[0]}" if argv and not argv[0].startswith("-") else "infmasking"
     sections = {
         f.name: f.default_factory()
         for f in dataclasses.fields(RunConfig)
@@ -320,13 +411,14 @@ def _check_keys(argv: list[str]) -> None:
             valid = fields_of(node)
             if part not in valid:
                 raise SystemExit(
-                    f"infmasking: unknown config key {name!r}; valid keys of "
+                    f"{prog}: error: unknown option --{name}"
+                    f"{_closest(part, valid, '--' + '.'.join(path[:depth]) + '.')}; valid keys of "
                     f"{'.'.join(path[:depth])!r}: " + ", ".join(valid)
                 )
             node = valid[part]
             if depth < len(path) and not dataclasses.is_dataclass(node):
                 raise SystemExit(
-                    f"infmasking: unknown config key {name!r}: "
+                    f"{prog}: error: unknown option --{name}: "
                     f"{'.'.join(path[: depth + 1])!r} is not a section"
                 )
 
@@ -345,7 +437,13 @@ def main(argv: list[str] | None = None) -> int:
     _check_keys(argv)
     _check_config_files(argv)
     parser = build_parser()
-    cfg = parser.parse_args(argv)
+    try:
+        cfg = parser.parse_args(argv)
+    except ArgumentError as e:
+        command = argv[0] if argv and argv[0] in _subcommands(parser) else None
+        prog = f"infmasking {command}" if command else "infmasking"
+        print(f"{prog}: error: {one_line_error(str(e), parser, command)}", file=sys.stderr)
+        return 1
     cmd = cfg.command
     if cmd is None:
         parser.print_help()

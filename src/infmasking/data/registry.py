@@ -24,12 +24,22 @@ class DatasetEntry:
         needs_path: the dataset is read from ``data.path`` (False: generated).
         reads_modalities: the loader itself reads only ``data.modalities`` (MultiBench affect
             pickles hold every modality of every sample).
+        source: the file it reads and where to obtain it, said when ``data.path`` is missing.
     """
 
     name: str
     load: Callable[[Any], MultimodalData]
     needs_path: bool = True
     reads_modalities: bool = False
+    source: str = ""
+
+    def missing_path(self) -> str:
+        """The one line for a run of this dataset without ``--data.path``."""
+        where = f"{self.source}; " if self.source else ""
+        return (
+            f"--data.path is needed for data.name {self.name!r}: {where}"
+            "files and where to obtain them in docs/BENCHMARKS.md (nothing is downloaded)"
+        )
 
 
 def _trifeatures(cfg) -> MultimodalData:
@@ -65,7 +75,7 @@ def _trifeatures_tokens(cfg) -> MultimodalData:
         ) from None
 
 
-def _from_file(module: str, function: str, reads_modalities: bool = False):
+def _from_file(name: str, module: str, function: str, reads_modalities: bool = False):
     """A loader ``infmasking.data.<module>.<function>(Path(data.path), **data.options)``.
     The split of a real benchmark is fixed by the dataset (option split_seed), not by the
     training seed: every seed of a comparison is scored on the same test set."""
@@ -74,7 +84,7 @@ def _from_file(module: str, function: str, reads_modalities: bool = False):
         import importlib
 
         if cfg.path is None:
-            raise ValueError("this dataset needs data.path (--data.path FILE_OR_DIR)")
+            raise ValueError(REGISTRY[name].missing_path())
         options = dict(cfg.options or {})
         if reads_modalities and cfg.modalities and "modalities" not in options:
             options["modalities"] = list(cfg.modalities)
@@ -84,19 +94,49 @@ def _from_file(module: str, function: str, reads_modalities: bool = False):
     return load
 
 
+#: name -> the file(s) a dataset reads and where to obtain them (docs/BENCHMARKS.md).
+_SOURCES = {
+    "mosi": "mosi_data.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
+    "'Affective computing')",
+    "mosei": "mosei_senti_data.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
+    "'Affective computing')",
+    "ur_funny": "humor.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
+    "'Affective computing')",
+    "mustard": "sarcasm.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
+    "'Affective computing')",
+    "mimic": "im.pk, MultiBench's MIMIC-III file (PhysioNet credentialed access, then the "
+    "MultiBench README, 'Healthcare')",
+    "vision_touch": "a folder of Vision&Touch episode .h5 files (MultiBench datasets/robotics "
+    "and its download script)",
+    "mmimdb": "multimodal_imdb.hdf5 or the raw MM-IMDb folder (archive.org/details/mmimdb)",
+    "npz": "your own .npz (x_<modality>, y, optional split; docs/BENCHMARKS.md 'Your own data')",
+}
+
+
 def _entries() -> list[DatasetEntry]:
     affect = [
-        DatasetEntry(name, _from_file("affect", f"load_{name}", True), reads_modalities=True)
+        DatasetEntry(
+            name,
+            _from_file(name, "affect", f"load_{name}", True),
+            reads_modalities=True,
+            source=_SOURCES[name],
+        )
         for name in ("mosi", "mosei", "ur_funny", "mustard")
     ]
     return [
         DatasetEntry("trifeatures", _trifeatures, needs_path=False),
         DatasetEntry("trifeatures_tokens", _trifeatures_tokens, needs_path=False),
         *affect,
-        DatasetEntry("mimic", _from_file("mimic", "load_mimic")),
-        DatasetEntry("vision_touch", _from_file("vision_touch", "load_vision_touch")),
-        DatasetEntry("mmimdb", _from_file("mmimdb", "load_mmimdb")),
-        DatasetEntry("npz", _from_file("npz", "load_npz")),
+        DatasetEntry("mimic", _from_file("mimic", "mimic", "load_mimic"), source=_SOURCES["mimic"]),
+        DatasetEntry(
+            "vision_touch",
+            _from_file("vision_touch", "vision_touch", "load_vision_touch"),
+            source=_SOURCES["vision_touch"],
+        ),
+        DatasetEntry(
+            "mmimdb", _from_file("mmimdb", "mmimdb", "load_mmimdb"), source=_SOURCES["mmimdb"]
+        ),
+        DatasetEntry("npz", _from_file("npz", "npz", "load_npz"), source=_SOURCES["npz"]),
     ]
 
 

@@ -33,7 +33,7 @@ class DataConfig:
     """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch |
     mmimdb | npz"""
     path: str | None = None
-    """Data file or folder (``--data-dir``); not needed for trifeatures (generated)."""
+    """Data file or folder; not needed for trifeatures / trifeatures_tokens (generated)."""
     modalities: list[str] | None = None
     """Use only these modalities, in this order (e.g. [vision, text] for affect)."""
     seed: int = 0
@@ -624,5 +624,10 @@ def validate(cfg: RunConfig) -> None:
             "'cpu' or 'auto' on this machine (no CUDA GPU is visible to torch)",
             t.accelerator,
         )
+    from infmasking.data.registry import REGISTRY
+
+    entry = REGISTRY.get(cfg.data.name)
+    if entry is not None and entry.needs_path and cfg.data.path is None:
+        problems.append(entry.missing_path())
     if problems:
         raise ValueError("; ".join(problems))
