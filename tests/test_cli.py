@@ -67,8 +67,19 @@ def test_probe_curve_starts_at_random_init(tmp_path):
 
 
 def test_finished_run_not_overwritten(tiny_run, capsys):
-    assert main(["train", *TINY, "--out_dir", str(tiny_run)]) == 1
-    assert "already holds a finished run" in capsys.readouterr().err
+    """The same command again shows the finished result (exit 0, nothing trained or written);
+    another config is refused in one line naming what differs."""
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()}
+    assert main(["train", *TINY, "--out_dir", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    assert "# infmasking on trifeatures" in out and "already held this finished run" in out
+    assert "--overwrite true" in out
+    assert {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()} == before
+    assert main(["train", *TINY, "--out_dir", str(tiny_run), "--optim.lr", "0.1"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a finished run of another config (optim.lr: 0.0003 -> 0.1)" in err
+    assert main(["train", *TINY, "--out_dir", str(tiny_run), "--eval.probe", "standardised"]) == 1
+    assert f"infmasking evaluate {tiny_run}" in capsys.readouterr().err
 
 
 def test_evaluate_reproduces_report(tiny_run):

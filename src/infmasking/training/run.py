@@ -31,6 +31,7 @@ from infmasking.training.callbacks import (
 )
 from infmasking.training.config import (
     RunConfig,
+    load_config,
     save_config,
     to_dict,
     validate,
@@ -166,7 +167,42 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
         return _train(cfg, out, overwrite)
 
 
+def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
+    """The report of a finished run in ``out`` trained with this same config (said on stdout
+    with how to train again): running the same command twice shows the result, as a resumed
+    run does. None where there is no finished run (or ``overwrite``); a finished run of another
+    config is an error naming what differs."""
+    folder = RunFolder(out)
+    if overwrite or not folder.report_json.exists() or not is_run_folder(out):
+        return None
+    old = to_dict(load_config(folder.config)) if folder.config.exists() else None
+    if old is not None and old["data"].get("path"):  # runs that stored a relative path
+        old["data"]["path"] = str(Path(old["data"]["path"]).expanduser().resolve())
+    diff = _diff(old, to_dict(cfg)) if old is not None else ["config.yaml missing"]
+    if diff:
+        again = (
+            f"; re-probe it with `infmasking evaluate {out}` and --probe / --features / "
+            "--class_weight"
+            if all(d.startswith("eval.") for d in diff)
+            else ""
+        )
+        raise RunError(
+            f"{out} already holds a finished run of another config ({', '.join(diff)}); "
+            f"pass --overwrite true to replace it, or choose another --out_dir{again}"
+        )
+    report = folder.report()
+    print(report.markdown)
+    print(run_summary(out))
+    print(
+        f"\n{out} already held this finished run: the report above is its result, nothing was "
+        "trained. To train it again: --overwrite true; another run: --out_dir DIR."
+    )
+    return report
+
+
 def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
+    if (done := _finished(cfg, out, overwrite)) is not None:
+        return done
     resume = _check_out_dir(cfg, out, overwrite)
     folder = RunFolder(out)
     _set_threads(cfg)
