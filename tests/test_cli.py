@@ -120,6 +120,8 @@ def test_resume_after_kill_ends_with_same_result(tmp_path):
     r = run_cli(["train", *TINY, *one, "--out_dir", str(killed)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Resuming from" in r.stdout
+    for noise in ("Restor", "exists and is not empty", "Trainer.fit", "weights_only"):
+        assert noise not in r.stdout + r.stderr, noise
     a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     b = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     for k in a:

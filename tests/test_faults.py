@@ -31,9 +31,11 @@ def test_sigterm_leaves_resumable_checkpoint(tmp_path):
     while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.2)
     p.send_signal(signal.SIGTERM)
-    stdout, _ = p.communicate(timeout=300)
+    stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 143
     assert "SIGTERM received" in stdout and "same command again to resume" in stdout
+    # the run's own lines only: no Lightning notice about the checkpoint it saved, no blank line
+    assert "weights_only" not in stdout + stderr and "\n\n" not in stdout
     assert (out / "checkpoints" / "last.ckpt").exists() and not (out / "report.json").exists()
     assert not (out / "run.lock").exists()
     state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)

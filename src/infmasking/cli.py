@@ -428,9 +428,18 @@ def main(argv: list[str] | None = None) -> int:
     2 an error while running (one line; ``--debug`` or ``INFMASKING_DEBUG=1`` shows the
     traceback), 143 / 130 stopped by SIGTERM / SIGINT (Ctrl-C) after saving a resumable
     checkpoint."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C outside a run's own handler (imports, data, probes)
+        prog = f"infmasking {argv[0]}" if argv and not argv[0].startswith("-") else "infmasking"
+        print(f"\n{prog}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     import os
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("INFMASKING_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     argv = _renamed_options(_expand_presets(_reproduce_preset(argv)))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -22,37 +19,6 @@ from infmasking.training.config import (
 from infmasking.training.errors import RunStopped, StopNow
 from infmasking.training.folder import RunFolder
 from infmasking.training.probing import run_probes
-
-
-class _NoTips(logging.Filter):
-    """Drop Lightning's advertising tips ("💡 Tip: ..."); every other message passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "💡" not in str(record.getMessage())
-
-
-class _NoBanner(logging.Filter):
-    """Drop Lightning's accelerator banner ("GPU available: ...", "TPU available: ...")."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = str(record.getMessage())
-        return not msg.startswith(("GPU available", "TPU available", "HPU available"))
-
-
-for _filter in (_NoTips(), _NoBanner()):
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_filter)
-
-
-@contextlib.contextmanager
-def _quiet_lightning():
-    """Inside a run only: the CSV logger's notice about a resumed folder (expected: we merge
-    metrics.csv ourselves) and a torch deprecation raised inside Lightning."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=".*Experiment logs directory.*exists and is not empty.*"
-        )
-        warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
-        yield
 
 
 class RunProgress(Callback):
@@ -234,7 +200,7 @@ class StopOnSigterm(Callback):
     def _handler_after_fit(self, signum, frame) -> None:
         name = self._name(signum)
         print(
-            f"\n{name} received while probing: training is complete in "
+            f"{name} received while probing: training is complete in "
             f"{RunFolder(self.out).checkpoint}. "
             "Run the same command again to probe and write the report.",
             flush=True,
@@ -261,7 +227,7 @@ class StopOnSigterm(Callback):
             self.saved = True
         if trainer.is_global_zero:
             print(
-                f"\n{self.received} received at step {trainer.global_step}: checkpoint saved to "
+                f"{self.received} received at step {trainer.global_step}: checkpoint saved to "
                 f"{path}. Run the same command again to resume.",
                 flush=True,
             )

@@ -27,7 +27,6 @@ from infmasking.training.callbacks import (
     StepCheckpoint,
     StepSeed,
     StopOnSigterm,
-    _quiet_lightning,
 )
 from infmasking.training.config import (
     RunConfig,
@@ -73,6 +72,7 @@ from infmasking.training.probing import (  # noqa: F401
     run_probes,
     seeded_subset,
 )
+from infmasking.training.quiet import quiet_lightning
 from infmasking.training.report import (  # noqa: F401
     evaluation_name,
     run_summary,
@@ -238,7 +238,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     # Lightning's CSV logger starts afresh: the rows before a resume are merged back after
     old_metrics = _read_csv(folder.metrics) if resume else []
     try:
-        with stop.installed(), _quiet_lightning():
+        with stop.installed(), quiet_lightning():
             loader = train_loader(data.train, cfg)
             loader.progress = lambda: (
                 trainer.current_epoch,
