@@ -82,8 +82,14 @@ def test_finished_run_not_overwritten(tiny_run, capsys):
     assert f"infmasking evaluate {tiny_run}" in capsys.readouterr().err
 
 
-def test_evaluate_reproduces_report(tiny_run):
+def test_evaluate_reproduces_report(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # says what it does before the work, and what it wrote after
+    assert out[0].startswith("Evaluating ") and "the published probe" in out[0]
+    assert out[-1] == (
+        f"Wrote evaluation.json, evaluation.md, evaluation_rus.png in {tiny_run.resolve()}"
+    )
     a = json.loads((tiny_run / "report.json").read_text())["results"]
     b = json.loads((tiny_run / "evaluation.json").read_text())["results"]
     for task in a:

@@ -53,6 +53,23 @@ def test_embed_errors(run_dir, tmp_path):
         infmasking.load_run(tmp_path / "empty")
 
 
+def test_embed_checks_its_output_before_any_work(run_dir, tmp_path, capsys, monkeypatch):
+    """An existing --out / --export is refused at once, before the data is loaded and
+    embedded; the file is left as it was."""
+    from infmasking.training import loading
+
+    def no_work(cfg):
+        raise AssertionError("the data was loaded before the output was checked")
+
+    monkeypatch.setattr(loading, "load_data", no_work)
+    for option, name in (("--out", "f.npz"), ("--export", "m.pt2")):
+        mine = tmp_path / name
+        mine.write_bytes(b"mine")
+        assert main(["embed", str(run_dir), option, str(mine)]) == 1
+        assert f"{option} {mine} exists; pass --overwrite true" in capsys.readouterr().err
+        assert mine.read_bytes() == b"mine"
+
+
 def test_embed_command(run_dir, tmp_path, capsys):
     out = tmp_path / "f.npz"
     assert main(["embed", str(run_dir), "--out", str(out), "--batch_size", "512"]) == 0

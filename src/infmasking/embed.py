@@ -164,7 +164,8 @@ def embed_split(
 
     out = []
     starts = range(0, len(split), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
+    # a bar on a terminal only (disable=None): a redirected log gets no bar fragments
+    for start in tqdm(starts, desc=desc, disable=None if progress else True, unit="batch"):
         b = split[torch.arange(start, min(start + batch_size, len(split)))]
         out.append(run.embed(b.inputs, b.padding, modalities).float().cpu())
     n = len(modalities) if modalities else None
@@ -277,6 +278,11 @@ def embed_command(
             f"--modalities: unknown modality {unknown[0]!r}; "
             f"this model was trained on {run.modalities}"
         )
+    # where it writes is checked before any work: an existing file is refused at once
+    if export:
+        output_file(export, folder / "model.pt2", ".pt2", "--export", overwrite, protected)
+    else:
+        output_file(out, folder / "features.npz", ".npz", "--out", overwrite, protected)
     cfg = run.config
     if data_path is None:
         check_data_identity(folder, cfg.data.path, "embed")

@@ -393,6 +393,11 @@ def evaluate(
         cfg.eval.features = features
     if num_threads is not None:
         cfg.trainer.num_threads = num_threads
+    print(
+        f"Evaluating {ckpt}: the {cfg.eval.probe} probe on {cfg.eval.features} features; "
+        f"loading the {cfg.data.name} data and embedding it",
+        flush=True,
+    )
     _set_threads(cfg)
     data = load_data(cfg)
     results = run_probes(module, data, cfg, verbose=True)
@@ -401,4 +406,6 @@ def evaluate(
     name = evaluation_name(cfg)
     report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt))
     print(report.markdown)
+    written = [f"{name}.json", f"{name}.md", f"{name}_rus.png"]
+    print(f"\nWrote {', '.join(w for w in written if (out / w).exists())} in {out.resolve()}")
     return report
