@@ -38,6 +38,10 @@ def test_train_writes_run_folder(tiny_run):
     assert report["steps"] == 2 * (96 // 32)
     csv = (tiny_run / "metrics.csv").read_text()
     assert "train/loss_mask1" in csv and "train/mask_weight" in csv
+    # generated data: data.json says what generated it
+    data = json.loads((tiny_run / "data.json").read_text())
+    assert data["generated"] == "trifeatures" and data["seed"] == 0
+    assert data["settings"]["trifeatures"]["max_pairs"] == 96
 
 
 def test_data_on_device_trains_the_same_steps(tiny_run, tmp_path):
@@ -90,6 +94,8 @@ def test_evaluate_reproduces_report(tiny_run, capsys):
     assert out[-1] == (
         f"Wrote evaluation.json, evaluation.md, evaluation_rus.png in {tiny_run.resolve()}"
     )
+    # the steps of the checkpoint evaluated (its plot's title names them)
+    assert json.loads((tiny_run / "evaluation.json").read_text())["steps"] == 2 * (96 // 32)
     a = json.loads((tiny_run / "report.json").read_text())["results"]
     b = json.loads((tiny_run / "evaluation.json").read_text())["results"]
     for task in a:

@@ -117,12 +117,87 @@ def test_write_markdown_table():
         write_markdown_table([["too", "many"]], ["one"])
 
 
-def test_loss_terms_are_named_by_modality():
+def test_loss_terms_are_named_by_their_column_and_modality():
     from infmasking.evaluation.plots import term_label
 
     mods = ["image1", "image2"]
-    assert term_label("train/loss_comm_1", mods) == "train/loss_comm(image1)"
-    assert term_label("train/acc_cross_12", mods) == "train/acc_cross(image1, image2)"
-    assert term_label("train/loss_self_2", mods) == "train/loss_self(image2)"
+    assert term_label("train/loss_comm_1", mods) == "train/loss_comm_1 (image1)"
+    assert term_label("train/acc_cross_12", mods) == "train/acc_cross_12 (image1, image2)"
+    assert term_label("train/loss_self_2", mods) == "train/loss_self_2 (image2)"
     assert term_label("train/loss_comm_all", mods) == "train/loss_comm_all"
     assert term_label("train/loss_comm_1") == "train/loss_comm_1"
+
+
+def test_moving_mean_is_the_trailing_mean():
+    from infmasking.evaluation.plots import moving_mean, smoothing_window
+
+    y = np.array([1.0, 3.0, 2.0, 6.0, 4.0])
+    want = [np.mean(y[max(0, i - 2) : i + 1]) for i in range(len(y))]
+    np.testing.assert_allclose(moving_mean(y, 3), want)
+    np.testing.assert_array_equal(moving_mean(y, 1), y)
+    assert smoothing_window(49) == 1 and smoothing_window(100) == 4 and smoothing_window(936) == 37
+
+
+def _inside(inner, outer) -> bool:
+    """Do two boxes overlap?"""
+    across = inner.x0 < outer.x1 and inner.x1 > outer.x0
+    return across and inner.y0 < outer.y1 and inner.y1 > outer.y0
+
+
+def test_training_curves_layout(tmp_path):
+    """A title, a y label on every panel, labels that are the CSV columns, the lone
+    mask_weight panel named after it, legends below the curves (never over them), smoothing
+    said in the title."""
+    from infmasking.evaluation.plots import training_curves_figure
+
+    rng = np.random.default_rng(0)
+    rows = ["epoch,step,train/loss,train/loss_comm_1,train/acc_comm_1,train/mask_weight"]
+    for step in range(100):
+        loss = 5 - step / 50 + rng.normal(0, 0.3)
+        rows.append(f"0,{step},{loss},{loss + 1},{step / 200},{min(1, step / 80)}")
+    f = tmp_path / "metrics.csv"
+    f.write_text("\n".join(rows) + "\n")
+    fig = training_curves_figure(f, ["image1", "image2"], title="infmasking on trifeatures")
+    fig.canvas.draw()
+    assert fig._suptitle.get_text().startswith("infmasking on trifeatures\n")
+    assert "trailing mean over 4 logged steps" in fig._suptitle.get_text()
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == ["loss", "accuracy", "train/mask_weight"]
+    assert all(a.get_ylabel() for a in axes)
+    labels = [t.get_text() for a in axes for t in a.get_legend().get_texts()]
+    assert labels == [
+        "train/loss",
+        "train/loss_comm_1 (image1)",
+        "train/acc_comm_1 (image1)",
+        "train/mask_weight",
+    ]
+    renderer = fig.canvas.get_renderer()
+    for a in axes:
+        assert not _inside(a.get_legend().get_window_extent(renderer), a.get_window_extent())
+
+
+def test_rus_bars_say_metric_values_and_every_published_number(tmp_path):
+    from infmasking.evaluation.plots import rus_bars_figure
+
+    fig = rus_bars_figure(
+        {"infmasking": {"redundancy": 37.9, "synergy": 50.0, "synergy_auroc": 55.2}},
+        published={"infmasking": {"synergy": 77.0}},
+        published_other={"infmasking": {"redundancy": 99.9}},
+        chance={"redundancy": 10.0, "synergy": 50.0, "synergy_auroc": 50.0},
+        task_labels={"synergy_auroc": "synergy\n(AUROC)"},
+        values=True,
+        published_other_label="published, unbiased pairs",
+        title="a title",
+    )
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["redundancy", "synergy", "synergy\n(AUROC)"]
+    texts = [t.get_text() for t in ax.texts]
+    assert {"37.9", "50.0", "55.2"} <= set(texts)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "published" in legend and "published, unbiased pairs" in legend
+    renderer = fig.canvas.get_renderer()
+    box = fig.legends[0].get_window_extent(renderer)
+    assert not _inside(box, ax.get_window_extent())
+    assert not _inside(box, fig._suptitle.get_window_extent(renderer))

@@ -28,6 +28,8 @@ __all__ = [
     "plot_rus_bars",
     "plot_training_curves",
     "read_metrics_csv",
+    "rus_bars_figure",
+    "training_curves_figure",
 ]
 
 Value = float | tuple[float, float] | Sequence[float] | None
@@ -62,9 +64,17 @@ def _metric_group(name: str) -> str:
     return "other"
 
 
+#: The y label of each subplot of the training curves.
+GROUP_YLABEL = {
+    "loss": "loss (InfoNCE, nats)",
+    "accuracy": "contrastive accuracy (top-1 in the batch)",
+}
+
+
 def term_label(name: str, modalities: Sequence[str] | None = None) -> str:
-    """A metric's legend label with modality numbers replaced by names:
-    ``train/loss_comm_1`` -> ``train/loss_comm(image1)``, ``cross_12`` -> ``cross(x1, x2)``."""
+    """A metric's legend label: its ``metrics.csv`` column, with the modalities its numbers
+    stand for after it: ``train/loss_comm_1`` -> ``train/loss_comm_1 (image1)``,
+    ``train/acc_cross_12`` -> ``train/acc_cross_12 (image1, image2)``."""
     if not modalities:
         return name
     import re
@@ -73,34 +83,37 @@ def term_label(name: str, modalities: Sequence[str] | None = None) -> str:
         i = int(k) - 1
         return modalities[i] if 0 <= i < len(modalities) else k
 
-    pair = re.match(r"^(.*cross)_(\d)(\d)$", name)
+    pair = re.match(r"^.*cross_(\d)(\d)$", name)
     if pair:
-        return f"{pair[1]}({mod(pair[2])}, {mod(pair[3])})"
-    one = re.match(r"^(.*(?:comm|self))_(\d+)$", name)
+        return f"{name} ({mod(pair[1])}, {mod(pair[2])})"
+    one = re.match(r"^.*(?:comm|self)_(\d+)$", name)
     if one:
-        return f"{one[1]}({mod(one[2])})"
+        return f"{name} ({mod(one[1])})"
     return name
 
 
-def plot_training_curves(
-    metrics_csv: str | Path, out_png: str | Path, modalities: Sequence[str] | None = None
-) -> Path:
-    """Plot every ``train/*`` and ``val/*`` column of a CSVLogger file against the step.
+def smoothing_window(n: int) -> int:
+    """Points averaged by the smoothed training curves: about 1/25 of the logged points
+    (1: no smoothing below 50 points)."""
+    return max(1, round(n / 25)) if n >= 50 else 1
 
-    Losses share one subplot, accuracies (columns containing "acc") another, anything else
-    (learning rate, temperature, ...) a third; train curves are solid, val curves dashed with
-    markers. Rows where a metric is NaN/empty are skipped for that metric. The x axis is
-    ``step``, else ``epoch``, else the row number. A file without such columns still gives a
-    PNG, saying so.
 
-    Args:
-        metrics_csv: path of ``metrics.csv``.
-        out_png: output path (parent directories are created).
-        modalities: the run's modality names, to name the per-modality loss terms.
+def moving_mean(y: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean of the last ``window`` values (fewer at the start) [len(y)]."""
+    if window <= 1 or len(y) == 0:
+        return np.asarray(y, dtype=np.float64)
+    c = np.cumsum(np.insert(np.asarray(y, dtype=np.float64), 0, 0.0))
+    idx = np.arange(1, len(y) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
 
-    Returns:
-        ``out_png`` as a :class:`Path`.
-    """
+
+def training_curves_figure(
+    metrics_csv: str | Path,
+    modalities: Sequence[str] | None = None,
+    title: str = "",
+) -> Figure:
+    """The figure of :func:`plot_training_curves` (not saved)."""
     cols = read_metrics_csv(metrics_csv)
     n_rows = len(next(iter(cols.values()))) if cols else 0
     for x_name in ("step", "epoch"):
@@ -117,7 +130,7 @@ def plot_training_curves(
             groups.setdefault(_metric_group(n), []).append(n)
     order = [g for g in ("loss", "accuracy", "other") if g in groups]
 
-    fig = _figure((5.0 * max(len(order), 1), 3.6))
+    fig = _figure((5.0 * max(len(order), 1), 4.6))
     if not order:
         ax = fig.add_subplot(1, 1, 1)
         ax.text(
@@ -129,26 +142,71 @@ def plot_training_curves(
             transform=ax.transAxes,
         )
         ax.set_axis_off()
+    windows = set()
     for i, group in enumerate(order):
         ax = fig.add_subplot(1, len(order), i + 1)
         for n in groups[group]:
             y = cols[n]
             ok = np.isfinite(y) & np.isfinite(x)
             is_val = n.startswith("val/")
-            ax.plot(
-                x[ok],
-                y[ok],
-                "--" if is_val else "-",
-                marker="o" if is_val else None,
-                markersize=3,
-                linewidth=1.2,
-                label=term_label(n, modalities),
-            )
+            label = term_label(n, modalities)
+            if is_val:
+                ax.plot(x[ok], y[ok], "--o", markersize=3, linewidth=1.2, label=label)
+                continue
+            w = smoothing_window(int(ok.sum()))
+            windows.add(w)
+            (line,) = ax.plot(x[ok], moving_mean(y[ok], w), "-", linewidth=1.4, label=label)
+            if w > 1:  # every logged step, faint, under its smoothed line
+                ax.plot(x[ok], y[ok], "-", linewidth=0.6, alpha=0.25, color=line.get_color())
         ax.set_xlabel(x_name)
-        ax.set_title(group)
+        names = groups[group]
+        if group == "other" and len(names) == 1:
+            ax.set_title(names[0])
+            ax.set_ylabel(names[0].split("/", 1)[1])
+        else:
+            ax.set_title({"other": "other logged values"}.get(group, group))
+            ax.set_ylabel(GROUP_YLABEL.get(group, "value"))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return _save(fig, out_png)
+        # below the axes, never over the curves
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    smooth = max(windows, default=1)
+    note = (
+        f"solid: trailing mean over {smooth} logged steps; faint: every logged step"
+        if smooth > 1
+        else ""
+    )
+    heading = "\n".join(t for t in (title or "training curves (metrics.csv)", note) if t)
+    fig.suptitle(heading, fontsize=9)
+    return fig
+
+
+def plot_training_curves(
+    metrics_csv: str | Path,
+    out_png: str | Path,
+    modalities: Sequence[str] | None = None,
+    title: str = "",
+) -> Path:
+    """Plot every ``train/*`` and ``val/*`` column of a CSVLogger file against the step.
+
+    Losses share one subplot, accuracies (columns containing "acc") another, anything else
+    (the λ weight ``mask_weight``, a learning rate, ...) a third, named after its only column
+    when it has one; every subplot has a y label and its legend below it, labels are the CSV
+    columns (with the modalities a term's numbers stand for). Train curves are a trailing
+    mean (:func:`smoothing_window` points) over the faint per-step values; val curves dashed
+    with markers. Rows where a metric is NaN/empty are skipped for that metric. The x axis is
+    ``step``, else ``epoch``, else the row number. A file without such columns still gives a
+    PNG, saying so.
+
+    Args:
+        metrics_csv: path of ``metrics.csv``.
+        out_png: output path (parent directories are created).
+        modalities: the run's modality names, to name the per-modality loss terms.
+        title: the figure's title (default "training curves (metrics.csv)").
+
+    Returns:
+        ``out_png`` as a :class:`Path`.
+    """
+    return _save(training_curves_figure(metrics_csv, modalities, title), out_png)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,9 +218,13 @@ def plot_rus_bars(
     out_png: str | Path,
     *,
     published: Mapping[str, Mapping[str, Value]] | None = None,
+    published_other: Mapping[str, Mapping[str, Value]] | None = None,
     chance: Mapping[str, float] | None = None,
     ylabel: str = "balanced accuracy (%)",
     title: str = "",
+    task_labels: Mapping[str, str] | None = None,
+    values: bool = False,
+    published_other_label: str = "published (another setting)",
 ) -> Path:
     """Grouped bars: one group per task (e.g. redundancy / uniqueness / synergy), one bar per
     method.
@@ -173,32 +235,67 @@ def plot_rus_bars(
         out_png: output path (parent directories are created).
         published: method -> task -> value, drawn as black diamond markers over the method's
             bar (a method present only here gets an outlined, hatched bar).
+        published_other: method -> task -> value, published numbers measured under another
+            setting (e.g. the other Trifeatures pair set), drawn as hollow diamonds labelled
+            ``published_other_label``.
         chance: task -> chance level, drawn as a dotted line across the task's group.
         ylabel, title: axis label and title.
+        task_labels: task -> its tick label (default: the task, "_" as a line break), e.g. to
+            name the metric of a task whose metric differs from the y label's.
+        values: write each bar's value above it.
 
     Returns:
         ``out_png`` as a :class:`Path`.
     """
+    fig = rus_bars_figure(
+        results,
+        published=published,
+        published_other=published_other,
+        chance=chance,
+        ylabel=ylabel,
+        title=title,
+        task_labels=task_labels,
+        values=values,
+        published_other_label=published_other_label,
+    )
+    return _save(fig, out_png)
+
+
+def rus_bars_figure(
+    results: Mapping[str, Mapping[str, Value]],
+    *,
+    published: Mapping[str, Mapping[str, Value]] | None = None,
+    published_other: Mapping[str, Mapping[str, Value]] | None = None,
+    chance: Mapping[str, float] | None = None,
+    ylabel: str = "balanced accuracy (%)",
+    title: str = "",
+    task_labels: Mapping[str, str] | None = None,
+    values: bool = False,
+    published_other_label: str = "published (another setting)",
+) -> Figure:
+    """The figure of :func:`plot_rus_bars` (not saved)."""
     published = published or {}
+    published_other = published_other or {}
     chance = chance or {}
+    task_labels = task_labels or {}
     methods = list(results) + [m for m in published if m not in results]
     tasks: list[str] = []
-    for table in (*results.values(), *published.values()):
+    for table in (*results.values(), *published.values(), *published_other.values()):
         tasks += [t for t in table if t not in tasks]
     tasks += [t for t in chance if t not in tasks]
 
-    # wide enough that the task names never overlap (the legend sits outside, on the right)
+    # wide enough that the task names never overlap (the legend sits outside, below)
     fig = _figure((max(6.0, 3.5 + 1.1 * len(tasks) + 0.3 * len(tasks) * max(len(methods), 1)), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(len(methods), 1)
     centres = np.arange(len(tasks), dtype=np.float64)
-    pub_label = "published"
+    pub_label, other_label = "published", published_other_label
     for j, method in enumerate(methods):
         xs = centres - 0.4 + (j + 0.5) * width
         if method in results:
             mean, std = _columns(results[method], tasks)
             has_err = any(np.isfinite(s) for s in std)
-            ax.bar(
+            bars = ax.bar(
                 xs,
                 mean,
                 width * 0.9,
@@ -206,6 +303,13 @@ def plot_rus_bars(
                 yerr=np.nan_to_num(std) if has_err else None,
                 capsize=3,
             )
+            if values:
+                ax.bar_label(
+                    bars,
+                    labels=["" if not np.isfinite(m) else f"{m:.1f}" for m in mean],
+                    fontsize=7,
+                    padding=2,
+                )
         else:  # published only: an outlined bar names the slot
             mean, _ = _columns(published[method], tasks)
             ax.bar(
@@ -230,6 +334,19 @@ def plot_rus_bars(
                 label=pub_label,
             )
             pub_label = "_nolegend_"
+        if method in published_other:
+            mean, _ = _columns(published_other[method], tasks)
+            ax.plot(
+                xs,
+                mean,
+                "D",
+                markerfacecolor="none",
+                markeredgecolor="black",
+                markersize=4,
+                linestyle="none",
+                label=other_label,
+            )
+            other_label = "_nolegend_"
     chance_label = "chance"
     for i, t in enumerate(tasks):
         if t in chance and chance[t] is not None:
@@ -237,14 +354,16 @@ def plot_rus_bars(
                 chance[t], i - 0.45, i + 0.45, colors="grey", linestyles=":", label=chance_label
             )
             chance_label = "_nolegend_"
-    ax.set_xticks(centres, [t.replace("_", "\n") for t in tasks], fontsize=8)
+    ax.set_xticks(centres, [task_labels.get(t, t.replace("_", "\n")) for t in tasks], fontsize=8)
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    if values:
+        ax.set_ylim(top=max(ax.get_ylim()[1], 108))  # room for the values over 100 % bars
+    if title:  # over the whole figure: the legend beside the axes never covers it
+        fig.suptitle(title, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     if methods or chance:
-        fig.legend(fontsize=7, loc="outside right upper")
-    return _save(fig, out_png)
+        fig.legend(fontsize=7, loc="outside lower center", ncol=4)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------

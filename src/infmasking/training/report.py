@@ -251,27 +251,45 @@ def write_plots(
         name: "report" or an evaluation's name.
     """
     out = folder.path
+    pairs = "biased" if cfg.data.trifeatures.biased else "unbiased"
+    steps = f", {report.steps} steps" if report.steps is not None else ""
     if protocol.applies(data):
-        # the published point only where this run measures the same thing (protocol: synergy
-        # from the biased pairs, redundancy / uniqueness from the unbiased pairs)
+        # the published point filled where this run measures the same thing (protocol: synergy
+        # from the biased pairs, redundancy / uniqueness from the unbiased pairs), hollow where
+        # the paper read it from a run on the other pair set
         pub = protocol.PUBLISHED.get(cfg.method.name)
-        pairs = "biased" if cfg.data.trifeatures.biased else "unbiased"
         measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
+        others = [m for m in protocol.MEASURES if m not in measures]
         auroc = _metric(report, "synergy", "auroc")
-        steps = report.steps if report.steps is not None else "?"
         plots.plot_rus_bars(
             {cfg.method.name: {**report.last_rus(), "synergy_auroc": 100 * auroc}},
             out / f"{name}_rus.png" if name != "report" else out / "probe.png",
             published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
+            published_other={cfg.method.name: {k: pub[k] for k in others}} if pub else None,
             chance=protocol.CHANCE,
-            title=f"{cfg.method.name} on {data.name} ({pairs} pairs, "
-            f"{steps} steps; probe {cfg.eval.probe})",
+            ylabel="probe-test score (%)",
+            task_labels={
+                "redundancy": "redundancy\n(bal. acc.)",
+                "uniqueness": "uniqueness\n(bal. acc.)",
+                "synergy": "synergy\n(bal. acc.)",
+                "synergy_auroc": "synergy\n(AUROC)",
+            },
+            values=True,
+            published_other_label="published, from a run on the "
+            f"{'unbiased' if pairs == 'biased' else 'biased'} pairs",
+            title=f"{cfg.method.name} on {data.name} ({pairs} pairs{steps}; "
+            f"{cfg.eval.probe} probe; published: 224 px, 100 epochs)",
         )
     if name != "report":
         return
     if folder.metrics.exists():
         plots.plot_training_curves(
-            folder.metrics, out / "training_curves.png", modalities=data.modalities
+            folder.metrics,
+            out / "training_curves.png",
+            modalities=data.modalities,
+            title=f"{cfg.method.name} on {data.name} ({pairs} pairs{steps}): training curves"
+            if protocol.applies(data)
+            else f"{cfg.method.name} on {data.name}{steps}: training curves",
         )
     if folder.probe_curve_json.exists():
         rows = folder.probe_curve()

@@ -167,6 +167,18 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
         return _train(cfg, out, overwrite)
 
 
+def generated_data(cfg: RunConfig) -> dict:
+    """``data.json`` of a run on generated data (no file to fingerprint): what generated it."""
+    d = to_dict(cfg)["data"]
+    settings = {k: v for k, v in d.items() if k not in ("path", "unsafe_pickle", "modalities")}
+    return {
+        "generated": cfg.data.name,
+        "seed": cfg.data.seed,
+        "settings": settings,
+        "note": f"generated on the fly from data.seed {cfg.data.seed} and these settings; no file",
+    }
+
+
 def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     """The report of a finished run in ``out`` trained with this same config (said on stdout
     with how to train again): running the same command twice shows the result, as a resumed
@@ -213,7 +225,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     check_data(data, cfg)
     if resume:
         check_data_identity(out, cfg.data.path, "cannot resume")
-    identity = data_identity(cfg.data.path)
+    identity = data_identity(cfg.data.path) or generated_data(cfg)
     module = SSLModule(
         to_dict(cfg),
         data.modalities,
@@ -404,7 +416,8 @@ def evaluate(
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
     out.mkdir(parents=True, exist_ok=True)
     name = evaluation_name(cfg)
-    report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt))
+    steps = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True).get("global_step")
+    report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt), steps=steps)
     print(report.markdown)
     written = [f"{name}.json", f"{name}.md", f"{name}_rus.png"]
     print(f"\nWrote {', '.join(w for w in written if (out / w).exists())} in {out.resolve()}")
