@@ -23,9 +23,13 @@ samples per cell of the k × k × n_classes joint table; at most 20 as in Liang 
 experiments. The plug-in estimate is biased upwards (by about cells / (2 N ln 2) bits of total
 information, 0.036 bits at twenty samples per cell), so every reading carries its
 ``null``: the same decomposition with the labels randomly permuted (mean of 3 permutations),
-where every true value is 0 — read a term against its null. The interval is a percentile
-bootstrap over samples with the clusters held fixed (it covers neither that bias nor the
-choice of k).
+where every true value is 0 — read a term against its null. The interval is the estimate's
+sampling spread: a bootstrap over samples with the clusters held fixed whose draws are
+re-centred on the estimate (bias-corrected). Resampling with replacement duplicates samples,
+which inflates a plug-in information estimate, so the plain percentiles of the draws sat above
+the estimate they were meant to bracket (synergy 0.044 with an interval [0.052, 0.065]); the
+inflation removed, each interval holds its estimate. It covers the estimate's noise, neither
+the plug-in bias (the null's business) nor the choice of k. Every value is in bits.
 """
 
 from __future__ import annotations
@@ -265,18 +269,48 @@ def decompose(
             draws.append(_values(joint_table(a[i], b[i], y[i], shape), pair))
             if progress:
                 progress(1)
-        q = [(1 - level) / 2, 1 - (1 - level) / 2]
-
-        def span(get):
-            return [float(v) for v in np.quantile([get(d) for d in draws], q)]
-
+        getters = {
+            "redundancy": lambda d: d["redundancy"],
+            **{f"unique.{m}": (lambda d, m=m: d["unique"][m]) for m in pair},
+            "synergy": lambda d: d["synergy"],
+            "total": lambda d: d["total"],
+        }
+        spans, inflation = {}, {}
+        for name, get in getters.items():
+            spans[name], inflation[name] = recentred_interval(
+                get(values), np.array([get(d) for d in draws]), level
+            )
         interval.update(
-            redundancy=span(lambda d: d["redundancy"]),
-            unique={m: span(lambda d, m=m: d["unique"][m]) for m in pair},
-            synergy=span(lambda d: d["synergy"]),
-            total=span(lambda d: d["total"]),
+            method="bootstrap percentiles re-centred on the estimate (bias-corrected)",
+            redundancy=spans["redundancy"],
+            unique={m: spans[f"unique.{m}"] for m in pair},
+            synergy=spans["synergy"],
+            total=spans["total"],
+            resampling_inflation={
+                "redundancy": inflation["redundancy"],
+                "unique": {m: inflation[f"unique.{m}"] for m in pair},
+                "synergy": inflation["synergy"],
+                "total": inflation["total"],
+            },
         )
     return values, interval, null
+
+
+def recentred_interval(
+    estimate: float, draws: np.ndarray, level: float = 0.95
+) -> tuple[list[float], float]:
+    """The ``level`` interval of ``estimate`` from bootstrap ``draws`` of it, with the
+    bootstrap's bias removed: the draws are shifted by ``estimate - mean(draws)`` before their
+    percentiles are read (information is never negative: the lower end is clipped at 0).
+
+    Returns:
+        ([lo, hi], inflation): the interval, and ``mean(draws) - estimate``, the resampling's
+        inflation that was removed.
+    """
+    inflation = float(np.mean(draws) - estimate)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    lo, hi = (float(v) for v in np.quantile(draws - inflation, q))
+    return [max(lo, min(0.0, estimate)), hi], inflation
 
 
 def _subset(n: int, max_samples: int, seed: int) -> np.ndarray:
@@ -338,8 +372,8 @@ def format_table(readings: Sequence[Reading]) -> str:
         return f"{v:.3f}" + (f" [{span[0]:.3f}, {span[1]:.3f}]" if span else "")
 
     lines = [
-        "| source | task | modalities | redundancy | unique 1 | unique 2 | synergy | total "
-        "| synergy null | clusters |",
+        "| source | task | modalities | redundancy (bits) | unique 1 (bits) | unique 2 (bits) "
+        "| synergy (bits) | total (bits) | synergy null (bits) | clusters |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in readings:
@@ -419,7 +453,13 @@ def interactions_command(
     y, n_classes, task_name = task_labels(t, train.targets[t.name].numpy(), label)
     mods = list(data.modalities)
     n_pairs = len(_pairs(mods)) * (2 if trained is not None else 1)
-    bar = tqdm(total=bootstrap * n_pairs, desc="bootstrap", unit="resample", disable=not progress)
+    # a bar on a terminal only (disable=None): a redirected log gets no bar fragments
+    bar = tqdm(
+        total=bootstrap * n_pairs,
+        desc="bootstrap",
+        unit="resample",
+        disable=None if progress else True,
+    )
     readings: list[Reading] = []
     try:
         if trained is None:
@@ -490,6 +530,11 @@ def interactions_command(
     finally:
         bar.close()
     print(format_table(readings))
+    if bootstrap:
+        print(
+            f"Bits; [lo, hi]: 95 % interval of the estimate ({bootstrap} bootstrap resamples, "
+            "re-centred on the estimate); read each term against its null (labels permuted)."
+        )
     if out_path is not None:
         payload = [r.to_dict() for r in readings]
         out_path.parent.mkdir(parents=True, exist_ok=True)
