@@ -59,8 +59,9 @@ def build_parser() -> ArgumentParser:
     train = _run_parser(
         "train",
         "Train a method on a dataset, probe the frozen features and write a run folder. "
-        "With no arguments: InfMasking on the biased Trifeatures set at 64 px "
-        "(≈5 min on 2 CPU cores).",
+        "With no arguments: InfMasking on the biased Trifeatures set at 64 px, 936 steps "
+        "(11 min of training on one thread of a 2-core CPU, measured; README 'First result'). "
+        "The same command on a finished run shows its report; on an interrupted one, resumes.",
     )
     train.add_argument(
         "--overwrite", type=bool, default=False, help="replace a finished run in out_dir"

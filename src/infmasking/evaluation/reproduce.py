@@ -390,7 +390,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
         opt.step()
     module.eval()
     res = run_probes(module, data, cfg)
-    row = {**_rus_row(res, seed), "steps": n_steps, "train_loss": float(loss)}
+    row = {**_rus_row(res, seed), "steps": n_steps, "train_loss": loss.item()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     return row
