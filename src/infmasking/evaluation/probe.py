@@ -186,6 +186,7 @@ def fit_probe(
     val_fraction: float | None = None,
     Cs: Sequence[float] | None = None,
     class_weight: str | Mapping | None = None,
+    refine: bool = True,
 ) -> ProbeResult:
     """Fit a linear probe for ``task`` on training features and score it on test features.
 
@@ -207,6 +208,9 @@ def fit_probe(
         class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict: the weights of
             each class in the logistic losses (each binary problem for multilabel); ignored
             by ridge.
+        refine: the published probe's second stage, the bisection around the best of ``Cs``
+            (as published). False: the best of ``Cs`` as it is — with one value, one held-out
+            fit and the refit (``eval.probe_C``, smoke runs and tests).
 
     Returns:
         A :class:`ProbeResult`.
@@ -227,7 +231,7 @@ def fit_probe(
     x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
     if published:
         return _published_probe(
-            task, x_train, y_train, x_test, y_test, val_fraction, Cs, class_weight
+            task, x_train, y_train, x_test, y_test, val_fraction, Cs, class_weight, refine
         )
     probe_, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
     # 1) choose the regularisation on the held-out part of the training features
@@ -253,6 +257,7 @@ def probe_all(
     val_fraction: float | None = None,
     Cs: Sequence[float] | None = None,
     verbose: bool = False,
+    refine: bool = True,
 ) -> dict[str, ProbeResult]:
     """Probe every task on the same features (``verbose``: one line per task as it finishes).
 
@@ -261,7 +266,7 @@ def probe_all(
         train_features: [N, D] features; test_features: [M, D].
         train_targets / test_targets: task name -> targets with N / M rows (layouts as in
             :func:`fit_probe`).
-        probe, seed, class_weight, val_fraction, Cs: as in :func:`fit_probe`
+        probe, seed, class_weight, val_fraction, Cs, refine: as in :func:`fit_probe`
             (``class_weight`` is ignored for regression tasks).
 
     Returns:
@@ -290,6 +295,7 @@ def probe_all(
             val_fraction=val_fraction,
             Cs=Cs,
             class_weight=class_weight,
+            refine=refine,
         )
         if verbose:
             r = out[t.name]
@@ -462,9 +468,11 @@ def _published_probe(
     val_fraction: float,
     Cs: list[float],
     class_weight: str | Mapping | None,
+    refine: bool = True,
 ) -> ProbeResult:
     """The published classification probe (module docstring): raw features, the fixed
-    stratified hold-out, the two-stage search of C by balanced accuracy, refit on all."""
+    stratified hold-out, the two-stage search of C by balanced accuracy (``refine`` False: the
+    first stage only), refit on all."""
     import torch
 
     classes = np.unique(y_train)
@@ -487,7 +495,12 @@ def _published_probe(
         pred = (x_val @ w.T + b).argmax(1).numpy()
         return float(balanced_accuracy_score(y_val, pred))
 
-    best_c, best_score, scores = published_search(score, Cs)
+    if refine:
+        best_c, best_score, scores = published_search(score, Cs)
+    else:
+        scores = {c: score(c) for c in Cs}
+        best_c = max(scores, key=lambda c: scores[c])  # the first of equals
+        best_score = scores[best_c]
     w, b, converged = published_logreg(x, yc, best_c, k, weight=weight, report=True)
     logits = torch.from_numpy(x_test.astype(np.float32)) @ w.T + b  # [M, k]
     proba = logits.softmax(1).double().numpy()

@@ -240,6 +240,10 @@ class EvalConfig:
     probe_augment: bool = True
     """Images: probe features of a random resized crop (scale 0.5–1) of each image, train and
     test alike, as published; False = clean images."""
+    probe_C: float | None = None
+    """None (as published): C is searched on the held-out part of probe-train. A number: the
+    probes use that C (inverse regularisation strength) and search nothing — for smoke runs
+    and tests (the tiny preset), where the search costs most of a run's time."""
 
 
 @dataclass
@@ -571,6 +575,18 @@ def validate(cfg: RunConfig) -> None:
         e.probe_at,
     )
     need(e.select in ("last", "best_valid"), "eval.select", "'last' or 'best_valid'", e.select)
+    need(
+        e.probe_C is None
+        or (
+            isinstance(e.probe_C, (int, float))
+            and not isinstance(e.probe_C, bool)
+            and math.isfinite(e.probe_C)
+            and e.probe_C > 0
+        ),
+        "eval.probe_C",
+        "null (searched, as published) or a finite number > 0",
+        e.probe_C,
+    )
     if e.select == "best_valid":
         need(
             e.probe_every >= 1 or any(k >= 1 for k in e.probe_at),

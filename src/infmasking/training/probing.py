@@ -98,4 +98,7 @@ def _run_probes(
         seed=cfg.seed,
         class_weight=cfg.eval.class_weight,
         verbose=verbose,
+        # eval.probe_C: that C only, no search (smoke runs and tests)
+        Cs=None if cfg.eval.probe_C is None else [cfg.eval.probe_C],
+        refine=cfg.eval.probe_C is None,
     )
