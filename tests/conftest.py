@@ -1,5 +1,6 @@
-"""Fixtures shared across test files: one tiny trained run, copied for each module that
-reads it (training it once per module cost seconds each)."""
+"""Fixtures shared across test files: tiny trained runs, each trained once per session (per
+pytest-xdist worker) and copied for each module that writes into it (training one per module
+cost seconds each)."""
 
 import shutil
 
@@ -23,4 +24,30 @@ def tiny_run_copy(tiny_run_once, tmp_path_factory, name: str):
     """A private copy of the session's tiny run (a module may write into it)."""
     out = tmp_path_factory.mktemp(name) / "run"
     shutil.copytree(tiny_run_once, out)
+    return out
+
+
+#: The uninterrupted reference run of the resume / stop / kill tests: the tiny preset's 2 epochs,
+#: one thread (bit-identical math in every process), the loss logged every step.
+TINY_REFERENCE = [
+    "--preset",
+    "tiny",
+    "--trainer.num_threads",
+    "1",
+    "--optim.epochs",
+    "2",
+    "--trainer.log_every_n_steps",
+    "1",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tmp_path_factory):
+    """``infmasking train`` of :data:`TINY_REFERENCE` in a subprocess (as the interrupted runs
+    it is compared with), once per session; do not write into it (use :func:`tiny_run_copy`)."""
+    from crashing_cli import run_cli
+
+    out = tmp_path_factory.mktemp("reference") / "ref"
+    r = run_cli(["train", *TINY_REFERENCE, "--out_dir", str(out)])
+    assert r.returncode == 0, r.stderr[-2000:]
     return out

@@ -27,6 +27,8 @@ QUICK = [
     "1",
     "--eval.probe_max_train",
     "200",
+    "--eval.probe_C",  # these test loading and training: the probe at one C, no search
+    "100",
 ]
 # Narrower encoders for the presets whose published widths cost seconds per step on a CPU
 # (GRU 512, ResNet-18, d = 512 / 768); the encoder kinds and every method setting stay the preset's.

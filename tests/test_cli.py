@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from conftest import TINY_REFERENCE, tiny_run_copy
 from crashing_cli import run_cli  # tests/ is on sys.path under pytest
 
 from infmasking.cli import main
@@ -14,10 +15,9 @@ TINY = ["--preset", "tiny"]
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
-    return out
+def tiny_run(tiny_reference, tmp_path_factory):
+    """A copy of the session's 2-epoch tiny run (conftest: TINY_REFERENCE, trained once)."""
+    return tiny_run_copy(tiny_reference, tmp_path_factory, "cli")
 
 
 def test_train_writes_run_folder(tiny_run):
@@ -50,7 +50,8 @@ def test_data_on_device_trains_the_same_steps(tiny_run, tmp_path):
     import csv
 
     out = tmp_path / "on_device"
-    assert main(["train", *TINY, "--trainer.data_on_device", "true", "--out_dir", str(out)]) == 0
+    on_device = [*TINY_REFERENCE, "--trainer.data_on_device", "true"]
+    assert main(["train", *on_device, "--out_dir", str(out)]) == 0
 
     def losses(folder):
         with (folder / "metrics.csv").open() as f:
@@ -119,17 +120,15 @@ def test_evaluate_rejects_unknown_class_weight(tiny_run, capsys):
     assert "--class_weight: expected one of balanced; got 'heavy'" in capsys.readouterr().err
 
 
-def test_resume_after_kill_ends_with_same_result(tmp_path):
+def test_resume_after_kill_ends_with_same_result(tmp_path, tiny_reference):
     """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted
-    one."""
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    one = ["--trainer.num_threads", "1"]  # same thread count in every process: bit-identical math
-    r = run_cli(["train", *TINY, *one, "--out_dir", str(straight)])
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli(["train", *TINY, *one, "--out_dir", str(killed)], crash_at=1)
+    one (the session's reference run, trained with the same options)."""
+    straight, killed = tiny_reference, tmp_path / "killed"
+    args = TINY_REFERENCE  # one thread in every process: bit-identical math
+    r = run_cli(["train", *args, "--out_dir", str(killed)], crash_at=1)
     assert r.returncode == 17, r.stderr[-2000:]
     assert (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "report.json").exists()
-    r = run_cli(["train", *TINY, *one, "--out_dir", str(killed)])
+    r = run_cli(["train", *args, "--out_dir", str(killed)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Resuming from" in r.stdout
     for noise in ("Restor", "exists and is not empty", "Trainer.fit", "weights_only"):

@@ -98,6 +98,7 @@ def test_embed_refuses_to_overwrite_its_data_file(tmp_path, capsys):
     write_npz(data)
     run = tmp_path / "run"
     args = ["train", "--preset", "npz", "--data.path", str(data), "--optim.epochs", "1"]
+    args += ["--eval.probe_C", "100"]  # the files are tested, not the probe: no search
     args += ["--trainer.num_threads", "1", "--out_dir", str(run), "--optim.batch_size", "8"]
     assert main(args) == 0
     before = data.read_bytes()
@@ -142,6 +143,7 @@ def test_data_identity_relative_paths_and_a_live_lock(tmp_path, monkeypatch, cap
     write_npz(work / "data.npz")
     monkeypatch.chdir(work)
     args = ["train", "--preset", "npz", "--data.path", "data.npz", "--optim.epochs", "1"]
+    args += ["--eval.probe_C", "100"]  # the files are tested, not the probe: no search
     args += ["--trainer.num_threads", "1", "--out_dir", str(tmp_path / "run")]
     args += ["--optim.batch_size", "8"]
     assert main(args) == 0
@@ -176,6 +178,7 @@ def test_embed_keeps_the_files_row_order(tmp_path, capsys):
     written = write_npz(data, n=48)
     run = tmp_path / "run"
     args = ["train", "--preset", "npz", "--data.path", str(data), "--optim.epochs", "1"]
+    args += ["--eval.probe_C", "100"]  # the files are tested, not the probe: no search
     args += ["--trainer.num_threads", "1", "--out_dir", str(run), "--optim.batch_size", "8"]
     assert main(args) == 0
     assert main(["embed", str(run)]) == 0

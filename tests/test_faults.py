@@ -243,13 +243,10 @@ def test_busy_cores_reads_the_window(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted(tiny_reference):
     """The uninterrupted 2-epoch tiny run (loss logged every step) that the stop / kill tests
-    compare their resumed runs with, trained once for all of them."""
-    ref = tmp_path_factory.mktemp("reference") / "ref"
-    args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
-    assert run_cli([*args, "--out_dir", str(ref)]).returncode == 0
-    return ref
+    compare their resumed runs with: the session's reference run (conftest), read only."""
+    return tiny_reference
 
 
 @pytest.mark.parametrize(

@@ -240,6 +240,8 @@ def _train_cli(out, *args):
             "1",
             "--trainer.progress_bar",
             "false",
+            "--eval.probe_C",  # the probe at one C, no search: the method is what is tested
+            "100",
             "--out_dir",
             str(out),
         ]

@@ -191,6 +191,7 @@ def test_train_and_evaluate_return_the_reports_they_write(tmp_path):
     cfg = from_dict({**raw["config"], "out_dir": str(tmp_path / "run")})
     cfg.trainer.num_threads = 1
     cfg.eval.probe_max_test = 1000  # as the tiny preset now: a third of the probe features
+    cfg.eval.probe_C = 100.0  # as the tiny preset now: no search of C (the report is tested)
     report = train(cfg)
     folder = RunFolder(tmp_path / "run")
     assert isinstance(report, RunReport) and report.folder == folder.path

@@ -146,6 +146,8 @@ def test_select_best_valid_sets_the_headline(tmp_path):
                 "1",
                 "--eval.select",
                 "best_valid",
+                "--eval.probe_C",  # epochs are selected, not C: no search of C
+                "100",
                 "--model.head_hidden",
                 "32",
                 "--model.proj_dim",
