@@ -190,7 +190,9 @@ def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     old = to_dict(load_config(folder.config)) if folder.config.exists() else None
     if old is not None and old["data"].get("path"):  # runs that stored a relative path
         old["data"]["path"] = str(Path(old["data"]["path"]).expanduser().resolve())
+    # the folder is where it is now: a run folder moved or copied keeps its result
     diff = _diff(old, to_dict(cfg)) if old is not None else ["config.yaml missing"]
+    diff = [d for d in diff if not d.startswith("out_dir:")]
     if diff:
         again = (
             f"; re-probe it with `infmasking evaluate {out}` and --probe / --features / "
