@@ -120,15 +120,29 @@ def test_evaluate_rejects_unknown_class_weight(tiny_run, capsys):
     assert "--class_weight: expected one of balanced; got 'heavy'" in capsys.readouterr().err
 
 
-def test_resume_after_kill_ends_with_same_result(tmp_path, tiny_reference):
-    """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted
-    one (the session's reference run, trained with the same options)."""
-    straight, killed = tiny_reference, tmp_path / "killed"
-    args = TINY_REFERENCE  # one thread in every process: bit-identical math
-    r = run_cli(["train", *args, "--out_dir", str(killed)], crash_at=1)
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """A run of :data:`TINY_REFERENCE` hard-killed after epoch 1 (its checkpoint's training time
+    then set to 1000 s, as if the first process had trained long) and re-launched: the folder
+    and the resumed process's result, shared by the two tests below."""
+    killed = tmp_path_factory.mktemp("killed") / "run"
+    args = ["train", *TINY_REFERENCE, "--out_dir", str(killed)]  # one thread: bit-identical math
+    r = run_cli(args, crash_at=1)
     assert r.returncode == 17, r.stderr[-2000:]
     assert (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "report.json").exists()
-    r = run_cli(["train", *args, "--out_dir", str(killed)])
+    ckpt_path = killed / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    (key,) = [k for k in ckpt["callbacks"] if k.startswith("Timer")]
+    assert 0 < ckpt["callbacks"][key]["time_elapsed"]["train"] < 1000
+    ckpt["callbacks"][key]["time_elapsed"]["train"] = 1000.0
+    torch.save(ckpt, ckpt_path)
+    return killed, run_cli(args)
+
+
+def test_resume_after_kill_ends_with_same_result(killed_and_resumed, tiny_reference):
+    """A run hard-killed after epoch 1 and re-launched ends bit-identical to an uninterrupted
+    one (the session's reference run, trained with the same options)."""
+    (killed, r), straight = killed_and_resumed, tiny_reference
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Resuming from" in r.stdout
     for noise in ("Restor", "exists and is not empty", "Trainer.fit", "weights_only"):
@@ -333,23 +347,12 @@ def test_reproduce_rejects_unknown_method(tmp_path, capsys):
     assert "unknown method 'infmask'" in capsys.readouterr().err
 
 
-def test_train_seconds_survive_a_resume(tmp_path):
+def test_train_seconds_survive_a_resume(killed_and_resumed):
     """The training time in a checkpoint (Lightning's Timer state) is added to the resumed
     process's time in the report."""
-    out = tmp_path / "run"
-    r = run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)], crash_at=1)
-    assert r.returncode == 17, r.stderr[-2000:]
-    ckpt_path = out / "checkpoints" / "last.ckpt"
-    ckpt = torch.load(ckpt_path, weights_only=False)
-    (key,) = [k for k in ckpt["callbacks"] if k.startswith("Timer")]
-    assert 0 < ckpt["callbacks"][key]["time_elapsed"]["train"] < 1000
-    ckpt["callbacks"][key]["time_elapsed"]["train"] = (
-        1000.0  # as if the first process had trained long
-    )
-    torch.save(ckpt, ckpt_path)
-    r = run_cli(["train", *TINY, "--trainer.num_threads", "1", "--out_dir", str(out)])
+    killed, r = killed_and_resumed
     assert r.returncode == 0, r.stderr[-2000:]
-    assert 1000.0 < json.loads((out / "report.json").read_text())["train_seconds"] < 1300.0
+    assert 1000.0 < json.loads((killed / "report.json").read_text())["train_seconds"] < 1300.0
 
 
 def test_checkpoints_replace_stale_files(tmp_path):
