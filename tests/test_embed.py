@@ -72,7 +72,11 @@ def test_embed_checks_its_output_before_any_work(run_dir, tmp_path, capsys, monk
 
 def test_embed_command(run_dir, tmp_path, capsys):
     out = tmp_path / "f.npz"
+    capsys.readouterr()
     assert main(["embed", str(run_dir), "--out", str(out), "--batch_size", "512"]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith(f"wrote {out}: features [")
+    assert "embed train" not in said.err  # not a terminal: no progress bar fragments
     f = np.load(out)
     data = load_data(infmasking.load_run(run_dir).config)
     n_tr, n_te = len(data.probe_train), len(data.probe_test)

@@ -189,7 +189,10 @@ def test_command_on_data(tmp_path, capsys):
     assert d["task"] == "y" and d["modalities"] == ["a", "b"] and d["units"] == "bits"
     assert d["synergy"] > 0.95 and d["redundancy"] < 0.02 and d["clusters"] == {"a": 2, "b": 2}
     assert set(d["unique"]) == {"a", "b"} and len(d["interval"]["synergy"]) == 2
-    assert "| data | y | a, b |" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "| data | y | a, b |" in said.out and "| synergy (bits) |" in said.out
+    assert "Bits; [lo, hi]: 95 % interval of the estimate (10 bootstrap resamples" in said.out
+    assert "bootstrap:" not in said.err  # not a terminal: no progress bar fragments
     # refusals: an existing --out, a regression task, a single class
     assert main([*args, "--bootstrap", "0", "--out", str(out)]) == 1
     assert "exists" in capsys.readouterr().err
