@@ -85,9 +85,9 @@ def main() -> int:
     else:
         extra = CrashAtEpochStart(int(when))
 
-    def crashing(cfg, out, callbacks):
+    def crashing(cfg, out, callbacks, *rest):
         # first, so that the signal lands before StopOnSigterm looks at this step
-        return make_trainer(cfg, out, [extra, *callbacks])
+        return make_trainer(cfg, out, [extra, *callbacks], *rest)
 
     run.make_trainer = crashing
     return cli.main(args)

@@ -541,7 +541,11 @@ def _describe(e: BaseException) -> str:
     """One line naming what went wrong, for the errors users meet most."""
     import zipfile
 
+    from infmasking.files import NoSpaceError
+
     name = type(e).__name__
+    if isinstance(e, NoSpaceError):  # names the file, "no space left"
+        return str(e)
     if isinstance(e, zipfile.BadZipFile):
         return f"a data file is not a valid .npz / zip archive (truncated or corrupt?): {e}"
     if isinstance(e, PermissionError):

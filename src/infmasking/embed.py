@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from infmasking.files import write_atomic
 from infmasking.models.model import MaskedFusionModel, features_of
 from infmasking.objectives import feature_kind
 from infmasking.training.config import RunConfig
@@ -209,8 +210,9 @@ def export_model(run: TrainedModel, path: str | Path, example: dict[str, Tensor]
     program = torch.export.export(module, tuple(args), dynamic_shapes={"args": tuple(dynamic)})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(path))
-    return path
+    # through Python's file object, never torch's own file writer: a full disk is one line
+    # (NoSpaceError) and no truncated program is left under the name
+    return write_atomic(path, lambda f: torch.export.save(program, f))
 
 
 # ------------------------------------------------------------------ the embed command
@@ -242,6 +244,17 @@ def output_file(
     return path
 
 
+def _lock_if_inside(path: Path, folder: Path):
+    """The run folder's lock while ``path`` is written into it (a null context elsewhere)."""
+    import contextlib
+
+    from infmasking.training.folder import RunLock
+
+    if path.resolve().parent == folder.resolve():
+        return RunLock(folder, "infmasking embed", "RUN")
+    return contextlib.nullcontext()
+
+
 def embed_command(
     run_path: str,
     out: str | None = None,
@@ -256,7 +269,6 @@ def embed_command(
     """``infmasking embed``: features of every probe-train / probe-test (/ valid) sample, or
     with ``export`` a torch.export program of the model's embedding."""
     import dataclasses
-    import os
 
     import numpy as np
     import torch
@@ -298,7 +310,8 @@ def embed_command(
         example = {
             m: to_float_images(x) if run.kinds[m] == "image" else x for m, x in batch.inputs.items()
         }
-        path = export_model(run, target, example)
+        with _lock_if_inside(target, folder):
+            path = export_model(run, target, example)
         print(
             f"wrote {path}: torch.export.load({str(path)!r}).module()("
             + ", ".join(run.modalities)
@@ -348,13 +361,10 @@ def embed_command(
         **{k: np.concatenate(v)[order] for k, v in targets.items()},
     }
     out_path = output_file(out, folder / "features.npz", ".npz", "--out", overwrite, protected)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:  # a file handle: numpy writes exactly this name
-            np.savez(f, **arrays)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # a file handle: numpy writes exactly this name; atomically, never through a link; into a
+    # run folder only while holding its lock, as every command that writes there
+    with _lock_if_inside(out_path, folder):
+        write_atomic(out_path, lambda f: np.savez(f, **arrays))
     n = sum(len(f) for f in feats)
     width = run.feature_dim(len(modalities) if modalities else None)
     print(

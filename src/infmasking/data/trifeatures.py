@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -219,10 +218,10 @@ def make_image_bank(
                      is_train)  # fmt: skip
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        torch.save(bank._asdict(), tmp)
-        os.replace(tmp, path)  # atomic: concurrent readers never see a partial file
+        from infmasking.files import write_atomic
+
+        # atomic: concurrent readers never see a partial file
+        write_atomic(path, lambda f: torch.save(bank._asdict(), f))
     return bank
 
 

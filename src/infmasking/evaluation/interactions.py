@@ -538,7 +538,9 @@ def interactions_command(
     if out_path is not None:
         payload = [r.to_dict() for r in readings]
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(out_path.name + ".tmp")
-        tmp.write_text(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1) + "\n")
-        tmp.replace(out_path)
+        from infmasking.files import write_atomic
+
+        write_atomic(
+            out_path, json.dumps(payload[0] if len(payload) == 1 else payload, indent=1) + "\n"
+        )
     return readings

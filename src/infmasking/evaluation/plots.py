@@ -431,10 +431,11 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 
 def _save(fig: Figure, out_png: str | Path) -> Path:
+    from infmasking.files import write_atomic
+
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, format="png")
-    return out
+    return write_atomic(out, lambda f: fig.savefig(f, dpi=120, format="png"))
 
 
 def _is_number(v: Any) -> bool:

@@ -33,6 +33,7 @@ from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
+from infmasking.files import write_atomic
 from infmasking.training.config import RunConfig, to_dict, validate
 from infmasking.training.folder import RunFolder
 from infmasking.training.run import train
@@ -294,7 +295,7 @@ def _probe_tag(base: RunConfig) -> str:
 def _cache_row(path: Path, row: dict) -> dict:
     """Write a control's row to its cache file and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row, indent=1))
+    write_atomic(path, json.dumps(row, indent=1))
     return row
 
 
@@ -392,7 +393,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     res = run_probes(module, data, cfg)
     row = {**_rus_row(res, seed), "steps": n_steps, "train_loss": loss.item()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row, indent=1))
+    write_atomic(path, json.dumps(row, indent=1))
     return row
 
 
@@ -527,8 +528,9 @@ def write_comparison(
             )
     if missing:
         md += ["", f"Not finished (not in the table): {', '.join(missing)}."]
-    (root / "comparison.md").write_text("\n".join(md) + "\n")
-    (root / "comparison.json").write_text(
+    write_atomic(root / "comparison.md", "\n".join(md) + "\n")
+    write_atomic(
+        root / "comparison.json",
         json.dumps(
             {
                 "benchmark": benchmark,
@@ -542,7 +544,7 @@ def write_comparison(
             },
             indent=1,
             default=float,
-        )
+        ),
     )
     plots.plot_rus_bars(
         {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from lightning.pytorch.callbacks import Callback, Timer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from infmasking.data.base import MultimodalData
+from infmasking.files import write_atomic
 from infmasking.seeds import step_seed
 from infmasking.training.config import (
     RunConfig,
@@ -131,7 +131,7 @@ class ProbeEveryK(Callback):
         )
         curve = json.loads(self.path.read_text()) if self.path.exists() else []
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
-        self.path.write_text(json.dumps(curve, indent=1))
+        write_atomic(self.path, json.dumps(curve, indent=1))
 
 
 class StepSeed(Callback):
@@ -234,34 +234,14 @@ class StopOnSigterm(Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written so that a crash at any instant leaves an intact one: the new file is
-    written beside the old one (``last.ckpt.tmp-<pid>``, same folder, so same filesystem),
-    flushed and fsynced, then renamed over it atomically and the folder fsynced. Until the
-    rename the previous checkpoint is untouched; after it, the new one is complete."""
+    """Checkpoints written so that a crash at any instant leaves an intact one
+    (:func:`~infmasking.files.write_atomic`): the new file is written beside the old one (same
+    folder, so same filesystem), flushed and fsynced, then renamed over it atomically (a link
+    planted under the name is replaced, never written through). Until the rename the previous
+    checkpoint is untouched; after it, the new one is complete. A full disk is one line naming
+    the checkpoint (:class:`~infmasking.files.NoSpaceError`)."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_atomic(path, lambda f: torch.save(checkpoint, f))

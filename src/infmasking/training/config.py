@@ -327,7 +327,9 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    from infmasking.files import write_atomic
+
+    write_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
+from infmasking.files import TEMPORARY, write_atomic
 from infmasking.training.config import (
     RunConfig,
     from_dict,
@@ -38,6 +40,15 @@ _EVALUATION = re.compile(
     r"evaluation(_(standardised|fused|concat|balanced))*(\.json|\.md|_rus\.png)"
 )
 _CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
+#: Written into a run folder by other commands (``embed`` by default); never links either.
+_OTHER_OUTPUTS = ("features.npz", "model.pt2", "run.lock")
+
+
+def _temporary_of(name: str, ours) -> bool:
+    """``name`` is a temporary file :func:`~infmasking.files.write_atomic` left (a crash) while
+    writing a file that ``ours(final_name)`` says is the library's."""
+    m = TEMPORARY.fullmatch(name)
+    return bool(m and ours(m.group("name")))
 
 
 class RunFolder:
@@ -141,6 +152,47 @@ class RunFolder:
             )
         return self.path / f"{name}.json"
 
+    def refuse_links(self, what: str = "run folder") -> None:
+        """Refuse (RunError, one line) a folder in which a name the library reads or writes is
+        a symbolic link or a special file: a run folder handed to us is untrusted, and a link
+        planted there (``evaluation.json`` -> a file of yours) must never be written through or
+        read as the run's. Called wherever a run folder is opened (train, resume, evaluate,
+        embed, load_run)."""
+        if not self.path.is_dir():
+            return
+        names = [*RUN_FILES, *_OTHER_OUTPUTS, "checkpoints", "tensorboard"]
+        names += [p.name for p in self.path.glob("evaluation*") if _EVALUATION.fullmatch(p.name)]
+        paths = [self.file(n) for n in names]
+        if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
+            paths += [p for p in self.checkpoints.iterdir() if p.suffix == ".ckpt"]
+        board = self.path / "tensorboard"
+        if board.is_dir() and not board.is_symlink():
+            paths += [board / "hparams.yaml", *board.glob("events.out.tfevents.*")]
+        for p in paths:
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                continue
+            except OSError as e:  # a name too long, permissions: said as it is
+                raise RunError(f"{what} {self.path}: cannot read {p} ({e.strerror})") from None
+            folder_ok = p.name in ("checkpoints", "tensorboard") and p.parent == self.path
+            if stat.S_ISLNK(st.st_mode):
+                raise RunError(
+                    f"{what} {self.path}: {p.relative_to(self.path)} is a symbolic link (to "
+                    f"{os.readlink(p)}); a run folder's own files must be regular files, never "
+                    "written through a link: remove the link or choose another folder"
+                )
+            if not (stat.S_ISREG(st.st_mode) or (folder_ok and stat.S_ISDIR(st.st_mode))):
+                kind = (
+                    "a folder"
+                    if stat.S_ISDIR(st.st_mode)
+                    else "a special file (not a regular file)"
+                )
+                raise RunError(
+                    f"{what} {self.path}: {p.relative_to(self.path)} is {kind}; a run folder's "
+                    "own files must be regular files: move it away or choose another folder"
+                )
+
     # reading and writing ---------------------------------------------------------------------
 
     @property
@@ -197,19 +249,29 @@ class RunFolder:
             ``report`` with :attr:`RunReport.folder` this folder.
         """
         path = self.report_file(name)
-        path.write_text(json.dumps(report.to_json(), indent=1, default=float))
-        path.with_suffix(".md").write_text(report.markdown + "\n")
+        write_atomic(path, json.dumps(report.to_json(), indent=1, default=float))
+        write_atomic(path.with_suffix(".md"), report.markdown + "\n")
         return report.replace(folder=self.path)
 
 
 def library_files(out: Path) -> list[Path]:
     """The files in ``out`` that a run writes, by exact name (nothing else is ever removed)."""
     folder = RunFolder(out)
+
+    def top(name: str) -> bool:
+        return name in RUN_FILES or bool(_EVALUATION.fullmatch(name))
+
     found = [folder.file(n) for n in RUN_FILES if folder.file(n).is_file()]
     found += [p for p in out.glob("evaluation*") if p.is_file() and _EVALUATION.fullmatch(p.name)]
+    found += [p for p in out.glob(".*.tmp") if p.is_file() and _temporary_of(p.name, top)]
     ckpts = folder.checkpoints
     if ckpts.is_dir():
-        found += [p for p in ckpts.iterdir() if p.is_file() and _CHECKPOINT.fullmatch(p.name)]
+        found += [
+            p
+            for p in ckpts.iterdir()
+            if p.is_file()
+            and (_CHECKPOINT.fullmatch(p.name) or _temporary_of(p.name, _CHECKPOINT.fullmatch))
+        ]
     board = out / "tensorboard"  # --trainer.logger tensorboard
     if board.is_dir():
         found += [
@@ -407,27 +469,79 @@ def check_data_identity(folder: Path, path: str | None, what: str) -> None:
         )
 
 
+def _read_lock(path: Path) -> dict[str, Any]:
+    """The holder recorded in a lock file ({} if unreadable)."""
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
 def lock_holder(folder: Path) -> int | None:
     """The PID of a live process on this host that holds ``folder/run.lock``, else None."""
     import socket
 
-    try:
-        holder = json.loads(RunFolder(folder).lock.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = holder.get("pid") if isinstance(holder, dict) else None
+    holder = _read_lock(RunFolder(folder).lock)
+    pid = holder.get("pid")
     if holder.get("host") == socket.gethostname() and isinstance(pid, int) and _alive(pid):
         return pid
     return None
 
 
-class RunLock:
-    """``out/run.lock`` holds the PID and host of the process training into ``out``. A second
-    run into the same folder is refused, naming the holder; a lock left by a dead process (same
-    host) is taken over, and said. Only the launching process locks (not DDP ranks > 0)."""
+def refuse_if_locked(folder: Path, what: str) -> None:
+    """Refuse (RunError, one line) to read a run another live process holds (its model is half
+    trained, its files change under us): the lock means the same to every command."""
+    path = RunFolder(folder).lock
+    if (pid := lock_holder(folder)) is not None:
+        command = _read_lock(path).get("command", "infmasking train")
+        doing = "being trained" if command == "infmasking train" else f"in use ({command})"
+        raise RunError(
+            f"{what}: {folder} is {doing} by process {pid} ({path}); wait until it has finished"
+        )
 
-    def __init__(self, out: Path):
+
+class _FolderMutex:
+    """An exclusive ``flock`` on the folder itself, held only while a stale lock is examined and
+    replaced: of several processes taking over the same stale lock at once, one wins. Where the
+    file system has no ``flock`` it does nothing."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.fd = folder, None
+
+    def __enter__(self):
+        try:
+            import fcntl
+
+            self.fd = os.open(self.folder, os.O_RDONLY)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            if self.fd is not None:
+                os.close(self.fd)
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+
+
+class RunLock:
+    """``out/run.lock`` holds the PID, host and command of the process that writes into ``out``:
+    ``train`` for the whole run, ``evaluate`` / ``embed`` while they write into a run folder.
+    Every command refuses a folder a live process holds (:func:`refuse_if_locked`), naming the
+    holder. A lock left by a dead process (same host) is taken over, and said; the take-over is
+    atomic (examined and replaced under :class:`_FolderMutex`), so of several processes at once
+    exactly one wins. Only the launching process locks (not DDP ranks > 0).
+
+    Args:
+        out: the folder.  command: who holds it, for the messages ("infmasking train").
+        option: how the user named the folder, for the messages ("--out_dir").
+    """
+
+    def __init__(self, out: Path, command: str = "infmasking train", option: str = "--out_dir"):
         self.out, self.path, self.held = out, RunFolder(out).lock, False
+        self.command, self.option = command, option
 
     def __enter__(self) -> RunLock:
         if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
@@ -438,45 +552,56 @@ class RunLock:
             self.out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise RunError(
-                f"--out_dir {self.out} cannot be created: a file is in the way"
+                f"{self.option} {self.out} cannot be created: a file is in the way"
             ) from None
         except PermissionError:
             raise RunError(
-                f"--out_dir {self.out}: permission denied; choose a writable folder"
+                f"{self.option} {self.out}: permission denied; choose a writable folder"
             ) from None
-        host, me = socket.gethostname(), {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
+        host = socket.gethostname()
+        me = {"pid": os.getpid(), "host": host, "command": self.command}
+        for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                # O_EXCL: created only where no lock (nor a link planted as one) exists
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    holder = json.loads(self.path.read_text())
-                except (OSError, ValueError):
-                    holder = {}
-                pid, where = holder.get("pid"), holder.get("host")
-                if where == host and isinstance(pid, int) and not _alive(pid):
-                    print(
-                        f"Taking over {self.path}: its process {pid} on {host} is no longer running"
-                    )
-                    self.path.unlink(missing_ok=True)
-                    continue
-                raise RunError(
-                    f"{self.out} is in use by another run (process {pid} on host {where}, "
-                    f"{self.path}); wait for it, or remove the lock if that run is gone"
-                ) from None
+                with _FolderMutex(self.out):
+                    # examined again under the mutex: another process may have taken it over
+                    holder = _read_lock(self.path) if self.path.exists() else None
+                    if holder is None:
+                        continue  # released meanwhile: try to create it again
+                    pid, where = holder.get("pid"), holder.get("host")
+                    if where == host and isinstance(pid, int) and not _alive(pid):
+                        print(
+                            f"Taking over {self.path}: its process {pid} on {host} is no "
+                            "longer running"
+                        )
+                        self.path.unlink(missing_ok=True)
+                        try:
+                            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                        except FileExistsError:
+                            continue
+                    else:
+                        command = holder.get("command", "infmasking train")
+                        raise RunError(
+                            f"{self.out} is in use by another run (process {pid} on host "
+                            f"{where}, {command}, {self.path}); wait for it, or remove the lock "
+                            "if that run is gone"
+                        ) from None
             except PermissionError:
                 raise RunError(
-                    f"--out_dir {self.out}: permission denied; choose a writable folder"
+                    f"{self.option} {self.out}: permission denied; choose a writable folder"
                 ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True
             return self
-        raise RunError(f"could not lock {self.path}")
+        raise RunError(f"could not lock {self.path}: other processes keep taking it; try again")
 
     def __exit__(self, *exc) -> None:
-        if self.held:
+        if self.held and _read_lock(self.path).get("pid") == os.getpid():
             self.path.unlink(missing_ok=True)
+        self.held = False
 
 
 def _alive(pid: int) -> bool:

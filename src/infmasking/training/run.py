@@ -9,7 +9,6 @@ report is finished and is not overwritten unless asked.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import lightning as pl
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
-from lightning.pytorch.loggers import CSVLogger
 
+from infmasking.files import write_atomic
 from infmasking.training.callbacks import (
     AtomicCheckpointIO,
     ProbeEveryK,
@@ -51,6 +50,7 @@ from infmasking.training.folder import (  # noqa: F401
     is_run_folder,
     library_files,
     lock_holder,
+    refuse_if_locked,
 )
 from infmasking.training.host import (  # noqa: F401
     _set_threads,
@@ -66,6 +66,7 @@ from infmasking.training.loading import (  # noqa: F401
     mix_seed,
     train_loader,
 )
+from infmasking.training.logger import RunCSVLogger, read_rows
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import (  # noqa: F401
     extract_features,
@@ -88,9 +89,10 @@ def infmasking_version() -> str:
     return __version__
 
 
-def _loggers(cfg: RunConfig, out: Path) -> list:
-    """metrics.csv always (the reports and resume merge read it); TensorBoard beside it."""
-    loggers = [CSVLogger(str(out), name="", version="")]
+def _loggers(cfg: RunConfig, out: Path, kept: list | None = None) -> list:
+    """metrics.csv always (the reports read it; ``kept``: the rows before a resume, kept in the
+    file at every instant); TensorBoard beside it."""
+    loggers = [RunCSVLogger(out, kept)]
     if cfg.trainer.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -98,7 +100,9 @@ def _loggers(cfg: RunConfig, out: Path) -> list:
     return loggers
 
 
-def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Trainer:
+def make_trainer(
+    cfg: RunConfig, out: Path, callbacks: list[Callback], kept_metrics: list | None = None
+) -> pl.Trainer:
     t = cfg.trainer
     # enable_version_counter=False: this run's checkpoints always replace files of the same name
     # (Lightning would otherwise write last-v1.ckpt beside a stale last.ckpt left by a killed
@@ -123,7 +127,7 @@ def make_trainer(cfg: RunConfig, out: Path, callbacks: list[Callback]) -> pl.Tra
         strategy=t.strategy,
         num_nodes=t.num_nodes,
         precision=t.precision,
-        logger=_loggers(cfg, out),
+        logger=_loggers(cfg, out, kept_metrics),
         callbacks=cbs,
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=False,  # RunProgress: one bar over the whole run
@@ -163,6 +167,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
         raise RunError(
             f"--out_dir {out} is an existing file, not a folder; choose another --out_dir"
         )
+    RunFolder(out).refuse_links("--out_dir")
     with RunLock(out):
         return _train(cfg, out, overwrite)
 
@@ -237,20 +242,21 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     stop = StopOnSigterm(out)
     timer = Timer()  # training time; its state rides in the checkpoint, so resumes add up
     callbacks = [stop, timer] + ([ProbeEveryK(data, cfg, out)] if ProbeEveryK.wanted(cfg) else [])
-    trainer = make_trainer(cfg, out, callbacks)
+    # the rows logged before a resume stay in metrics.csv at every instant (RunCSVLogger)
+    old_metrics = read_rows(folder.metrics) if resume else []
+    trainer = make_trainer(cfg, out, callbacks, old_metrics)
     if cfg.trainer.data_on_device:  # this process's device (each DDP rank its own)
         data.train = data.train.to(trainer.strategy.root_device)
     if trainer.is_global_zero:
-        folder.marker.write_text(
+        write_atomic(
+            folder.marker,
             json.dumps({"infmasking": infmasking_version(), "created_by": "infmasking train"})
-            + "\n"
+            + "\n",
         )
         save_config(cfg, folder.config)
-        folder.data_json.write_text(json.dumps(identity, indent=1) + "\n")
+        write_atomic(folder.data_json, json.dumps(identity, indent=1) + "\n")
         if resume:
             print(f"Resuming from {resume}")
-    # Lightning's CSV logger starts afresh: the rows before a resume are merged back after
-    old_metrics = _read_csv(folder.metrics) if resume else []
     try:
         with stop.installed(), quiet_lightning():
             loader = train_loader(data.train, cfg)
@@ -270,8 +276,6 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     if stop.received:
         stop.finish(trainer)
         raise RunStopped(stop.received, folder.checkpoint)
-    if old_metrics and trainer.is_global_zero:
-        _merge_metrics(folder.metrics, old_metrics)
     if not trainer.is_global_zero:
         return None
     train_seconds = timer.time_elapsed("train")  # summed over the processes of a resumed run
@@ -283,25 +287,6 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     print(report.markdown)
     print(run_summary(out))
     return report
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _merge_metrics(path: Path, old: list[dict[str, str]]) -> None:
-    """metrics.csv after a resume = the rows logged before the resumed step + the new rows."""
-    new = _read_csv(path)
-    first = min((int(r["step"]) for r in new if r.get("step")), default=None)
-    rows = [r for r in old if first is None or (r.get("step") and int(r["step"]) < first)] + new
-    keys = sorted({k for r in rows for k in r})
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
@@ -317,12 +302,18 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         RunError: no folder / checkpoint there, or a file that does not load (one line).
     """
     path = Path(path)
+    folder = RunFolder(path) if path.is_dir() else RunFolder.of_checkpoint(path)
+    # the run folder is untrusted (no links), and not read while another process writes it
+    folder.refuse_links()
+    refuse_if_locked(folder.path, f"cannot read {path}")
     if path.is_dir():
-        ckpt = RunFolder(path).checkpoint
+        ckpt = folder.checkpoint
         if not ckpt.exists():
             raise RunError(f"no checkpoint in run folder {path} (expected {ckpt})")
-    elif path.exists():
+    elif path.is_file():
         ckpt = path
+    elif path.exists():
+        raise RunError(f"{path} is not a run folder or a checkpoint file (a special file)")
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
     try:
@@ -391,13 +382,7 @@ def evaluate(
         raise ValueError(f"probe: expected 'published' or 'standardised', got {probe!r}")
     if features not in (None, "auto", "fused", "concat"):
         raise ValueError(f"features: expected 'auto', 'fused' or 'concat', got {features!r}")
-    folder = Path(path) if Path(path).is_dir() else None
-    if folder is not None and (pid := lock_holder(folder)) is not None:
-        raise RunError(
-            f"{folder} is being trained by process {pid} (run.lock): evaluate it once that run "
-            "has finished"
-        )
-    module, cfg, ckpt = load_module(path)
+    module, cfg, ckpt = load_module(path)  # refuses a run another process holds
     check_data_identity(run_folder_of(ckpt), cfg.data.path, "evaluate")
     if class_weight is not None:
         cfg.eval.class_weight = class_weight
@@ -413,13 +398,18 @@ def evaluate(
         flush=True,
     )
     _set_threads(cfg)
-    data = load_data(cfg)
-    results = run_probes(module, data, cfg, verbose=True)
     out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
-    out.mkdir(parents=True, exist_ok=True)
-    name = evaluation_name(cfg)
-    steps = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True).get("global_step")
-    report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt), steps=steps)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out_dir {out} is an existing file, not a folder")
+    RunFolder(out).refuse_links("--out_dir")
+    # the folder written into is held while the evaluation runs (no train starts in it)
+    with RunLock(out, "infmasking evaluate"):
+        data = load_data(cfg)
+        results = run_probes(module, data, cfg, verbose=True)
+        name = evaluation_name(cfg)
+        ckpt_state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
+        steps = ckpt_state.get("global_step")
+        report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt), steps=steps)
     print(report.markdown)
     written = [f"{name}.json", f"{name}.md", f"{name}_rus.png"]
     print(f"\nWrote {', '.join(w for w in written if (out / w).exists())} in {out.resolve()}")
