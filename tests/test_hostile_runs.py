@@ -17,6 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_run_copy
@@ -25,6 +26,11 @@ from infmasking import files
 from infmasking.cli import main
 from infmasking.files import NoSpaceError, write_atomic
 from infmasking.training.errors import RunError
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
 VICTIM = b"the user's precious file\n"
@@ -46,6 +52,18 @@ def _one_line(err: str) -> str:
     lines = [x for x in err.strip().splitlines() if "%|" not in x and x.strip()]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str]:
+    """Exit status and the one error line of ``infmasking ARGS`` (a refusal before parsing is a
+    SystemExit carrying its line: exit status 1)."""
+    try:
+        code = main(args)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        return 1, _one_line(e.code + "\n" + capsys.readouterr().err)
+    return code, _one_line(capsys.readouterr().err)
 
 
 # 1. a run folder is untrusted --------------------------------------------------------------
@@ -301,3 +319,216 @@ def test_export_over_a_file_size_limit_is_one_line(run_dir, tmp_path):
     line = _one_line(r.stderr)
     assert f"no space left writing {target}" in line, line
     assert os.listdir(tmp_path) == []
+
+
+# 6. a checkpoint that does not belong to the run -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda hp: hp["config"]["method"].update(name="comm"), "method.name: 'infmasking'"),
+        (lambda hp: hp["shapes"].update(image1=[3, 32, 32]), "shapes:"),
+    ],
+)
+def test_a_checkpoint_of_another_run_is_refused(run_dir, tmp_path, capsys, change, named):
+    """A CoMM checkpoint (or one built for other input shapes) placed in an InfMasking run
+    folder: resume, evaluate and embed refuse it in one line naming the difference."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "report.json").unlink()  # unfinished: train would resume it
+    ckpt = run / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    change(state["hyper_parameters"])
+    torch.save(state, ckpt)
+    for cmd in (
+        ["train", *TINY, "--optim.epochs", "1", "--out_dir", str(run)],
+        ["evaluate", str(run), "--num_threads", "1"],
+        ["evaluate", str(ckpt), "--num_threads", "1"],
+        ["embed", str(run)],
+    ):
+        assert main(cmd) == 1, cmd
+        line = _one_line(capsys.readouterr().err)
+        assert "does not belong to the run" in line and named in line, line
+    assert not (run / "report.json").exists() and not (run / "features.npz").exists()
+
+
+# 7. options and data that make a silently wrong run ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--augment.grayscale_p", "1.5"], "--augment.grayscale_p must be a probability"),
+        (["--augment.crop_scale", "[0.9, 0.1]"], "--augment.crop_scale must be [low, high]"),
+        (["--data.modalities", "[image1, image1]"], "list of distinct modality names"),
+    ],
+)
+def test_options_that_make_a_silently_wrong_run(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, *args, "--out_dir", str(out)]) == 1
+    assert message in _one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_every_float_option_is_finite(tmp_path, capsys):
+    """From the API (the command line's parser refuses them too), a config file, nested in a
+    list or in data.options: each non-finite float is named; a long value keeps one line."""
+    import math
+
+    from infmasking.training.config import load_config, presets, validate
+
+    cfg = load_config(presets()["tiny"])
+    cfg.optim.lr, cfg.method.mask_lambda = math.inf, math.nan
+    cfg.data.options["probe_pairs"] = -math.inf
+    cfg.method.weights = [1.0] * 5000 + [math.nan]
+    with pytest.raises(ValueError) as e:
+        validate(cfg)
+    text = str(e.value)
+    for option in ("optim.lr", "method.mask_lambda", "data.options.probe_pairs", "method.weights"):
+        assert f"--{option} must be a finite number" in text, text
+    assert "\n" not in text and len(text) < 800, text
+    config = tmp_path / "run.yaml"
+    config.write_text("optim: {lr: .inf}\nmethod: {weights: [" + "1.0, " * 5000 + ".nan]}\n")
+    out = tmp_path / "run"
+    code, line = _cli(["train", *TINY, "--config", str(config), "--out_dir", str(out)], capsys)
+    assert code == 1 and "--optim.lr must be a finite number" in line, line
+    assert "--method.weights must be a finite number" in line and len(line) < 800, line
+    assert not out.exists()
+
+
+def test_data_the_run_would_not_read(tmp_path, capsys):
+    """--data.path with a generated dataset (the default, trifeatures) would train on generated
+    data while fingerprinting the file; an --out_dir inside the data folder would change the
+    data's fingerprint, so the run could never be resumed or evaluated."""
+    from infmasking.testing.data_writers import write_npz
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_npz(data / "mine.npz")
+    assert main(["train", *TINY, "--data.path", str(data / "mine.npz")]) == 1
+    assert "is generated and reads no file" in _one_line(capsys.readouterr().err)
+    out = data / "runs" / "r"
+    assert main(["train", "--preset", "npz", "--data.path", str(data), "--out_dir", str(out)]) == 1
+    assert "is inside the data folder" in _one_line(capsys.readouterr().err)
+    assert not (data / "runs").exists()
+
+
+# 5. files that lie about their size, resource bombs ---------------------------------------
+
+
+def _lying_npz(path: Path) -> Path:
+    """A valid .npz of a few KB, except that the header of 'x_tab' claims 4 TB."""
+    import io
+    import zipfile
+
+    from infmasking.testing.data_writers import write_npz
+
+    write_npz(path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 1000)}
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, a in arrays.items():
+            if k == "x_tab":
+                z.writestr("x_tab.npy", header.getvalue() + b"\0" * 4096)
+            else:
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, a)
+                z.writestr(f"{k}.npy", buf.getvalue())
+    return path
+
+
+def test_a_data_file_that_lies_about_its_size(tmp_path, capsys):
+    path = _lying_npz(tmp_path / "lies.npz")
+    assert path.stat().st_size < 100_000
+    args = ["train", "--preset", "npz", "--data.path", str(path), "--out_dir", str(tmp_path / "r")]
+    assert main(args) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert str(path) in line and "key 'x_tab' claims shape (1000000000, 1000)" in line, line
+
+
+def test_an_hdf5_dataset_that_lies_about_its_size(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from infmasking.data.errors import DatasetError, read_array
+
+    path = tmp_path / "lies.h5"
+    with h5py.File(path, "w") as f:  # chunked, nothing written: a few KB claiming 4 TB
+        f.create_dataset("x", shape=(10**7, 10**5), dtype="f4", chunks=(16, 16))
+        f.create_dataset("ok", data=np.arange(12.0).reshape(3, 4))
+    assert path.stat().st_size < 100_000
+    with h5py.File(path, "r") as f:
+        assert read_array(f, "ok", path).shape == (3, 4)
+        with pytest.raises(DatasetError, match="key 'x' claims shape"):
+            read_array(f, "x", path)
+
+
+class _HugeArray:
+    """Pickles as numpy's own first step of unpickling an array, with a shape of 10**13."""
+
+    def __reduce__(self):
+        return (_reconstruct, (np.ndarray, (10**13,), b"b"))
+
+
+def test_pickles_that_expand_without_bound(tmp_path):
+    import pickle
+
+    from infmasking.data.errors import DatasetError, read_pickle
+
+    laughs = [0]
+    for _ in range(40):  # 2**40 items once expanded, 40 lists in the file
+        laughs = [laughs, laughs]
+    path = tmp_path / "laughs.pkl"
+    path.write_bytes(pickle.dumps({"train": laughs}, protocol=2))
+    with pytest.raises(DatasetError, match="expands to more than"):
+        read_pickle(path, "affect")
+    huge = tmp_path / "huge.pkl"  # numpy's _reconstruct asked for 10**13 elements
+    huge.write_bytes(pickle.dumps(_HugeArray(), protocol=2))
+    with pytest.raises(DatasetError, match="larger than the file could hold"):
+        read_pickle(huge, "affect")
+
+
+_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefghijk", "bcdefghijkl")
+)  # 10**12 items once expanded, 110 aliases
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (_LAUGHS + "seed: 0\n", "aliases"),
+        ("seed: " + "[" * 200 + "]" * 200 + "\n", "nested deeper than"),
+    ],
+)
+def test_config_files_built_to_expand(tmp_path, capsys, content, message):
+    config = tmp_path / "bomb.yaml"
+    config.write_text(content)
+    code, line = _cli(["train", "--config", str(config), "--out_dir", str(tmp_path / "r")], capsys)
+    assert code == 1
+    assert str(config) in line and message in line, line
+
+
+# 8. messages that mislead ------------------------------------------------------------------
+
+
+def test_a_special_file_is_named_as_one(tmp_path, capsys):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    out = ["--out_dir", str(tmp_path / "r")]
+    cases = [
+        (["train", "--config", str(fifo), *out], "a special file"),
+        (["train", "--config", str(folder), *out], "a folder, not a file"),
+        (["train", "--preset", "npz", "--data.path", str(fifo), *out], "a special file"),
+        (["evaluate", str(fifo)], "a special file"),
+        (["embed", str(fifo)], "a special file"),
+    ]
+    for args, message in cases:
+        code, line = _cli(args, capsys)
+        assert code == 1, args
+        assert message in line and "no such file" not in line, line
+    assert not (tmp_path / "r").exists()

@@ -368,7 +368,7 @@ def _check_config_files(argv: list[str]) -> None:
             try:
                 check_config_file(path, _COMMAND_KEYS)
             except ValueError as e:
-                raise SystemExit(f"infmasking: --config {e}") from None
+                raise SystemExit(f"infmasking: --config {_line(e)}") from None
 
 
 def _renamed_options(argv: list[str]) -> list[str]:
@@ -524,17 +524,24 @@ def _main(argv: list[str]) -> int:
     except (RunError, ValueError, FileNotFoundError) as e:
         if debug:
             raise
-        print(f"infmasking {cmd}: error: {e}", file=sys.stderr)
+        print(f"infmasking {cmd}: error: {_line(e)}", file=sys.stderr)
         return 1
     except Exception as e:
         if debug:
             raise
         print(
-            f"infmasking {cmd}: error: {_describe(e)} (run with --debug for the traceback)",
+            f"infmasking {cmd}: error: {_line(_describe(e))} (run with --debug for the traceback)",
             file=sys.stderr,
         )
         return 2
     return 0
+
+
+def _line(message: object, limit: int = 600) -> str:
+    """An error message as one line of at most ``limit`` characters: a refusal stays one line
+    however long, or however many lines, the bad value it quotes."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
 
 
 def _describe(e: BaseException) -> str:

@@ -69,10 +69,21 @@ def require_path(path: str | Path, dataset: str, *, kind: str = "file") -> Path:
         DatasetNotFoundError: if it does not exist or is not of the expected kind.
     """
     p = Path(path).expanduser()
-    ok = {"file": p.is_file, "dir": p.is_dir, "any": p.exists}[kind]()
+    special = p.exists() and not p.is_file() and not p.is_dir()  # a FIFO would block a read
+    ok = {"file": p.is_file, "dir": p.is_dir, "any": p.exists}[kind]() and not special
     if not ok:
         what = {"file": "file", "dir": "folder", "any": "file or folder"}[kind]
-        found = "a folder" if p.is_dir() else "a file" if p.exists() else "nothing"
+        found = (
+            "a folder"
+            if p.is_dir()
+            else "a special file (FIFO, device or socket)"
+            if special
+            else "a file"
+            if p.exists()
+            else "nothing"
+        )
+        if special or p.exists():  # it is there, but not what a dataset is read from
+            raise DatasetError(f"{dataset} data: expected a {what} at '{p}', found {found}.")
         raise DatasetNotFoundError(
             f"{dataset} data: expected a {what} at '{p}', found {found}. "
             f"{WHERE_TO_GET.get(dataset, '')} Nothing is downloaded automatically."
@@ -129,6 +140,119 @@ class UnsafePickleError(DatasetError):
     """A data pickle names a global outside :data:`SAFE_PICKLE_GLOBALS`."""
 
 
+#: How many times its compressed size a zip member (deflate: at most ~1032) or an HDF5 dataset
+#: (gzip, lzf) can expand; a claim beyond it is a file that lies about its size.
+MAX_EXPANSION = 1100
+
+
+def _too_big(path: str | Path, key: str, shape, dtype, claimed: int, holds: int) -> DatasetError:
+    return DatasetError(
+        f"{path}: key '{key}' claims shape {tuple(shape)} {dtype} ({claimed} bytes) but the "
+        f"file holds at most {holds} bytes for it; the file is damaged or crafted (refused "
+        "before allocating)"
+    )
+
+
+def open_npz(path: Path):
+    """``np.load(path, allow_pickle=False)``, once every member's header (shape and dtype) has
+    been checked against the bytes the file really holds for it: a few-KB file whose header
+    claims terabytes is refused naming the file and the key, before anything is allocated."""
+    import zipfile
+
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: not a readable .npz file ({err}).") from err
+    if not hasattr(npz, "zip"):  # a plain .npy: numpy checks its size against the file
+        return npz
+    try:
+        size = Path(path).stat().st_size
+        for info in npz.zip.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[: -len(".npy")]
+            stored = info.compress_type == zipfile.ZIP_STORED
+            if info.compress_size > size or (stored and info.file_size > info.compress_size):
+                raise _too_big(path, key, (), "data", info.file_size, min(size, info.compress_size))
+            holds = info.file_size
+            if not stored:
+                holds = min(holds, max(info.compress_size, 1) * MAX_EXPANSION)
+            with npz.zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                header = f.tell()
+            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if claimed > holds - header:
+                raise _too_big(path, key, shape, dtype, claimed, max(holds - header, 0))
+    except DatasetError:
+        npz.close()
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        npz.close()
+        raise DatasetError(f"{path}: not a readable .npz file ({err}).") from err
+    return npz
+
+
+def check_claimed_size(value, file: str | Path, key: str) -> None:
+    """An HDF5 dataset's shape against the bytes stored for it (compressed at most
+    :data:`MAX_EXPANSION` times, plus 1 MiB of fill values): refused naming the file and the
+    key before it is read. Other values pass (they are already in memory)."""
+    id_ = getattr(value, "id", None)
+    if not (
+        hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(id_, "get_storage_size")
+    ):
+        return
+    claimed = int(np.prod(value.shape, dtype=object)) * value.dtype.itemsize
+    holds = id_.get_storage_size() * MAX_EXPANSION + (1 << 20)
+    if claimed > holds:
+        raise _too_big(file, key, value.shape, value.dtype, claimed, id_.get_storage_size())
+
+
+def _checked_reconstruct(reconstruct, path: Path):
+    """numpy's ``_reconstruct`` (how a pickle makes an array before filling it) that refuses a
+    shape the file cannot hold: pickles make it with shape (0,), then set the data."""
+    budget = Path(path).stat().st_size * MAX_EXPANSION + (1 << 20)
+
+    def checked(subtype, shape, dtype):
+        n = int(np.prod(shape, dtype=object)) if isinstance(shape, (tuple, list)) else shape
+        if not isinstance(n, int) or n < 0 or n > budget:
+            raise DatasetError(
+                f"{path}: an array of shape {shape} in the pickle is larger than the file could "
+                "hold; the file is damaged or crafted (refused before allocating)"
+            )
+        return reconstruct(subtype, shape, dtype)
+
+    return checked
+
+
+#: At most this many containers and items are walked in an unpickled structure: references to
+#: one list from many places (a "billion laughs" built from the pickle memo) would otherwise
+#: expand without bound when converted to arrays.
+MAX_PICKLE_ITEMS = 20_000_000
+
+
+def _check_expansion(obj, path: Path) -> None:
+    seen = 0
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+            seen += len(x)
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+            seen += len(x)
+        if seen > MAX_PICKLE_ITEMS:
+            raise DatasetError(
+                f"{path}: the pickle expands to more than {MAX_PICKLE_ITEMS} items (shared "
+                "references); the file is damaged or crafted (refused)"
+            )
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """An unpickler that resolves only :data:`SAFE_PICKLE_GLOBALS` (numpy dtype classes such as
     ``numpy.dtypes.Float32DType`` too: they carry no code)."""
@@ -143,7 +267,10 @@ class _SafeUnpickler(pickle.Unpickler):
         if (module, name) in SAFE_PICKLE_GLOBALS or (
             module == "numpy.dtypes" and name.endswith("DType")
         ):
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            if name == "_reconstruct":
+                return _checked_reconstruct(found, self.path)
+            return found
         raise UnsafePickleError(
             f"{self.path}: refused to unpickle global '{module}.{name}' (a data pickle may hold "
             "numpy arrays, dtypes and builtin containers and scalars only). If you made this "
@@ -163,7 +290,9 @@ def read_pickle(path: Path, dataset: str) -> object:
         with open(path, "rb") as f:
             if _unsafe_pickle.get():
                 return pickle.load(f)
-            return _SafeUnpickler(f, path).load()
+            obj = _SafeUnpickler(f, path).load()
+        _check_expansion(obj, path)
+        return obj
     except UnsafePickleError:
         raise
     except (
@@ -231,6 +360,7 @@ def check_array(
     Raises:
         DatasetError: on a wrong number of dimensions, a wrong size or a wrong dtype.
     """
+    check_claimed_size(value, file, key)
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as err:

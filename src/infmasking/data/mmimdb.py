@@ -42,6 +42,7 @@ from .errors import (
     check_nonempty,
     check_rows,
     listed,
+    open_npz,
     read_array,
     require_key,
     require_path,
@@ -236,10 +237,7 @@ def _split_ids(split_file: Path) -> dict[str, list[str]]:
 
 def _read_features(feat_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids str [N], text float [N, d_t], image float [N, d_i]) from ``features.npz``."""
-    try:
-        npz = np.load(feat_file, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{feat_file}: not a readable .npz file ({err}).") from err
+    npz = open_npz(feat_file)  # every member's claimed size checked against the file
     with npz:
         feat_ids = read_array(
             npz, "ids", feat_file, shape=(None,), dtype="string", what="movie ids [N]"

@@ -41,6 +41,7 @@ from .errors import (
     check_finite_labels,
     check_nonempty,
     check_rows,
+    open_npz,
     require_path,
 )
 from .splits import seeded_split
@@ -322,10 +323,7 @@ def load_npz(
             values, an unknown split name, or an empty train / test split.
     """
     p = require_path(path, "npz")
-    try:
-        npz = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{p}: not a readable .npz file ({err}).") from err
+    npz = open_npz(p)  # every member's claimed size checked against the file
     with npz:
         keys = list(npz.files)
         mods, inputs, kind_of, padding, unpadded = _read_inputs(npz, keys, kinds, p)

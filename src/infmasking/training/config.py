@@ -356,13 +356,70 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content, duplicate keys refused; errors name the file (ValueError)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+#: Bounds on a YAML file we read (a config is a few KB, flat and without aliases): what an
+#: untrusted file can make us build (a billion-laughs alias bomb, nesting without end).
+YAML_MAX_BYTES = 1 << 20
+YAML_MAX_ALIASES = 100
+YAML_MAX_DEPTH = 32
+
+
+def describe_path(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file, in words (None if it can): missing, a
+    folder, a special file (FIFO, device, socket) — each named as what it is."""
+    import stat
+
     try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except NotADirectoryError:
+        return "no such file (a part of the path is a file, not a folder)"
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "a special file (FIFO, device or socket), not a regular file"
+    return None
+
+
+def _check_yaml_bounds(path: Path, text: str) -> None:
+    """Refuse, before anything is built, YAML that expands (aliases) or nests beyond bounds."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > YAML_MAX_DEPTH:
+                raise ValueError(f"{path}: nested deeper than {YAML_MAX_DEPTH} levels; refused")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > YAML_MAX_ALIASES:
+                raise ValueError(
+                    f"{path}: more than {YAML_MAX_ALIASES} aliases (*name); refused (a file "
+                    "built to expand without bound)"
+                )
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content, duplicate keys refused; errors name the file (ValueError). Not a
+    regular file, over :data:`YAML_MAX_BYTES`, more aliases than :data:`YAML_MAX_ALIASES` or
+    deeper than :data:`YAML_MAX_DEPTH`: refused in one line before anything is built."""
+    path = Path(path)
+    if (why := describe_path(path)) is not None:
+        raise ValueError(f"{path}: {why}")
+    size = path.stat().st_size
+    if size > YAML_MAX_BYTES:
+        raise ValueError(
+            f"{path}: {size} bytes; a config file holds at most {YAML_MAX_BYTES} (refused)"
+        )
+    try:
+        text = path.read_text()
+        _check_yaml_bounds(path, text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.constructor.ConstructorError as e:
         raise ValueError(f"{path}: {e.problem}") from None
     except yaml.YAMLError as e:
@@ -436,17 +493,65 @@ def presets() -> dict[str, Path]:
     return {p.stem: p for p in sorted(PRESET_DIR.glob("*.yaml"))}
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` on one line of at most ``limit`` characters: a refusal stays one line
+    however long (or multi-line) the bad value is."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def _non_finite(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(option, value) of every NaN / infinite float in a ``to_dict`` tree."""
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _non_finite(v, f"{prefix}{k}.")]
+    if isinstance(node, (list, tuple)):
+        found = [x for v in node for x in _non_finite(v, prefix)]
+        return [(prefix.rstrip("."), node)] if found else []
+    if isinstance(node, float) and not math.isfinite(node):
+        return [(prefix.rstrip("."), node)]
+    return []
+
+
 def validate(cfg: RunConfig) -> None:
     """Refuse a configuration that cannot train or would train something meaningless, before
     any data is loaded; every message names the option (``--section.key``), what was expected
     and what came."""
     problems: list[str] = []
+    # every float, wherever it sits (a section, a list, data.options, model.encoders): finite
+    non_finite = _non_finite(to_dict(cfg))
+    for option, value in non_finite:
+        problems.append(f"--{option} must be a finite number, got {shown(value)}")
 
     def need(ok: bool, option: str, expected: str, got: Any) -> None:
-        if not ok:
-            problems.append(f"--{option} must be {expected}, got {got!r}")
+        if not ok and option not in {o for o, _ in non_finite}:
+            problems.append(f"--{option} must be {expected}, got {shown(got)}")
 
     m, me, o, e, t = cfg.model, cfg.method, cfg.optim, cfg.eval, cfg.trainer
+    a = cfg.augment
+    scale = list(a.crop_scale) if isinstance(a.crop_scale, (list, tuple)) else None
+    need(
+        scale is not None
+        and len(scale) == 2
+        and all(isinstance(v, (int, float)) for v in scale)
+        and 0 < scale[0] <= scale[1] <= 1,
+        "augment.crop_scale",
+        "[low, high] with 0 < low <= high <= 1 (fractions of the image area)",
+        a.crop_scale,
+    )
+    need(isinstance(a.hue, (int, float)) and 0 <= a.hue <= 0.5, "augment.hue", "in [0, 0.5]", a.hue)
+    need(
+        isinstance(a.grayscale_p, (int, float)) and 0 <= a.grayscale_p <= 1,
+        "augment.grayscale_p",
+        "a probability in [0, 1]",
+        a.grayscale_p,
+    )
+    mods = cfg.data.modalities
+    need(
+        mods is None or (len(mods) >= 1 and len(set(mods)) == len(mods)),
+        "data.modalities",
+        "null (all) or a list of distinct modality names",
+        mods,
+    )
     for key in ("dim", "n_layers", "n_heads", "head_hidden", "proj_dim"):
         v = getattr(m, key)
         need(isinstance(v, int) and v >= 1, f"model.{key}", "an integer >= 1", v)

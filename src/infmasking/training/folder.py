@@ -347,6 +347,7 @@ def _check_out_dir(cfg: RunConfig, out: Path, overwrite: bool) -> Path | None:
         return None
     if last.exists() or any(ckpts.glob("*.ckpt")):
         last = _intact_checkpoint(ckpts)
+        check_checkpoint_belongs(out, last, "cannot resume")
         # the folder's config.yaml, or (a folder that lost it) the config inside the checkpoint
         old = to_dict(load_config(saved)) if saved.exists() else _checkpoint_config(last)
         if old is not None and old["data"].get("path"):  # runs that stored a relative path
@@ -380,6 +381,86 @@ def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
             f"{ckpt} holds a run config this version cannot read ({e}); "
             "pass --overwrite true to start afresh"
         ) from None
+
+
+#: What a checkpoint must share with its run folder's ``config.yaml`` to belong to that run:
+#: every section that shapes the model or its training (``eval``, ``trainer`` and ``out_dir``
+#: may differ: a re-probe, another machine, a moved folder).
+_IDENTITY_SECTIONS = ("seed", "data", "model", "method", "optim")
+
+
+def _normalised(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {k: cfg.get(k) for k in _IDENTITY_SECTIONS}
+    data = dict(out["data"] or {})
+    if data.get("path"):  # runs that stored a relative path
+        data["path"] = str(Path(data["path"]).expanduser().resolve())
+    out["data"] = data
+    return out
+
+
+def check_checkpoint_belongs(folder: Path, ckpt: Path, what: str) -> None:
+    """Refuse (RunError, one line naming the first differences) a checkpoint that does not
+    belong to the run in ``folder``: its own configuration (method, model, data with its
+    modalities, optimisation, seed) differs from the run's ``config.yaml``, or the modalities
+    and input shapes it was built for differ from the run's ``hparams.yaml``. A folder without
+    ``config.yaml`` (a loose checkpoint) has nothing to compare. Called wherever a checkpoint of
+    a run folder is read (resume, evaluate, embed, load_run)."""
+    import torch
+    import yaml
+
+    run = RunFolder(folder)
+    if not is_run_folder(run.path):  # a loose checkpoint beside files that are not a run's
+        return
+    try:
+        state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by whoever loads it
+        return
+    hp = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hp, dict) or "config" not in hp:
+        return  # not an infmasking checkpoint: the loader says so
+    try:
+        theirs = to_dict(from_dict(hp["config"]))
+    except ValueError as e:
+        raise RunError(
+            f"{what}: {ckpt} holds a run config this version cannot read ({e})"
+        ) from None
+    ours = to_dict(load_config(run.config))
+    diff = _diff(_normalised(ours), _normalised(theirs))
+    hparams = run.file("hparams.yaml")
+    if not diff and hparams.is_file():
+        try:
+            recorded = yaml.safe_load(hparams.read_text())
+        except (yaml.YAMLError, OSError, ValueError):
+            recorded = None
+        if isinstance(recorded, dict):
+            for key in ("modalities", "shapes"):
+                want, got = recorded.get(key), hp.get(key)
+                if key == "shapes" and isinstance(got, dict):
+                    got = {m: list(s) for m, s in got.items()}
+                if want is not None and got is not None and want != _plain(got):
+                    diff.append(f"{key}: {want!r} -> {_plain(got)!r}")
+    if diff:
+        shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+        raise RunError(
+            f"{what}: {ckpt} does not belong to the run in {folder} (run's {run.config.name} "
+            f"-> checkpoint's own: {_short(shown)}); put the run's own checkpoint back, or "
+            "start a new run"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (as YAML reads them back)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters (a hostile value may be long or hold newlines)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _intact_checkpoint(folder: Path) -> Path:

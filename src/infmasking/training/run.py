@@ -45,6 +45,7 @@ from infmasking.training.folder import (  # noqa: F401
     _checkpoint_config,
     _diff,
     _intact_checkpoint,
+    check_checkpoint_belongs,
     check_data_identity,
     data_identity,
     is_run_folder,
@@ -160,6 +161,15 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
         RunStopped: SIGTERM / SIGINT, after saving a resumable checkpoint.
     """
     validate(cfg)
+    from infmasking.data.registry import REGISTRY
+
+    entry = REGISTRY.get(cfg.data.name)
+    if entry is not None and not entry.needs_path and cfg.data.path is not None:
+        # the run would train on generated data while data.json fingerprints the file named
+        raise RunError(
+            f"--data.path {cfg.data.path}: data.name {cfg.data.name!r} is generated and reads no "
+            "file; for your own file pass --preset npz (or the --data.name of its kind)"
+        )
     if cfg.data.path is not None:  # stored absolute: evaluate / embed from anywhere read it
         cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
     out = Path(cfg.out_dir)
@@ -167,6 +177,21 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> RunReport | None:
         raise RunError(
             f"--out_dir {out} is an existing file, not a folder; choose another --out_dir"
         )
+    data_dir = Path(cfg.data.path) if cfg.data.path is not None else None
+    if data_dir is not None and data_dir.exists() and not (data_dir.is_file() or data_dir.is_dir()):
+        raise RunError(  # a FIFO or a device: a read would block or never end
+            f"--data.path {data_dir} is a special file (FIFO, device or socket), not a data file "
+            "or folder"
+        )
+    if data_dir is not None and data_dir.is_dir():
+        where = out.expanduser().resolve()
+        if where == data_dir or data_dir in where.parents:
+            # the run's own files would change the folder's fingerprint (data.json): the run
+            # could never be resumed or evaluated
+            raise RunError(
+                f"--out_dir {out} is inside the data folder {data_dir} (--data.path); choose an "
+                "--out_dir outside it"
+            )
     RunFolder(out).refuse_links("--out_dir")
     with RunLock(out):
         return _train(cfg, out, overwrite)
@@ -316,6 +341,7 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         raise RunError(f"{path} is not a run folder or a checkpoint file (a special file)")
     else:
         raise RunError(f"no run folder or checkpoint at {path}")
+    check_checkpoint_belongs(folder.path, ckpt, f"cannot read {path}")
     try:
         module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - every failure becomes one line saying which kind
