@@ -517,14 +517,16 @@ def validate(cfg: RunConfig) -> None:
     any data is loaded; every message names the option (``--section.key``), what was expected
     and what came."""
     problems: list[str] = []
-    # every float, wherever it sits (a section, a list, data.options, model.encoders): finite
-    non_finite = _non_finite(to_dict(cfg))
-    for option, value in non_finite:
-        problems.append(f"--{option} must be a finite number, got {shown(value)}")
+    # every float, wherever it sits (a section, a list, data.options, model.encoders): finite;
+    # said by the option's own check where it asks for a finite number, else in general terms
+    non_finite = dict(_non_finite(to_dict(cfg)))
+    said: set[str] = set()
 
     def need(ok: bool, option: str, expected: str, got: Any) -> None:
-        if not ok and option not in {o for o, _ in non_finite}:
-            problems.append(f"--{option} must be {expected}, got {shown(got)}")
+        if ok or (option in non_finite and "finite" not in expected):
+            return
+        said.add(option)
+        problems.append(f"--{option} must be {expected}, got {shown(got)}")
 
     m, me, o, e, t = cfg.model, cfg.method, cfg.optim, cfg.eval, cfg.trainer
     a = cfg.augment
@@ -752,5 +754,10 @@ def validate(cfg: RunConfig) -> None:
     entry = REGISTRY.get(cfg.data.name)
     if entry is not None and entry.needs_path and cfg.data.path is None:
         problems.append(entry.missing_path())
+    problems += [
+        f"--{option} must be a finite number, got {shown(value)}"
+        for option, value in non_finite.items()
+        if option not in said
+    ]
     if problems:
         raise ValueError("; ".join(problems))

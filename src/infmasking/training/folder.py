@@ -409,7 +409,10 @@ def check_checkpoint_belongs(folder: Path, ckpt: Path, what: str) -> None:
     import yaml
 
     run = RunFolder(folder)
+    hparams = run.file("hparams.yaml")
     if not is_run_folder(run.path):  # a loose checkpoint beside files that are not a run's
+        return
+    if not (run.config.is_file() or hparams.is_file()):  # a run folder that lost both
         return
     try:
         state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
@@ -424,9 +427,9 @@ def check_checkpoint_belongs(folder: Path, ckpt: Path, what: str) -> None:
         raise RunError(
             f"{what}: {ckpt} holds a run config this version cannot read ({e})"
         ) from None
-    ours = to_dict(load_config(run.config))
-    diff = _diff(_normalised(ours), _normalised(theirs))
-    hparams = run.file("hparams.yaml")
+    diff = []
+    if run.config.is_file():
+        diff = _diff(_normalised(to_dict(load_config(run.config))), _normalised(theirs))
     if not diff and hparams.is_file():
         try:
             recorded = yaml.safe_load(hparams.read_text())

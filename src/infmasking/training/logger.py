@@ -29,6 +29,15 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _plain(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists, recursively (Lightning's AttributeDict, tuples)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 class RunMetricsWriter:
     """What Lightning calls the experiment of a CSV logger: rows in memory, written whole.
 
@@ -62,6 +71,7 @@ class RunMetricsWriter:
         self.hparams.update(params)
         clean = {}
         for k, v in self.hparams.items():
+            v = _plain(v)
             try:
                 yaml.safe_dump(v)
             except yaml.YAMLError:
