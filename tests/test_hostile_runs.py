@@ -152,7 +152,12 @@ def test_every_command_refuses_a_run_being_trained(run_dir, tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
-        (run_dir / "run.lock").unlink(missing_ok=True)
+    # its process gone, the lock is stale: evaluating the checkpoint writes into the run folder
+    # (never into checkpoints/) and takes the lock over
+    assert main(["evaluate", str(run_dir / "checkpoints" / "last.ckpt"), "--num_threads", "1"]) == 0
+    assert "Taking over" in capsys.readouterr().out
+    assert (run_dir / "evaluation.json").is_file() and not (run_dir / "run.lock").exists()
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["last.ckpt"]
 
 
 _CONTENDER = textwrap.dedent(

@@ -389,7 +389,8 @@ def evaluate(
 
     Args:
         path: a run folder or a checkpoint file.
-        out_dir: where to write (default: the run folder, or the checkpoint's folder).
+        out_dir: where to write (default: the run folder, that of ``RUN/checkpoints/*.ckpt``
+            included; a checkpoint outside a run folder: its own folder).
         class_weight: overrides ``eval.class_weight``.
         probe: overrides ``eval.probe``.
         features: overrides ``eval.features``.
@@ -424,7 +425,10 @@ def evaluate(
         flush=True,
     )
     _set_threads(cfg)
-    out = Path(out_dir) if out_dir else (Path(path) if Path(path).is_dir() else ckpt.parent)
+    # default: the run folder (RUN/checkpoints/last.ckpt -> RUN, never into checkpoints/), or
+    # a loose checkpoint's own folder
+    owner = RunFolder.of_checkpoint(ckpt).path
+    out = Path(out_dir) if out_dir else (owner if is_run_folder(owner) else ckpt.parent)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out_dir {out} is an existing file, not a folder")
     RunFolder(out).refuse_links("--out_dir")
