@@ -610,6 +610,30 @@ class _FolderMutex:
             os.close(self.fd)  # closing releases the flock
 
 
+def _create_lock(path: Path, holder: dict[str, Any]) -> None:
+    """Create ``path`` holding ``holder`` (JSON) in one step: written to a temporary file, then
+    hard-linked to the name (``link`` fails if the name exists, and never follows a link), so a
+    lock is never seen empty or half written. Raises FileExistsError if the lock exists. Where
+    hard links are not supported, ``O_EXCL`` creation and a write."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(holder, f)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "w") as f:
+                json.dump(holder, f)
+    finally:
+        os.unlink(tmp)
+
+
 class RunLock:
     """``out/run.lock`` holds the PID, host and command of the process that writes into ``out``:
     ``train`` for the whole run, ``evaluate`` / ``embed`` while they write into a run folder.
@@ -646,8 +670,8 @@ class RunLock:
         me = {"pid": os.getpid(), "host": host, "command": self.command}
         for _ in range(3):
             try:
-                # O_EXCL: created only where no lock (nor a link planted as one) exists
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                # created only where no lock (nor a link planted as one) exists, whole
+                _create_lock(self.path, me)
             except FileExistsError:
                 with _FolderMutex(self.out):
                     # examined again under the mutex: another process may have taken it over
@@ -662,7 +686,7 @@ class RunLock:
                         )
                         self.path.unlink(missing_ok=True)
                         try:
-                            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                            _create_lock(self.path, me)
                         except FileExistsError:
                             continue
                     else:
@@ -676,8 +700,6 @@ class RunLock:
                 raise RunError(
                     f"{self.option} {self.out}: permission denied; choose a writable folder"
                 ) from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
             self.held = True
             return self
         raise RunError(f"could not lock {self.path}: other processes keep taking it; try again")
