@@ -519,9 +519,11 @@ def test_config_files_built_to_expand(tmp_path, capsys, content, message):
 # 8. messages that mislead ------------------------------------------------------------------
 
 
-def test_a_special_file_is_named_as_one(tmp_path, capsys):
+def test_a_special_file_is_named_as_one(run_dir, tmp_path, capsys):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    out_fifo = tmp_path / "model.pt2"  # an output name holding a FIFO: never replaced
+    os.mkfifo(out_fifo)
     folder = tmp_path / "folder.yaml"
     folder.mkdir()
     out = ["--out_dir", str(tmp_path / "r")]
@@ -531,9 +533,10 @@ def test_a_special_file_is_named_as_one(tmp_path, capsys):
         (["train", "--preset", "npz", "--data.path", str(fifo), *out], "a special file"),
         (["evaluate", str(fifo)], "a special file"),
         (["embed", str(fifo)], "a special file"),
+        (["embed", str(run_dir), "--export", str(out_fifo), "--overwrite", "true"], "special file"),
     ]
     for args, message in cases:
         code, line = _cli(args, capsys)
         assert code == 1, args
         assert message in line and "no such file" not in line, line
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "r").exists() and out_fifo.is_fifo()

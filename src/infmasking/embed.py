@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from infmasking.files import write_atomic
+from infmasking.files import check_output, write_atomic
 from infmasking.models.model import MaskedFusionModel, features_of
 from infmasking.objectives import feature_kind
 from infmasking.training.config import RunConfig
@@ -230,6 +230,7 @@ def output_file(
     path = Path(given) if given is not None else default
     if path.is_dir():
         path = path / default.name
+    check_output(path, option)  # never a device or a FIFO, even with --overwrite
     if path.suffix != suffix:
         raise ValueError(f"{option} {path}: expected a {suffix} file name (or a folder)")
     for p in protected:

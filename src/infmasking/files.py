@@ -61,6 +61,25 @@ def _raw_write(f: io.FileIO, data: memoryview) -> int:
     return io.FileIO.write(f, data)
 
 
+def check_output(path: str | Path, option: str) -> None:
+    """Refuse (ValueError, one line naming ``option``) an output name that holds a folder or a
+    special file (a FIFO, a device such as /dev/null, a socket): :func:`write_atomic` would
+    rename a file over it, even with ``--overwrite``."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{option} {path} is a folder; give a file name")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise ValueError(
+            f"{option} {path} is a special file (FIFO, device or socket), not a regular file; "
+            "it is never replaced: give a file name"
+        )
+
+
 def _mode() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -432,8 +432,11 @@ def interactions_command(
         raise ValueError(f"--max_samples: expected an integer >= 20, got {max_samples!r}")
     out_path = Path(out) if out else None
     if out_path is not None:
+        from infmasking.files import check_output
+
         if out_path.is_dir():
             raise ValueError(f"--out {out_path} is a folder; give a .json file name")
+        check_output(out_path, "--out")  # never a device or a FIFO, even with --overwrite
         if out_path.exists() and not overwrite:
             raise ValueError(f"--out {out_path} exists; give --overwrite true to replace it")
     trained = None
