@@ -417,6 +417,11 @@ def test_data_the_run_would_not_read(tmp_path, capsys):
     out = data / "runs" / "r"
     assert main(["train", "--preset", "npz", "--data.path", str(data), "--out_dir", str(out)]) == 1
     assert "is inside the data folder" in _one_line(capsys.readouterr().err)
+    args = ["train", "--preset", "npz", "--data.path", str(data / "mine.npz")]
+    args += ["--data.options", "{split_sed: 3}", "--out_dir", str(tmp_path / "r")]
+    assert main(args) == 1  # a misspelt option, not a TypeError from inside the loader
+    line = _one_line(capsys.readouterr().err)
+    assert "takes no option 'split_sed'" in line and "split_seed" in line, line
     assert not (data / "runs").exists()
 
 

@@ -75,6 +75,26 @@ def _trifeatures_tokens(cfg) -> MultimodalData:
         ) from None
 
 
+def _check_options(fn, options: dict, dataset: str) -> None:
+    """``data.options`` the loader does not take: refused before reading (ValueError naming
+    the option and the valid ones), not a TypeError from inside the loader."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    valid = [
+        n
+        for n, p in list(params.items())[1:]
+        if p.kind is p.KEYWORD_ONLY or p.default is not p.empty
+    ]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise ValueError(
+            f"data.options: {dataset} takes no option {unknown[0]!r}; valid: {', '.join(valid)}"
+        )
+
+
 def _from_file(name: str, module: str, function: str, reads_modalities: bool = False):
     """A loader ``infmasking.data.<module>.<function>(Path(data.path), **data.options)``.
     The split of a real benchmark is fixed by the dataset (option split_seed), not by the
@@ -89,6 +109,7 @@ def _from_file(name: str, module: str, function: str, reads_modalities: bool = F
         if reads_modalities and cfg.modalities and "modalities" not in options:
             options["modalities"] = list(cfg.modalities)
         fn = getattr(importlib.import_module(f"infmasking.data.{module}"), function)
+        _check_options(fn, options, cfg.name)
         return fn(Path(cfg.path), **options)
 
     return load
