@@ -546,3 +546,19 @@ def test_a_special_file_is_named_as_one(run_dir, tmp_path, capsys):
         assert code == 1, args
         assert message in line and "no such file" not in line, line
     assert not (tmp_path / "r").exists() and out_fifo.is_fifo()
+
+
+def test_json_that_nests_without_end_or_is_not_a_file(tmp_path):
+    """Every JSON file the library reads (reports, probe curves, data.json, MM-IMDb's) goes
+    through one reader: nested without end, or a FIFO that would block, is one line naming it."""
+    from infmasking.training.errors import ReportError
+    from infmasking.training.run_report import RunReport
+
+    deep = tmp_path / "report.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ReportError, match="report.json: JSON nested too deep"):
+        RunReport.read(deep)
+    fifo = tmp_path / "evaluation.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ReportError, match="evaluation.json: not a regular file"):
+        RunReport.read(fifo)

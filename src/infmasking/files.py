@@ -80,6 +80,34 @@ def check_output(path: str | Path, option: str) -> None:
         )
 
 
+#: The largest JSON file the library reads (reports, probe curves, data.json, MM-IMDb's json).
+JSON_MAX_BYTES = 64 << 20
+
+
+def read_json(path: str | Path, max_bytes: int = JSON_MAX_BYTES):
+    """A JSON file's content. Raises ValueError, one line naming the file: not a regular file
+    (a FIFO would block), larger than ``max_bytes``, not UTF-8, not JSON, or nested too deep
+    for the parser (a crafted ``[[[[...`` is a RecursionError deep inside ``json``).
+    FileNotFoundError passes through (callers say what a missing file means)."""
+    import json
+    import stat
+
+    path = Path(path)
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file (a folder or a special file)")
+    if st.st_size > max_bytes:
+        raise ValueError(f"{path}: {st.st_size} bytes, more than the {max_bytes} read (refused)")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deep to read (refused)") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); the file is damaged") from None
+
+
 def _mode() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -24,7 +24,6 @@ Both give modalities "text" and "image" (vectors; "image" is an image with
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+
+from infmasking.files import read_json
 
 from .base import MultimodalData, Split, Task
 from .errors import (
@@ -217,9 +218,9 @@ def _features_file(root: Path, features: str | Path) -> Path:
 def _split_ids(split_file: Path) -> dict[str, list[str]]:
     """Movie ids per split from ``split.json`` ("dev" becomes "valid", and may be absent)."""
     try:
-        split_ids = json.loads(split_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{split_file}: not valid JSON ({err}).") from err
+        split_ids = read_json(split_file)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
     if not isinstance(split_ids, dict):
         raise DatasetError(
             f"{split_file}: expected a dict of id lists, found {type(split_ids).__name__}."
@@ -267,9 +268,9 @@ def _genre_labels(
     for r, movie in enumerate(wanted):
         f = _movie_json(root, movie)
         try:
-            meta = json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DatasetError(f"{f}: not valid JSON ({err}).") from err
+            meta = read_json(f)
+        except ValueError as err:
+            raise DatasetError(str(err)) from None
         names_ = require_key(meta, "genres", f)
         if not isinstance(names_, list):
             raise DatasetError(

@@ -33,7 +33,7 @@ from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
-from infmasking.files import write_atomic
+from infmasking.files import read_json, write_atomic
 from infmasking.training.config import RunConfig, to_dict, validate
 from infmasking.training.folder import RunFolder
 from infmasking.training.run import train
@@ -264,7 +264,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
 
     path = root / "raw_input" / f"seed{seed}{_probe_tag(base)}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return read_json(path)
     # the dataset of every run (data.seed); the seed drives the probe's held-out split
     data = load_data(base)
     data.probe_train, data.probe_test = probe_splits(data, base, seed)  # as the runs' probes
@@ -319,7 +319,7 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
 
     path = root / "controls" / f"factors_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return read_json(path)
     data = load_data(base)
     data.probe_train, data.probe_test = probe_splits(data, base, seed)
     info = data.info
@@ -360,7 +360,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     suffix = "" if factor == 1 else f"_x{factor}"
     path = root / "controls" / f"supervised{suffix}_seed{seed}{_probe_tag(base)}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return read_json(path)
     cfg = dataclasses.replace(base, seed=seed, method=dataclasses.replace(base.method, name="comm"))
     torch.manual_seed(seed)
     data = load_data(cfg)

@@ -129,7 +129,7 @@ class ProbeEveryK(Callback):
         row.update(
             {f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"}
         )
-        curve = json.loads(self.path.read_text()) if self.path.exists() else []
+        curve = RunFolder(self.path.parent).probe_curve()  # checked: a list of rows
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
         write_atomic(self.path, json.dumps(curve, indent=1))
 

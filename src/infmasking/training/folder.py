@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from infmasking.files import TEMPORARY, write_atomic
+from infmasking.files import TEMPORARY, read_json, write_atomic
 from infmasking.training.config import (
     RunConfig,
     from_dict,
@@ -231,9 +231,9 @@ class RunFolder:
         if not path.is_file():
             return []
         try:
-            rows = json.loads(path.read_text())
+            rows = read_json(path)
         except ValueError as e:
-            raise ReportError(f"{path}: not valid JSON ({e}); the file is damaged") from None
+            raise ReportError(str(e)) from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ReportError(f"{path}: not a probe curve (expected a JSON list of rows)")
         return rows
@@ -537,7 +537,10 @@ def check_data_identity(folder: Path, path: str | None, what: str) -> None:
     record = RunFolder(folder).data_json
     if not record.is_file() or path is None:
         return
-    want = json.loads(record.read_text())
+    try:
+        want = read_json(record)
+    except ValueError as e:
+        raise RunError(f"{what}: {e}") from None
     if want is None or "generated" in want:  # generated data: no file to compare
         return
     got = data_identity(path)
@@ -556,7 +559,7 @@ def check_data_identity(folder: Path, path: str | None, what: str) -> None:
 def _read_lock(path: Path) -> dict[str, Any]:
     """The holder recorded in a lock file ({} if unreadable)."""
     try:
-        holder = json.loads(path.read_text())
+        holder = read_json(path, max_bytes=4096)
     except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) else {}

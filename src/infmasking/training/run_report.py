@@ -15,7 +15,6 @@ are present only where they apply; keys this module does not know are kept in
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,17 +192,17 @@ class RunReport:
             ReportError: the file is missing, unreadable, not JSON or not a report (the
                 message names the file).
         """
+        from infmasking.files import read_json
+
         path = Path(path)
         try:
-            text = path.read_text()
+            data = read_json(path)
         except FileNotFoundError:
             raise ReportError(f"{path}: no such report (has the run finished?)") from None
         except OSError as e:
             raise ReportError(f"{path}: cannot read the report ({e.strerror or e})") from None
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ReportError(f"{path}: not valid JSON ({e}); the file is damaged") from None
+        except ValueError as e:  # not JSON, too large, too deep, not a regular file
+            raise ReportError(str(e)) from None
         return cls.from_json(data, source=path, folder=folder or path.parent)
 
     def replace(self, **changes: Any) -> RunReport:
