@@ -562,3 +562,27 @@ def test_json_that_nests_without_end_or_is_not_a_file(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ReportError, match="evaluation.json: not a regular file"):
         RunReport.read(fifo)
+
+
+def test_a_checkpoint_that_lies_about_a_record_size(run_dir, tmp_path, capsys):
+    """A checkpoint whose zip directory claims a 4 GB tensor record in a small file: refused by
+    torch's reader before allocating, and said in one line naming the file (exit 1)."""
+    import struct
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    b = bytearray(ckpt.read_bytes())
+    at = b.find(b"PK\x01\x02")  # the first central directory entry
+    patched = 0
+    while at >= 0:
+        n = struct.unpack("<H", b[at + 28 : at + 30])[0]
+        if b"/data/" in bytes(b[at + 46 : at + 46 + n]):
+            b[at + 24 : at + 28] = struct.pack("<I", 0xFFFFFFF0)
+            patched += 1
+        at = b.find(b"PK\x01\x02", at + 4)
+    assert patched
+    ckpt.write_bytes(bytes(b))
+    code, line = _cli(["evaluate", str(run), "--num_threads", "1"], capsys)
+    assert code == 1 and f"cannot read checkpoint {ckpt}" in line, line
+    assert not (run / "evaluation.json").exists()
