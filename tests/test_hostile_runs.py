@@ -586,3 +586,21 @@ def test_a_checkpoint_that_lies_about_a_record_size(run_dir, tmp_path, capsys):
     code, line = _cli(["evaluate", str(run), "--num_threads", "1"], capsys)
     assert code == 1 and f"cannot read checkpoint {ckpt}" in line, line
     assert not (run / "evaluation.json").exists()
+
+
+def test_a_loose_checkpoint_leaves_its_folders_links_alone(run_dir, tmp_path, capsys):
+    """A checkpoint outside a run folder (~/model.ckpt beside a dotfile link named config.yaml)
+    is evaluated; only the names evaluate writes there must not be links."""
+    loose = tmp_path / "home"
+    loose.mkdir()
+    shutil.copy(run_dir / "checkpoints" / "last.ckpt", loose / "model.ckpt")
+    victim = _victim(tmp_path)
+    (loose / "config.yaml").symlink_to(victim)  # the user's own, not ours
+    assert main(["evaluate", str(loose / "model.ckpt"), "--num_threads", "1"]) == 0
+    assert (loose / "evaluation.json").is_file() and victim.read_bytes() == VICTIM
+    (loose / "evaluation.json").unlink()
+    (loose / "evaluation.md").unlink()
+    (loose / "evaluation.md").symlink_to(victim)  # a name evaluate writes: refused
+    code, line = _cli(["evaluate", str(loose / "model.ckpt"), "--num_threads", "1"], capsys)
+    assert code == 1 and "evaluation.md is a symbolic link" in line, line
+    assert victim.read_bytes() == VICTIM

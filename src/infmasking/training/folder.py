@@ -152,21 +152,22 @@ class RunFolder:
             )
         return self.path / f"{name}.json"
 
-    def refuse_links(self, what: str = "run folder") -> None:
+    def refuse_links(self, what: str = "run folder", only: list[str] | None = None) -> None:
         """Refuse (RunError, one line) a folder in which a name the library reads or writes is
         a symbolic link or a special file: a run folder handed to us is untrusted, and a link
         planted there (``evaluation.json`` -> a file of yours) must never be written through or
         read as the run's. Called wherever a run folder is opened (train, resume, evaluate,
-        embed, load_run)."""
+        embed, load_run). ``only``: just these names (a folder that is not a run folder, into
+        which a command writes these files)."""
         if not self.path.is_dir():
             return
         names = [*RUN_FILES, *_OTHER_OUTPUTS, "checkpoints", "tensorboard"]
         names += [p.name for p in self.path.glob("evaluation*") if _EVALUATION.fullmatch(p.name)]
-        paths = [self.file(n) for n in names]
-        if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
+        paths = [self.file(n) for n in (names if only is None else only)]
+        if only is None and self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
             paths += [p for p in self.checkpoints.iterdir() if p.suffix == ".ckpt"]
         board = self.path / "tensorboard"
-        if board.is_dir() and not board.is_symlink():
+        if only is None and board.is_dir() and not board.is_symlink():
             paths += [board / "hparams.yaml", *board.glob("events.out.tfevents.*")]
         for p in paths:
             try:

@@ -328,8 +328,10 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
     """
     path = Path(path)
     folder = RunFolder(path) if path.is_dir() else RunFolder.of_checkpoint(path)
-    # the run folder is untrusted (no links), and not read while another process writes it
-    folder.refuse_links()
+    # the run folder is untrusted (no links), and not read while another process writes it; a
+    # checkpoint lying elsewhere (~/model.ckpt) leaves its folder's own files alone
+    if path.is_dir() or path.parent.name == "checkpoints" or is_run_folder(folder.path):
+        folder.refuse_links()
     refuse_if_locked(folder.path, f"cannot read {path}")
     if path.is_dir():
         ckpt = folder.checkpoint
@@ -431,12 +433,14 @@ def evaluate(
     out = Path(out_dir) if out_dir else (owner if is_run_folder(owner) else ckpt.parent)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out_dir {out} is an existing file, not a folder")
-    RunFolder(out).refuse_links("--out_dir")
+    name = evaluation_name(cfg)
+    # a run folder is checked whole; another folder only for the names written into it
+    checked = [f"{name}.json", f"{name}.md", f"{name}_rus.png", "run.lock"]
+    RunFolder(out).refuse_links("--out_dir", None if is_run_folder(out) else checked)
     # the folder written into is held while the evaluation runs (no train starts in it)
     with RunLock(out, "infmasking evaluate"):
         data = load_data(cfg)
         results = run_probes(module, data, cfg, verbose=True)
-        name = evaluation_name(cfg)
         ckpt_state = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=True)
         steps = ckpt_state.get("global_step")
         report = write_report(out, cfg, data, results, name=name, checkpoint=str(ckpt), steps=steps)
