@@ -387,7 +387,7 @@ def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
 #: What a checkpoint must share with its run folder's ``config.yaml`` to belong to that run:
 #: every section that shapes the model or its training (``eval``, ``trainer`` and ``out_dir``
 #: may differ: a re-probe, another machine, a moved folder).
-_IDENTITY_SECTIONS = ("seed", "data", "model", "method", "optim")
+_IDENTITY_SECTIONS = ("seed", "data", "model", "method", "augment", "optim")
 
 
 def _normalised(cfg: dict[str, Any]) -> dict[str, Any]:
