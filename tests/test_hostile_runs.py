@@ -131,33 +131,35 @@ def test_every_command_refuses_a_run_being_trained(run_dir, tmp_path, capsys):
     and load_run all refuse, and nothing is written into the run folder."""
     from infmasking import load_run
 
+    run = tmp_path / "run"  # a private copy: this test writes into it
+    shutil.copytree(run_dir, run)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        lock = run_dir / "run.lock"
+        lock = run / "run.lock"
         lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
-        before = sorted(p.name for p in run_dir.rglob("*"))
+        before = sorted(p.name for p in run.rglob("*"))
         for cmd in (
-            ["embed", str(run_dir)],
-            ["embed", str(run_dir / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "f.npz")],
-            ["evaluate", str(run_dir / "checkpoints" / "last.ckpt"), "--num_threads", "1"],
-            ["evaluate", str(run_dir), "--num_threads", "1"],
+            ["embed", str(run)],
+            ["embed", str(run / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "f.npz")],
+            ["evaluate", str(run / "checkpoints" / "last.ckpt"), "--num_threads", "1"],
+            ["evaluate", str(run), "--num_threads", "1"],
         ):
             assert main(cmd) == 1, cmd
             line = _one_line(capsys.readouterr().err)
             assert f"being trained by process {holder.pid}" in line, line
         with pytest.raises(RunError, match="being trained"):
-            load_run(run_dir)
-        assert sorted(p.name for p in run_dir.rglob("*")) == before
+            load_run(run)
+        assert sorted(p.name for p in run.rglob("*")) == before
         assert not (tmp_path / "f.npz").exists()
     finally:
         holder.kill()
         holder.wait()
     # its process gone, the lock is stale: evaluating the checkpoint writes into the run folder
     # (never into checkpoints/) and takes the lock over
-    assert main(["evaluate", str(run_dir / "checkpoints" / "last.ckpt"), "--num_threads", "1"]) == 0
+    assert main(["evaluate", str(run / "checkpoints" / "last.ckpt"), "--num_threads", "1"]) == 0
     assert "Taking over" in capsys.readouterr().out
-    assert (run_dir / "evaluation.json").is_file() and not (run_dir / "run.lock").exists()
-    assert sorted(os.listdir(run_dir / "checkpoints")) == ["last.ckpt"]
+    assert (run / "evaluation.json").is_file() and not (run / "run.lock").exists()
+    assert sorted(os.listdir(run / "checkpoints")) == ["last.ckpt"]
 
 
 _CONTENDER = textwrap.dedent(
@@ -583,9 +585,10 @@ def test_a_checkpoint_that_lies_about_a_record_size(run_dir, tmp_path, capsys):
         at = b.find(b"PK\x01\x02", at + 4)
     assert patched
     ckpt.write_bytes(bytes(b))
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     code, line = _cli(["evaluate", str(run), "--num_threads", "1"], capsys)
     assert code == 1 and f"cannot read checkpoint {ckpt}" in line, line
-    assert not (run / "evaluation.json").exists()
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
 def test_a_loose_checkpoint_leaves_its_folders_links_alone(run_dir, tmp_path, capsys):
