@@ -294,6 +294,25 @@ def test_full_disk_during_a_checkpoint_write(tmp_path, monkeypatch):
     assert sorted(os.listdir(path.parent)) == ["last.ckpt"]
 
 
+def test_full_disk_while_training_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    """The case left from the earlier rounds: the disk fills while `train` writes its
+    checkpoint. One line naming the checkpoint and "no space left", exit 2, no temporary left
+    behind, the folder unlocked."""
+    real = files._raw_write
+
+    def raw_write(f, data):
+        if f.target.name == "last.ckpt":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(f, data)
+
+    monkeypatch.setattr(files, "_raw_write", raw_write)
+    out = tmp_path / "run"
+    code, line = _cli(["train", *TINY, "--optim.epochs", "1", "--out_dir", str(out)], capsys)
+    assert code == 2, line
+    assert f"no space left writing {out / 'checkpoints' / 'last.ckpt'}" in line, line
+    assert os.listdir(out / "checkpoints") == [] and not (out / "run.lock").exists()
+
+
 def test_full_disk_in_embed_is_one_line_exit_2(run_dir, tmp_path, monkeypatch, capsys):
     target = tmp_path / "features.npz"
     _full_disk_after(monkeypatch, 2000)

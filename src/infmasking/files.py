@@ -42,6 +42,7 @@ class _Sink(io.FileIO):
     first OS error is kept (a writer in C++, torch's, may hide it behind its own message)."""
 
     error: OSError | None = None
+    target: Path | None = None  # the file this temporary file becomes
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
@@ -139,6 +140,7 @@ def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], N
         raise
     try:
         sink = _Sink(fd, "wb", closefd=True)
+        sink.target = path
         with sink:
             if callable(content):
                 content(sink)
