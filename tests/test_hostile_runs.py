@@ -176,6 +176,7 @@ _CONTENDER = textwrap.dedent(
         return alive(pid)
 
     folder._alive = slow_alive
+    (go.parent / f"ready-{os.getpid()}").touch()
     while not go.exists():
         time.sleep(0.005)
     try:
@@ -204,7 +205,9 @@ def test_stale_lock_is_taken_over_by_exactly_one_process(tmp_path):
         )
         for _ in range(4)
     ]
-    time.sleep(4)  # all imported and waiting (they spin on the go file)
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(procs) and time.time() < deadline:
+        time.sleep(0.05)  # all imported and waiting (they spin on the go file)
     go.touch()
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     won = [o for o in outputs if "WON" in o]
