@@ -436,8 +436,10 @@ def test_data_the_run_would_not_read(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     write_npz(data / "mine.npz")
-    assert main(["train", *TINY, "--data.path", str(data / "mine.npz")]) == 1
+    out = tmp_path / "generated"
+    assert main(["train", *TINY, "--data.path", str(data / "mine.npz"), "--out_dir", str(out)]) == 1
     assert "is generated and reads no file" in _one_line(capsys.readouterr().err)
+    assert not out.exists()
     out = data / "runs" / "r"
     assert main(["train", "--preset", "npz", "--data.path", str(data), "--out_dir", str(out)]) == 1
     assert "is inside the data folder" in _one_line(capsys.readouterr().err)
