@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -82,19 +82,24 @@ from infmasking.evaluation.solvers import (
     _RidgeProbe,
     _standardise,
     _targets,
+    feature_geometry,
+    prepare,
     published_holdout,
     published_logreg,
     published_search,
 )
 
 __all__ = [
+    "COLLAPSE_RATIO",
     "DEFAULT_CS",
     "PROBES",
     "PUBLISHED_CS",
     "PUBLISHED_METRIC",
+    "ROBUST_PROBES",
     "ProbeResult",
     "fit_probe",
     "probe_all",
+    "summary_line",
 ]
 
 #: Inverse regularisation strengths tried (ascending, so warm starts follow the path from
@@ -106,6 +111,17 @@ PROBES: tuple[str, ...] = ("published", "standardised")
 
 #: The published probe's first sweep of C; the second sweep refines around the best.
 PUBLISHED_CS: tuple[float, ...] = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
+
+#: The robust readings beside the published probe (``eval.robust_probe``, docs/PROBES.md): the
+#: published protocol (hold-out, search of C, loss, refit) on features centred ("centred") or
+#: standardised ("standardised") with probe-train statistics, solved in float64; "off": none.
+ROBUST_PROBES: tuple[str, ...] = ("centred", "standardised", "off")
+
+#: ``offset_ratio`` (‖mean‖ / mean per-dimension std of the probe-train features) from which a
+#: probe's diagnostics flag the float32 collapse regime: an offset of ≳ 3 000–10 000 spreads
+#: made the published probe stop early and read chance on synthetic features (docs/PROBES.md);
+#: the features measured on this CPU had ratios of 60–104.
+COLLAPSE_RATIO = 1000.0
 
 
 #: The metric each task kind is reported with in the papers (see module docstring).
@@ -135,8 +151,18 @@ class ProbeResult:
         n_train, n_test: numbers of training / test samples.
         converged: whether every solver call of the final refit converged.
         class_weight: the class weighting of a logistic probe (``None`` = unweighted).
-        probe: the probe that ran, "published" or "standardised" (see the module docstring).
-        notes: human-readable warnings (non-convergence, constant labels, ...).
+        probe: the probe that ran, "published" or "standardised" (see the module docstring),
+            or for a robust reading "robust_centred" / "robust_standardised".
+        notes: human-readable warnings (non-convergence, constant labels, a constant classifier,
+            features in the collapse regime, ...).
+        diagnostics: whether the reading is degenerate (docs/PROBES.md): the feature geometry
+            of probe-train (``mean_norm``, ``mean_std``, ``offset_ratio``, ``collapse_regime``)
+            for every probe; for the published protocol's classifiers also the chosen ``C``,
+            ``weight_norm`` (‖W‖_F of the refit), ``zero_weights`` (W = 0),
+            ``predicted_classes`` (distinct test predictions) and ``constant_classifier``
+            (one predicted class for every test sample).
+        robust: the robust reading of the same features (``eval.robust_probe``; its own
+            :class:`ProbeResult`), None when off or for multilabel / regression tasks.
         predictions: the predicted test labels [M] of the published classification probe
             (None for the other probes); not part of :meth:`to_dict`.
     """
@@ -156,6 +182,8 @@ class ProbeResult:
     class_weight: str | dict | None = None
     probe: str = "standardised"
     notes: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    robust: ProbeResult | None = None
     predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -163,11 +191,27 @@ class ProbeResult:
         """``metrics[published_metric]``."""
         return self.metrics[self.published_metric]
 
+    @property
+    def degenerate(self) -> list[str]:
+        """Why this reading says little (empty: nothing found): a constant classifier, features
+        in the collapse regime (:data:`COLLAPSE_RATIO`)."""
+        d, why = self.diagnostics, []
+        if d.get("constant_classifier"):
+            why.append(f"constant classifier (C {d.get('C', self.hparam):g})")
+        if d.get("collapse_regime"):
+            why.append(f"‖mean‖/std {d['offset_ratio']:.0f}: collapse regime")
+        return why
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (``nan`` / ``inf`` become ``None``, keys become strings)."""
-        d = asdict(self)
+        """A JSON-serialisable dict (``nan`` / ``inf`` become ``None``, keys become strings);
+        the robust reading nested under ``robust`` (absent when there is none)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.pop("predictions")
-        return _jsonable(d)
+        robust = d.pop("robust")
+        d = _jsonable(d)
+        if robust is not None:
+            d["robust"] = robust.to_dict()
+        return d
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +230,7 @@ def fit_probe(
     val_fraction: float | None = None,
     Cs: Sequence[float] | None = None,
     class_weight: str | Mapping | None = None,
+    robust: str = "off",
     refine: bool = True,
 ) -> ProbeResult:
     """Fit a linear probe for ``task`` on training features and score it on test features.
@@ -208,12 +253,16 @@ def fit_probe(
         class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict: the weights of
             each class in the logistic losses (each binary problem for multilabel); ignored
             by ridge.
+        robust: the robust reading to add beside a classification probe (:data:`ROBUST_PROBES`:
+            "centred", "standardised", or "off"): the published protocol on centred or
+            standardised features, solved in float64 (``Cs`` and ``class_weight`` as given;
+            the published hold-out), in the result's :attr:`~ProbeResult.robust`.
         refine: the published probe's second stage, the bisection around the best of ``Cs``
             (as published). False: the best of ``Cs`` as it is — with one value, one held-out
-            fit and the refit (``eval.probe_C``, smoke runs and tests).
+            fit and the refit (``eval.probe_C``, smoke runs and tests); the robust reading too.
 
     Returns:
-        A :class:`ProbeResult`.
+        A :class:`ProbeResult`, with its :attr:`~ProbeResult.diagnostics`.
 
     Raises:
         ValueError: naming the offending argument, for mismatched lengths, non-finite values,
@@ -222,26 +271,68 @@ def fit_probe(
     """
     if probe not in PROBES:
         raise ValueError(f"probe: expected one of {list(PROBES)}, got {probe!r}")
+    if robust not in ROBUST_PROBES:
+        raise ValueError(f"robust: expected one of {list(ROBUST_PROBES)}, got {robust!r}")
     published = probe == "published" and task.kind == "classification"
+    published_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE
+    robust_fraction = val_fraction if (published and val_fraction is not None) else None
+    robust_Cs = PUBLISHED_CS if Cs is None else Cs
     if val_fraction is None:
-        val_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE if published else 0.2
+        val_fraction = published_fraction if published else 0.2
     if Cs is None:
         Cs = PUBLISHED_CS if published else DEFAULT_CS
     Cs = _check_options(task, val_fraction, Cs, class_weight)
     x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
+    geometry = _geometry(x_train)
     if published:
-        return _published_probe(
-            task, x_train, y_train, x_test, y_test, val_fraction, Cs, class_weight, refine
+        result = _published_probe(
+            task,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            val_fraction,
+            Cs,
+            class_weight,
+            geometry,
+            refine=refine,
         )
-    probe_, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
-    # 1) choose the regularisation on the held-out part of the training features
-    val_scores = _validation_scores(probe_, x_train, y_train, fit_idx, val_idx, Cs)
-    best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
-    # 2) refit on all training features, 3) score on the test features
-    metrics = _refit_and_score(probe_, x_train, y_train, x_test, y_test, Cs[best])
-    return _result(
-        task, probe_, metrics, val_scores, best, Cs[best], len(x_train), len(x_test), class_weight
-    )
+    else:
+        probe_, fit_idx, val_idx = _probe_and_holdout(
+            task, y_train, val_fraction, seed, class_weight
+        )
+        # 1) choose the regularisation on the held-out part of the training features
+        val_scores = _validation_scores(probe_, x_train, y_train, fit_idx, val_idx, Cs)
+        best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
+        # 2) refit on all training features, 3) score on the test features
+        metrics = _refit_and_score(probe_, x_train, y_train, x_test, y_test, Cs[best])
+        result = _result(
+            task,
+            probe_,
+            metrics,
+            val_scores,
+            best,
+            Cs[best],
+            len(x_train),
+            len(x_test),
+            class_weight,
+        )
+        result.diagnostics = {result.hparam_name: result.hparam, **geometry}
+    if robust != "off" and task.kind == "classification":
+        result.robust = _published_probe(
+            task,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            published_fraction if robust_fraction is None else robust_fraction,
+            _check_options(task, published_fraction, robust_Cs, class_weight),
+            class_weight,
+            geometry,
+            prep=robust,
+            refine=refine,
+        )
+    return result
 
 
 def probe_all(
@@ -256,6 +347,7 @@ def probe_all(
     class_weight: str | Mapping | None = None,
     val_fraction: float | None = None,
     Cs: Sequence[float] | None = None,
+    robust: str = "off",
     verbose: bool = False,
     refine: bool = True,
 ) -> dict[str, ProbeResult]:
@@ -266,7 +358,7 @@ def probe_all(
         train_features: [N, D] features; test_features: [M, D].
         train_targets / test_targets: task name -> targets with N / M rows (layouts as in
             :func:`fit_probe`).
-        probe, seed, class_weight, val_fraction, Cs, refine: as in :func:`fit_probe`
+        probe, seed, class_weight, val_fraction, Cs, robust, refine: as in :func:`fit_probe`
             (``class_weight`` is ignored for regression tasks).
 
     Returns:
@@ -295,17 +387,34 @@ def probe_all(
             val_fraction=val_fraction,
             Cs=Cs,
             class_weight=class_weight,
+            robust=robust,
             refine=refine,
         )
         if verbose:
-            r = out[t.name]
-            print(
-                f"  probe {i + 1}/{len(tasks)} {t.name}: "
-                f"{r.published_metric} {100 * r.published_value:.1f}"
-                f" ({r.hparam_name} {r.hparam:g}, {time.perf_counter() - start:.1f} s)",
-                flush=True,
-            )
+            seconds = time.perf_counter() - start
+            print(f"  probe {i + 1}/{len(tasks)} {t.name}: {summary_line(out[t.name], seconds)}")
     return out
+
+
+def summary_line(r: ProbeResult, seconds: float | None = None) -> str:
+    """One line for a probe result: the headline reading (metric, AUROC, chosen value), the
+    robust reading beside it, and a note when the headline is degenerate."""
+
+    def reading(x: ProbeResult) -> str:
+        text = f"{x.published_metric} {100 * x.published_value:.1f}"
+        auroc = x.metrics.get("auroc")
+        if auroc is not None and math.isfinite(auroc):
+            text += f", AUROC {100 * auroc:.1f}"
+        return text + f" ({x.hparam_name} {x.hparam:g})"
+
+    line = reading(r)
+    if seconds is not None:
+        line = line[:-1] + f", {seconds:.1f} s)"
+    if r.robust is not None:
+        line += f" | robust ({r.robust.probe.removeprefix('robust_')}): {reading(r.robust)}"
+    if r.degenerate:
+        line += " | NOTE: " + "; ".join(r.degenerate)
+    return line
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,11 +577,16 @@ def _published_probe(
     val_fraction: float,
     Cs: list[float],
     class_weight: str | Mapping | None,
+    geometry: dict[str, Any],
+    prep: str = "raw",
     refine: bool = True,
 ) -> ProbeResult:
-    """The published classification probe (module docstring): raw features, the fixed
-    stratified hold-out, the two-stage search of C by balanced accuracy (``refine`` False: the
-    first stage only), refit on all."""
+    """The published classification probe (module docstring): raw features in float32, the
+    fixed stratified hold-out, the two-stage search of C by balanced accuracy, the refit on
+    [fit part; hold-out part] (the published order). With ``prep`` "centred" / "standardised":
+    the robust reading, the same protocol on features centred / standardised with the
+    statistics of the rows each fit sees (the fit part for the search, all of probe-train for
+    the refit), solved in float64. ``refine`` False: the first stage of the search only."""
     import torch
 
     classes = np.unique(y_train)
@@ -483,12 +597,17 @@ def _published_probe(
         )
     fit_idx, val_idx = published_holdout(y_train, 1.0 - val_fraction)
     k = len(classes)
+    dtype = np.float32 if prep == "raw" else np.float64
+
+    def tensor(a: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+
     codes = np.searchsorted(classes, y_train)  # labels -> 0..k-1
-    x = torch.from_numpy(x_train.astype(np.float32))
-    yc = torch.from_numpy(codes)
     weight = _class_weights(class_weight, classes, codes)
-    x_fit, y_fit, x_val = x[fit_idx], yc[fit_idx], x[val_idx]
-    y_val = codes[val_idx]
+    x_part = x_train[fit_idx]
+    x_fit = tensor(prepare(x_part, x_part, prep))
+    x_val = tensor(prepare(x_train[val_idx], x_part, prep))
+    y_fit, y_val = torch.from_numpy(codes[fit_idx]), codes[val_idx]
 
     def score(c: float) -> float:
         w, b = published_logreg(x_fit, y_fit, c, k, weight=weight)
@@ -501,8 +620,14 @@ def _published_probe(
         scores = {c: score(c) for c in Cs}
         best_c = max(scores, key=lambda c: scores[c])  # the first of equals
         best_score = scores[best_c]
-    w, b, converged = published_logreg(x, yc, best_c, k, weight=weight, report=True)
-    logits = torch.from_numpy(x_test.astype(np.float32)) @ w.T + b  # [M, k]
+    # the refit, as published: the fit part then the hold-out part (in float32 with a large
+    # common offset, L-BFGS stops early and its result depends on the order of the rows)
+    order = np.concatenate([fit_idx, val_idx])
+    x_all = tensor(prepare(x_train[order], x_train, prep))
+    w, b, converged = published_logreg(
+        x_all, torch.from_numpy(codes[order]), best_c, k, weight=weight, report=True
+    )
+    logits = tensor(prepare(x_test, x_train, prep)) @ w.T + b  # [M, k]
     proba = logits.softmax(1).double().numpy()
     pred = classes[proba.argmax(1)]
     metrics = {
@@ -525,6 +650,29 @@ def _published_probe(
             f"L-BFGS stopped at its {_PUBLISHED_MAX_ITER} iterations for the final refit "
             "(as published; the loss was still decreasing)"
         )
+    weight_norm = float(torch.linalg.vector_norm(w.double()))
+    predicted = np.unique(pred)
+    diagnostics = {
+        "C": float(best_c),
+        "weight_norm": weight_norm,
+        "zero_weights": weight_norm == 0.0,
+        "predicted_classes": len(predicted),
+        "constant_classifier": len(predicted) == 1,
+        **geometry,
+    }
+    if prep != "raw":
+        diagnostics["collapse_regime"] = False  # float64 on centred features: not that regime
+    if diagnostics["constant_classifier"]:
+        notes.append(
+            f"constant classifier: the refit with C = {best_c:g} predicts class "
+            f"{predicted[0]} for every test sample (‖W‖ = {weight_norm:.3g}); balanced accuracy "
+            "reads chance whatever the features hold"
+        )
+    if diagnostics["collapse_regime"]:
+        notes.append(
+            f"features in the collapse regime: ‖mean‖ / mean std = {geometry['offset_ratio']:.0f}"
+            f" ≥ {COLLAPSE_RATIO:g}; the float32 probe may stop early (see the robust reading)"
+        )
     return ProbeResult(
         task=task.name,
         kind=task.kind,
@@ -539,10 +687,19 @@ def _published_probe(
         n_test=len(x_test),
         converged=converged,
         class_weight=_jsonable(class_weight),
-        probe="published",
+        probe="published" if prep == "raw" else f"robust_{prep}",
         notes=notes,
+        diagnostics=diagnostics,
         predictions=pred,
     )
+
+
+def _geometry(x_train: np.ndarray) -> dict[str, Any]:
+    """:func:`~infmasking.evaluation.solvers.feature_geometry` of probe-train, with
+    ``collapse_regime`` (``offset_ratio`` ≥ :data:`COLLAPSE_RATIO`)."""
+    g: dict[str, Any] = feature_geometry(x_train)
+    g["collapse_regime"] = bool(g["offset_ratio"] >= COLLAPSE_RATIO)
+    return g
 
 
 # --------------------------------------------------------------------------------------------

@@ -95,12 +95,15 @@ def published_logreg(
     mean cross-entropy + (1/c)·½·‖W‖_F with L-BFGS (strong Wolfe), ``max_iter`` iterations.
 
     Args:
-        x: features [N, D] (float32 tensor); y: labels [N] in 0..k-1 (int64 tensor).
+        x: features [N, D] (float32 as published; float64 for the robust reading); y: labels
+            [N] in 0..k-1 (int64 tensor).
         c: inverse regularisation strength; weight: optional per-class weights [k].
         report: also return whether L-BFGS stopped before ``max_iter`` iterations.
     """
     import torch
 
+    if weight is not None:
+        weight = weight.to(x.dtype)
     with torch.enable_grad():
         w = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, requires_grad=True)
         b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
@@ -429,3 +432,33 @@ def _targets(task: Task, y: Any, name: str, n: int, x_name: str) -> np.ndarray:
     if y.ndim not in (1, 2):
         raise ValueError(f"{name}: regression targets must be [N] or [N, k], got shape {y.shape}")
     return y.astype(np.float64)
+
+
+def feature_geometry(x: np.ndarray) -> dict[str, float]:
+    """How far the features sit from the origin compared with their spread: ``mean_norm`` =
+    ‖mean over rows‖₂, ``mean_std`` = the mean over dimensions of the per-dimension standard
+    deviation, ``offset_ratio`` = their ratio (inf when every dimension is constant), all in
+    float64 from features [N, D]. A large ratio is the regime where the published float32
+    probe loses the signal (docs/PROBES.md)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(0)
+    mean_std = float(x.std(0).mean())
+    mean_norm = float(np.linalg.norm(mean))
+    ratio = mean_norm / mean_std if mean_std > 0 else math.inf
+    return {"mean_norm": mean_norm, "mean_std": mean_std, "offset_ratio": ratio}
+
+
+def prepare(x: np.ndarray, stats_of: np.ndarray, how: str) -> np.ndarray:
+    """``x`` [n, D] as a probe reads it: ``"raw"`` unchanged, ``"centred"`` minus the mean of
+    ``stats_of`` [N, D], ``"standardised"`` also divided by its per-dimension standard deviation
+    (constant dimensions: 1). Statistics in float64."""
+    if how == "raw":
+        return x
+    mean = stats_of.mean(0)
+    if how == "centred":
+        return x - mean
+    if how == "standardised":
+        std = stats_of.std(0)
+        std[std < 1e-12] = 1.0
+        return (x - mean) / std
+    raise ValueError(f"how: expected 'raw', 'centred' or 'standardised', got {how!r}")
