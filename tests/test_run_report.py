@@ -195,7 +195,21 @@ def test_train_and_evaluate_return_the_reports_they_write(tmp_path):
     report = train(cfg)
     folder = RunFolder(tmp_path / "run")
     assert isinstance(report, RunReport) and report.folder == folder.path
-    assert folder.report() == report and set(report.to_json()) == set(raw)
+    # the keys written before, plus the robust reading's headline (issue 34)
+    assert folder.report() == report and set(report.to_json()) == set(raw) | {"rus_robust"}
+    assert set(report.extra["rus_robust"]) == {
+        "redundancy",
+        "uniqueness",
+        "synergy",
+        "synergy_auroc",
+    }
+    share = report.results["share"]
+    assert share["robust"]["probe"] == "robust_centred"
+    assert {"C", "constant_classifier", "offset_ratio"} <= set(share["diagnostics"])
+    assert "## Both readings" in report.markdown and "| robust reading" in report.markdown
+    curve = folder.probe_curve()
+    assert {"robust_synergy", "robust_synergy_auroc", "constant_synergy"} <= set(curve[-1])
+    assert (folder.path / "probe_curve_robust.png").exists()
     assert report.rus_last is not None and report.selection["valid"]["epoch"] >= 1
     ev = evaluate(folder.path, class_weight="balanced", num_threads=1)
     assert isinstance(ev, RunReport) and folder.evaluation("evaluation_balanced") == ev

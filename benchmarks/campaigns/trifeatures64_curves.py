@@ -48,7 +48,24 @@ ALL_TASKS = (
     ("unique1", "texture 1 (uniqueness task)", "biased"),
     ("unique2", "texture 2 (uniqueness task)", "biased"),
 )
+# the robust reading beside the published probe and the published probe's diagnostics
+# (eval.robust_probe, docs/PROBES.md): shown for the runs whose probe_curve.json has them
+ROBUST = (
+    ("robust_share", "redundancy (shape), robust reading", "unbiased"),
+    ("robust_unique1", "uniqueness (texture 1), robust reading", "unbiased"),
+    ("robust_synergy_auroc", "synergy AUROC, robust reading", "biased"),
+    ("robust_synergy", "synergy (balanced accuracy), robust reading", "biased"),
+    ("constant_synergy", "published synergy probe a constant classifier (1 = yes)", "biased"),
+    ("offset_ratio", "‖mean‖ / mean per-dimension std of the probed features", "biased"),
+)
+ALL_ROBUST = (
+    ("robust_share", "shape (redundancy task), robust reading", "biased"),
+    ("robust_unique1", "texture 1 (uniqueness task), robust reading", "biased"),
+    ("robust_unique2", "texture 2 (uniqueness task), robust reading", "biased"),
+    ("constant_share", "published shape probe a constant classifier (1 = yes)", "biased"),
+)
 CHANCE = protocol.task_chance()
+CHANCE.update({f"robust_{k}": v for k, v in list(CHANCE.items())})
 
 
 def tkey(key: str, pairs: str) -> str:
@@ -92,7 +109,8 @@ def summarise(curves: dict, epochs: int, panels=PANELS, unfinished: bool = False
                 for s, r in by_pairs.get(pairs, {}).items()
                 if finished(r, epochs) or (unfinished and r)
             }
-            if not runs:
+            # curves written before a key existed (the robust reading) have no such panel
+            if not runs or any(row.get(key) is None for r in runs.values() for row in r):
                 continue
             points = []
             for i in range(min(len(r) for r in runs.values())):
@@ -159,7 +177,8 @@ def plot(table: dict, path: Path, title: str, panels=PANELS) -> None:
             ax.plot(steps, [p["mean"] for p in points], "o-", color=colour, label=f"{method} ({n})")
             for j in range(n):
                 ax.plot(steps, [p["values"][j] for p in points], ":", color=colour, alpha=0.5)
-        ax.axhline(CHANCE[key], color="k", lw=0.8, ls="--")
+        if key in CHANCE:
+            ax.axhline(CHANCE[key], color="k", lw=0.8, ls="--")
         ax.set_title(f"{label}\n({pairs} pairs)", fontsize=10)
         ax.set_xlabel("training step (0 = random init)")
         ax.grid(alpha=0.3)
@@ -275,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--include_unfinished", action="store_true", help="also runs still training")
     args = p.parse_args(argv)
     panels = PANELS + ALL_TASKS if args.all_tasks else PANELS
+    panels += ROBUST + (ALL_ROBUST if args.all_tasks else ())
     curves = read_curves(args.runs, args.methods, args.seeds)
     table = summarise(curves, args.epochs, panels, args.include_unfinished)
     diff = paired_difference(curves, args.epochs)

@@ -89,6 +89,13 @@ def build_parser() -> ArgumentParser:
         help="the probe (default: the run's eval.probe); see docs/PROBES.md",
     )
     ev.add_argument(
+        "--robust_probe",
+        type=Optional[Literal["centred", "standardised", "off"]],
+        default=None,
+        help="the robust reading beside the published probe (default: the run's "
+        "eval.robust_probe, centred); see docs/PROBES.md",
+    )
+    ev.add_argument(
         "--features",
         type=Optional[Literal["auto", "fused", "concat"]],
         default=None,
@@ -476,6 +483,7 @@ def _main(argv: list[str]) -> int:
                 probe=args.probe,
                 features=args.features,
                 num_threads=args.num_threads,
+                robust_probe=args.robust_probe,
             )
         elif cmd == "embed":
             from infmasking.embed import embed_command

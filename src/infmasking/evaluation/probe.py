@@ -204,10 +204,13 @@ class ProbeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``nan`` / ``inf`` become ``None``, keys become strings);
-        the robust reading nested under ``robust`` (absent when there is none)."""
+        the robust reading nested under ``robust`` and ``diagnostics`` (each absent when
+        there is none)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.pop("predictions")
         robust = d.pop("robust")
+        if not d["diagnostics"]:  # results read back from reports written before them
+            d.pop("diagnostics")
         d = _jsonable(d)
         if robust is not None:
             d["robust"] = robust.to_dict()

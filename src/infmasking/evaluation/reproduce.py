@@ -41,6 +41,9 @@ from infmasking.training.run_report import RunReport
 
 BENCHMARKS = protocol.DATASETS
 KEYS = ["redundancy", "uniqueness", "unique2", "synergy", "synergy_auroc"]
+#: The robust reading of the same measures (``eval.robust_probe``, docs/PROBES.md), in rows whose
+#: runs recorded it.
+ROBUST_KEYS = [f"robust_{k}" for k in KEYS]
 
 
 def reproduce(
@@ -162,13 +165,17 @@ def _finished_report(folder: RunFolder, base: RunConfig, reprobe: bool) -> RunRe
         cfg = dataclasses.replace(base.eval)
         probe_cfg = dataclasses.replace(base, eval=cfg)
         fresh = folder.evaluation(evaluation_name(probe_cfg))
-        if fresh is None:
+        stale = cfg.robust_probe != "off" and fresh is not None and not _has_robust(fresh)
+        if fresh is None or (stale and folder.checkpoint.exists()):
+            # an evaluation cached before the robust reading existed is probed again where
+            # the run kept its checkpoint
             fresh = evaluate(
                 folder.path,
                 probe=cfg.probe,
                 features=cfg.features,
                 class_weight=cfg.class_weight,
                 num_threads=base.trainer.num_threads,
+                robust_probe=cfg.robust_probe,
             )
         report = fresh.replace(
             train_seconds=report.train_seconds
@@ -177,6 +184,31 @@ def _finished_report(folder: RunFolder, base: RunConfig, reprobe: bool) -> RunRe
             steps=report.steps if report.steps is not None else fresh.steps,
         )
     return report.replace(folder=folder.path)
+
+
+def _has_robust(report: RunReport) -> bool:
+    """Does the report carry the robust reading (reports from before it do not)?"""
+    return any(isinstance(r.get("robust"), dict) for r in report.results.values())
+
+
+def _robust_score(report: RunReport, task: str, metric: str = "balanced_accuracy") -> float:
+    """The robust reading's test ``metric`` (%) of ``task``; nan where the report has none."""
+    value = (report.results.get(task, {}).get("robust") or {}).get("metrics", {}).get(metric)
+    return math.nan if value is None else 100 * value
+
+
+def _robust_row(biased: RunReport, ru: RunReport) -> dict:
+    """The robust reading of the measures (:data:`ROBUST_KEYS`), as :func:`_summary` reads the
+    published ones; {} when either report lacks it."""
+    if not (_has_robust(biased) and _has_robust(ru)):
+        return {}
+    return {
+        "robust_redundancy": _robust_score(ru, "share"),
+        "robust_uniqueness": _robust_score(ru, "unique1"),
+        "robust_unique2": _robust_score(ru, "unique2"),
+        "robust_synergy": _robust_score(biased, "synergy"),
+        "robust_synergy_auroc": _robust_score(biased, "synergy", "auroc"),
+    }
 
 
 def _curve(report: RunReport) -> list[dict]:
@@ -232,7 +264,7 @@ def _summary(biased: RunReport, unbiased: RunReport | None = None) -> dict:
             "synergy_auroc": rep.score("synergy", "auroc"),
         }
 
-    row = {"last": _row_from(last(biased), last(ru))}
+    row = {"last": {**_row_from(last(biased), last(ru)), **_robust_row(biased, ru)}}
     if biased.rus_by is not None and ru.rus_by is not None:
         row["best_valid"] = _row_from(biased.rus_by["valid"], ru.rus_by["valid"])
         row["test_selected"] = _row_from(biased.rus_by["test"], ru.rus_by["test"])
@@ -279,6 +311,7 @@ def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:
         probe=base.eval.probe,
         seed=seed,
         class_weight=base.eval.class_weight,
+        robust=base.eval.robust_probe,
     )
     return _cache_row(path, _rus_row(res, seed))
 
@@ -301,11 +334,16 @@ def _cache_row(path: Path, row: dict) -> dict:
 
 def _rus_row(res: dict, seed: int) -> dict:
     scores = {task: 100 * r.published_value for task, r in res.items()}
-    return {
+    row = {
         **_from_tasks(scores, scores),
         "synergy_auroc": 100 * res["synergy"].metrics["auroc"],
         "seed": seed,
     }
+    if all(r.robust is not None for r in res.values() if r.kind == "classification"):
+        robust = {task: 100 * r.robust.published_value for task, r in res.items()}
+        row.update({f"robust_{k}": v for k, v in _from_tasks(robust, robust).items()})
+        row["robust_synergy_auroc"] = 100 * res["synergy"].robust.metrics["auroc"]
+    return row
 
 
 def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
@@ -341,6 +379,7 @@ def factor_control(base: RunConfig, seed: int, root: Path) -> dict:
         probe=base.eval.probe,
         seed=seed,
         class_weight=base.eval.class_weight,
+        robust=base.eval.robust_probe,
     )
     return _cache_row(path, _rus_row(res, seed))
 
@@ -395,6 +434,31 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(row, indent=1))
     return row
+
+
+def _robust_table(runs: dict[str, list[dict]], baselines: dict, stats: dict) -> list[str]:
+    """The robust reading of the last epoch (:data:`ROBUST_KEYS`) for the methods and baselines
+    whose every row has it (their stats under ``stats[name]["last_robust"]``); [] if none."""
+    table = []
+    for name, rows in list(runs.items()) + list(baselines.items()):
+        rows = [r["last"] if name in runs else r for r in rows]
+        if not all(k in r for r in rows for k in ROBUST_KEYS):
+            continue
+        st = {k: mean_ci([r[k] for r in rows]) for k in ROBUST_KEYS}
+        stats.setdefault(name, {})["last_robust"] = st
+        label = name if name in runs else f"*{name}*"
+        table.append(
+            {"method": label, "seeds": len(rows), **{k: _fmt(*st[k]) for k in ROBUST_KEYS}}
+        )
+    if not table:
+        return []
+    return [
+        "",
+        "### the same, robust reading (`eval.robust_probe`: the published protocol on centred or "
+        "standardised features, float64; docs/PROBES.md)",
+        "",
+        write_markdown_table(table, ["method", "seeds", *ROBUST_KEYS]),
+    ]
 
 
 def _fmt(m: float, h: float) -> str:
@@ -475,6 +539,8 @@ def write_comparison(
             ["published R / U / S"] if benchmark == "trifeatures" else []
         )
         md += ["", f"## {label}", "", write_markdown_table(table, columns)]
+        if sel == "last":
+            md += _robust_table(runs, baselines, stats)
     diffs = {}
     if "infmasking" in runs and "comm" in runs:
         a = {r["seed"]: r for r in runs["infmasking"]}

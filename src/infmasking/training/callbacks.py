@@ -18,7 +18,7 @@ from infmasking.training.config import (
 )
 from infmasking.training.errors import RunStopped, StopNow
 from infmasking.training.folder import RunFolder
-from infmasking.training.probing import run_probes
+from infmasking.training.probing import curve_row, run_probes
 
 
 class RunProgress(Callback):
@@ -118,17 +118,7 @@ class ProbeEveryK(Callback):
         timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
         if timers:  # training seconds so far (resumes add up: the Timer rides in checkpoints)
             row["train_seconds"] = round(timers[0].time_elapsed("train"), 1)
-        row.update({t: 100 * r.published_value for t, r in results.items()})
-        row.update(
-            {
-                f"{t}_auroc": 100 * r.metrics["auroc"]
-                for t, r in results.items()
-                if "auroc" in r.metrics
-            }
-        )
-        row.update(
-            {f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"}
-        )
+        row.update(curve_row(results))  # both readings and the diagnostics (docs/PROBES.md)
         curve = RunFolder(self.path.parent).probe_curve()  # checked: a list of rows
         curve = [c for c in curve if c["epoch"] < row["epoch"]] + [row]
         write_atomic(self.path, json.dumps(curve, indent=1))

@@ -231,6 +231,11 @@ class EvalConfig:
     'fused' = F(all) for every method; 'concat' = the concatenation for every method."""
     class_weight: str | None = None
     """None or 'balanced' (a class-weighted probe)."""
+    robust_probe: Literal["centred", "standardised", "off"] = "centred"
+    """The robust reading reported beside every classification probe (docs/PROBES.md): the
+    published protocol (hold-out, search of C, loss, refit) on features centred ('centred') or
+    standardised ('standardised') with probe-train statistics, solved in float64; 'off' = none.
+    The published probe stays the headline number."""
     batch_size: int = 256
     """Samples per batch when computing features."""
     select: Literal["last", "best_valid"] = "last"
@@ -644,6 +649,12 @@ def validate(cfg: RunConfig) -> None:
         "eval.probe",
         "'published' or 'standardised'",
         e.probe,
+    )
+    need(
+        e.robust_probe in ("centred", "standardised", "off"),
+        "eval.robust_probe",
+        "'centred', 'standardised' or 'off'",
+        e.robust_probe,
     )
     need(
         e.features in ("auto", "fused", "concat"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -97,8 +98,40 @@ def _run_probes(
         probe=cfg.eval.probe,
         seed=cfg.seed,
         class_weight=cfg.eval.class_weight,
+        robust=cfg.eval.robust_probe,
         verbose=verbose,
         # eval.probe_C: that C only, no search (smoke runs and tests)
         Cs=None if cfg.eval.probe_C is None else [cfg.eval.probe_C],
         refine=cfg.eval.probe_C is None,
     )
+
+
+def curve_row(results: dict[str, Any]) -> dict[str, Any]:
+    """The scores of one probe point as a row of ``probe_curve.json`` (without ``epoch`` /
+    ``step``): per task the published reading (``<task>``, ``<task>_auroc``), its held-out
+    score (``val_<task>``), the robust reading (``robust_<task>``, ``robust_<task>_auroc``), all
+    in %, and the diagnostics of the published reading (``C_<task>``, ``constant_<task>``:
+    1 for a constant classifier, 0 otherwise) and the features' ``offset_ratio``."""
+    row: dict[str, Any] = {t: 100 * r.published_value for t, r in results.items()}
+    row.update(
+        {f"{t}_auroc": 100 * r.metrics["auroc"] for t, r in results.items() if "auroc" in r.metrics}
+    )
+    row.update(
+        {f"val_{t}": 100 * r.val_score for t, r in results.items() if r.kind != "regression"}
+    )
+    for t, r in results.items():
+        if r.robust is not None:
+            row[f"robust_{t}"] = 100 * r.robust.published_value
+            if "auroc" in r.robust.metrics:
+                row[f"robust_{t}_auroc"] = 100 * r.robust.metrics["auroc"]
+    for t, r in results.items():
+        if "constant_classifier" in r.diagnostics:
+            row[f"C_{t}"] = r.diagnostics["C"]
+            row[f"constant_{t}"] = int(r.diagnostics["constant_classifier"])
+    ratios = [
+        r.diagnostics["offset_ratio"] for r in results.values() if "offset_ratio" in r.diagnostics
+    ]
+    if ratios:
+        # one feature set for every task; inf (constant features) as null
+        row["offset_ratio"] = ratios[0] if math.isfinite(ratios[0]) else None
+    return row

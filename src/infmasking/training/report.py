@@ -12,7 +12,7 @@ from typing import Any
 from infmasking.data.base import MultimodalData
 from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
-from infmasking.evaluation.probe import ProbeResult
+from infmasking.evaluation.probe import COLLAPSE_RATIO, ProbeResult
 from infmasking.evaluation.selection import select_epoch
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.objectives import get as get_objective
@@ -70,6 +70,10 @@ def build_report(
         The report (not yet written: :meth:`RunFolder.write_report`).
     """
     rus = rus_summary(results) if protocol.applies(data) else None
+    robust = {t: r.robust for t, r in results.items() if r.robust is not None}
+    if rus is not None and robust:
+        # the robust reading's redundancy / uniqueness / synergy beside the headline
+        extra.setdefault("rus_robust", {**rus_summary(robust), **_robust_auroc(robust)})
     selection = rus_by = rus_last = None
     tasks = [t for t, r in results.items() if r.kind != "regression"]
     if curve and tasks and any(r["epoch"] > 0 for r in curve):
@@ -105,6 +109,86 @@ def build_report(
         extra=extra,
     )
     return report.replace(markdown=render_markdown(report, cfg, data, curve))
+
+
+def _robust_auroc(robust: dict[str, ProbeResult]) -> dict[str, float]:
+    r = robust.get("synergy")
+    auroc = r.metrics.get("auroc") if r is not None else None
+    return {} if auroc is None else {"synergy_auroc": 100 * auroc}
+
+
+def _pct(value: Any) -> str:
+    """A fraction as a percentage with one decimal ("—" for null / nan / absent)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{100 * value:.1f}"
+
+
+def readings_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The Markdown lines of both readings of every classification probe, with the published
+    reading's diagnostics (docs/PROBES.md), from results as written in report.json; [] when
+    no result carries them (reports written before the robust reading)."""
+    rows = [
+        (t, r)
+        for t, r in results.items()
+        if r.get("kind") == "classification" and (r.get("robust") or r.get("diagnostics"))
+    ]
+    if not rows:
+        return []
+    robust = next((r["robust"]["probe"] for _, r in rows if r.get("robust")), None)
+    name = robust.removeprefix("robust_") if robust else "off"
+    lines = [
+        "## Both readings",
+        "",
+        "The published probe (the headline: raw float32 features) and the robust reading "
+        f"(`eval.robust_probe {name}`: the same protocol on {name} features, solved in float64) "
+        "of the same features; balanced accuracy (BA) and AUROC in %, the chosen C, and "
+        "whether the published refit is a constant classifier (one predicted class for every "
+        "test sample). docs/PROBES.md says what each reads.",
+        "",
+        "| task | published BA | published AUROC | C | constant | robust BA | robust AUROC "
+        "| robust C |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for t, r in rows:
+        d = r.get("diagnostics") or {}
+        rob = r.get("robust") or {}
+        m, rm = r.get("metrics", {}), rob.get("metrics", {})
+        constant = d.get("constant_classifier")
+        said = "—" if constant is None else ("**yes**" if constant else "no")
+        robust_cells = (
+            f"{_pct(rm.get('balanced_accuracy'))} | {_pct(rm.get('auroc'))} | {rob['hparam']:g}"
+            if rob
+            else "— | — | —"
+        )
+        lines.append(
+            f"| {t} | {_pct(m.get('balanced_accuracy'))} | {_pct(m.get('auroc'))} | "
+            f"{r.get('hparam', math.nan):g} | {said} | {robust_cells} |"
+        )
+        if constant:
+            notes.append(f"{t}: the published reading is a constant classifier")
+    d = rows[0][1].get("diagnostics") or {}
+    if d.get("offset_ratio") is not None:
+        ratio = d["offset_ratio"]
+        lines += [
+            "",
+            f"Feature geometry (probe-train): ‖mean‖ = {d['mean_norm']:.3g}, mean per-dimension "
+            f"std = {d['mean_std']:.3g}, ratio {ratio:.0f}"
+            + (
+                f" — **the collapse regime** (≥ {COLLAPSE_RATIO:g}): the float32 published probe "
+                "may stop early; read the robust reading."
+                if d.get("collapse_regime")
+                else "."
+            ),
+        ]
+    if notes:
+        lines += [
+            "",
+            "Note: " + "; ".join(notes) + " (its balanced accuracy reads chance "
+            "whatever the features hold).",
+        ]
+    return lines
 
 
 def _metric(report: RunReport, task: str, metric: str) -> float:
@@ -171,6 +255,13 @@ def render_markdown(
                 f"| published (224 px, 100 epochs) | {pub['redundancy']} | "
                 f"{pub['uniqueness']} | {pub['synergy']} | — |"
             )
+        rr = report.extra.get("rus_robust")
+        if rr:
+            md.append(
+                f"| robust reading (`eval.robust_probe {cfg.eval.robust_probe}`) | "
+                f"{rr.get('redundancy', math.nan):.1f} | {rr.get('uniqueness', math.nan):.1f} | "
+                f"{rr.get('synergy', math.nan):.1f} | {rr.get('synergy_auroc', math.nan):.1f} |"
+            )
         md += [
             "",
             f"Trained on the {'biased' if cfg.data.trifeatures.biased else 'unbiased'} pairs. "
@@ -179,6 +270,9 @@ def render_markdown(
             "on the biased pairs texture₁ is shared with colour₂, so uniqueness is "
             f"overstated there. `infmasking reproduce {data.name}` runs both.",
         ]
+    both = readings_table(results)
+    if both:
+        md += ["", *both]
     if report.selection is not None:
         tasks = [t for t, r in results.items() if r["kind"] != "regression"]
         md += [
@@ -293,18 +387,31 @@ def write_plots(
         )
     if folder.probe_curve_json.exists():
         rows = folder.probe_curve()
-        keys = [k for k in rows[-1] if k not in ("epoch", "step") and not k.startswith("val_")]
+        tasks = list(report.results)
+        keys = [k for k in rows[-1] if k in tasks or k.removesuffix("_auroc") in tasks]
         chance = None
         if protocol.applies(data):
             chance = protocol.task_chance()
+            chance.update({f"robust_{k}": v for k, v in list(chance.items())})
         plots.plot_metric_vs_epoch(
             rows,
             out / "probe_curve.png",
             keys=keys,
             chance=chance,
             ylabel="probe-test score (%)",
-            title=f"{cfg.method.name}: linear probe vs epoch (epoch 0 = random init)",
+            title=f"{cfg.method.name}: published probe vs epoch (epoch 0 = random init)",
         )
+        robust_keys = [f"robust_{k}" for k in keys if f"robust_{k}" in rows[-1]]
+        if robust_keys:
+            plots.plot_metric_vs_epoch(
+                rows,
+                out / "probe_curve_robust.png",
+                keys=robust_keys,
+                chance=chance,
+                ylabel="probe-test score (%)",
+                title=f"{cfg.method.name}: robust reading ({cfg.eval.robust_probe}, float64) "
+                "vs epoch",
+            )
 
 
 def write_report(
@@ -344,7 +451,8 @@ def run_summary(out: Path) -> str:
     described = [
         ("report.md", "the probe results (report.json: the same, machine-readable)"),
         ("probe.png", "redundancy / uniqueness / synergy bars"),
-        ("probe_curve.png", "the probes after every probed epoch"),
+        ("probe_curve.png", "the published probe after every probed epoch"),
+        ("probe_curve_robust.png", "the robust reading after every probed epoch"),
         ("training_curves.png", "the loss terms per step (metrics.csv: the numbers)"),
         ("checkpoints/last.ckpt", "the trained model (infmasking embed / evaluate / load_run)"),
         ("config.yaml", "every option of the run"),
@@ -356,7 +464,7 @@ def run_summary(out: Path) -> str:
 
 def evaluation_name(cfg: RunConfig) -> str:
     """``evaluation`` plus what differs from the default probe: ``_standardised``, ``_fused``
-    / ``_concat``, ``_balanced``."""
+    / ``_concat``, ``_balanced``, ``_robust_standardised`` / ``_robust_off``."""
     e = cfg.eval
     parts = ["evaluation"]
     if e.probe != "published":
@@ -365,4 +473,6 @@ def evaluation_name(cfg: RunConfig) -> str:
         parts.append(e.features)
     if e.class_weight is not None:
         parts.append(e.class_weight)
+    if e.robust_probe != "centred":
+        parts.append(f"robust_{e.robust_probe}")
     return "_".join(parts)

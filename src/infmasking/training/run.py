@@ -381,6 +381,7 @@ def evaluate(
     probe: str | None = None,
     features: str | None = None,
     num_threads: int | None = None,
+    robust_probe: str | None = None,
 ) -> RunReport:
     """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
 
@@ -397,6 +398,8 @@ def evaluate(
         probe: overrides ``eval.probe``.
         features: overrides ``eval.features``.
         num_threads: overrides ``trainer.num_threads``.
+        robust_probe: overrides ``eval.robust_probe`` (the reading beside the published probe;
+            runs trained before it existed read "centred").
 
     Returns:
         The evaluation's report (its ``folder``: where it was written).
@@ -409,6 +412,10 @@ def evaluate(
         raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
     if probe not in (None, "published", "standardised"):
         raise ValueError(f"probe: expected 'published' or 'standardised', got {probe!r}")
+    if robust_probe not in (None, "centred", "standardised", "off"):
+        raise ValueError(
+            f"robust_probe: expected 'centred', 'standardised' or 'off', got {robust_probe!r}"
+        )
     if features not in (None, "auto", "fused", "concat"):
         raise ValueError(f"features: expected 'auto', 'fused' or 'concat', got {features!r}")
     module, cfg, ckpt = load_module(path)  # refuses a run another process holds
@@ -421,8 +428,11 @@ def evaluate(
         cfg.eval.features = features
     if num_threads is not None:
         cfg.trainer.num_threads = num_threads
+    if robust_probe is not None:
+        cfg.eval.robust_probe = robust_probe
     print(
-        f"Evaluating {ckpt}: the {cfg.eval.probe} probe on {cfg.eval.features} features; "
+        f"Evaluating {ckpt}: the {cfg.eval.probe} probe (robust reading: "
+        f"{cfg.eval.robust_probe}) on {cfg.eval.features} features; "
         f"loading the {cfg.data.name} data and embedding it",
         flush=True,
     )
