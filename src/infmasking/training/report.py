@@ -158,13 +158,13 @@ def readings_table(results: dict[str, dict[str, Any]]) -> list[str]:
         constant = d.get("constant_classifier")
         said = "—" if constant is None else ("**yes**" if constant else "no")
         robust_cells = (
-            f"{_pct(rm.get('balanced_accuracy'))} | {_pct(rm.get('auroc'))} | {rob['hparam']:g}"
+            f"{_pct(rm.get('balanced_accuracy'))} | {_pct(rm.get('auroc'))} | {rob['hparam']:.3g}"
             if rob
             else "— | — | —"
         )
         lines.append(
             f"| {t} | {_pct(m.get('balanced_accuracy'))} | {_pct(m.get('auroc'))} | "
-            f"{r.get('hparam', math.nan):g} | {said} | {robust_cells} |"
+            f"{r.get('hparam', math.nan):.3g} | {said} | {robust_cells} |"
         )
         if constant:
             notes.append(f"{t}: the published reading is a constant classifier")
