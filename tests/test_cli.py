@@ -69,6 +69,11 @@ def test_probe_curve_starts_at_random_init(tmp_path):
     assert [row["step"] for row in curve] == [0, 3]
     assert set(curve[0]) >= {"share", "unique1", "unique2", "synergy", "synergy_auroc"}
     assert (out / "probe_curve.png").exists()
+    # both readings and the published reading's diagnostics at every probe point (issue 34)
+    for row in curve:
+        assert set(row) >= {"robust_share", "robust_synergy", "robust_synergy_auroc"}
+        assert row["constant_synergy"] in (0, 1) and row["offset_ratio"] > 0
+    assert (out / "probe_curve_robust.png").exists()
 
 
 def test_finished_run_not_overwritten(tiny_run, capsys):
@@ -101,6 +106,22 @@ def test_evaluate_reproduces_report(tiny_run, capsys):
     b = json.loads((tiny_run / "evaluation.json").read_text())["results"]
     for task in a:
         assert a[task]["metrics"] == pytest.approx(b[task]["metrics"], abs=1e-9)
+        robust = a[task]["robust"]["metrics"]
+        assert robust == pytest.approx(b[task]["robust"]["metrics"], abs=1e-9)
+        assert a[task]["diagnostics"] == pytest.approx(b[task]["diagnostics"])
+
+
+def test_evaluate_robust_probe_option(tiny_run):
+    assert main(["evaluate", str(tiny_run), "--robust_probe", "standardised"]) == 0
+    b = json.loads((tiny_run / "evaluation_robust_standardised.json").read_text())
+    assert b["config"]["eval"]["robust_probe"] == "standardised"
+    assert b["results"]["synergy"]["robust"]["probe"] == "robust_standardised"
+    assert "## Both readings" in b["markdown"]
+    assert main(["evaluate", str(tiny_run), "--robust_probe", "off"]) == 0
+    off = json.loads((tiny_run / "evaluation_robust_off.json").read_text())
+    assert "robust" not in off["results"]["synergy"] and "rus_robust" not in off
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(tiny_run), "--robust_probe", "whitened"])
 
 
 def test_evaluate_class_weighted(tiny_run):

@@ -34,10 +34,12 @@ RUN_FILES = (
     "training_curves.png",
     "probe_curve.json",
     "probe_curve.png",
+    "probe_curve_robust.png",
     "data.json",
 )
 _EVALUATION = re.compile(
-    r"evaluation(_(standardised|fused|concat|balanced))*(\.json|\.md|_rus\.png)"
+    r"evaluation(_(standardised|fused|concat|balanced|robust_standardised|robust_off))*"
+    r"(\.json|\.md|_rus\.png)"
 )
 _CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
 #: Written into a run folder by other commands (``embed`` by default); never links either.
@@ -148,7 +150,7 @@ class RunFolder:
         if name != "report" and not _EVALUATION.fullmatch(f"{name}.json"):
             raise ValueError(
                 f"report name {name!r}: expected 'report' or 'evaluation[_standardised]"
-                "[_fused|_concat][_balanced]'"
+                "[_fused|_concat][_balanced][_robust_standardised|_robust_off]'"
             )
         return self.path / f"{name}.json"
 
