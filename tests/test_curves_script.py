@@ -85,6 +85,28 @@ def test_unfinished_runs_and_all_tasks(tmp_path):
     assert json.loads((out / "curves.json").read_text())["curves"] == {}
 
 
+def test_robust_reading_panels_where_the_runs_recorded_them(tmp_path):
+    """Rows with the robust reading and the diagnostics (issue 34) get their own panels;
+    a run whose rows lack them (written before) leaves those panels to the others."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for method, base in (("infmasking", 60.0), ("comm", 50.0)):
+        rows = _rows(base)
+        if method == "comm":
+            for r in rows:
+                r.update(robust_synergy_auroc=base + 10, constant_synergy=1, offset_ratio=80.0)
+        _write(runs / method / "seed0", rows)
+    mod = load_script("trifeatures64_curves")
+    args = ["--runs", str(runs), "--out", str(out), "--epochs", "2", "--seeds", "0"]
+    assert mod.main([*args, "--methods", "infmasking", "comm"]) == 0
+    data = json.loads((out / "curves.json").read_text())["curves"]
+    key = "robust_synergy_auroc_biased"
+    assert [p["mean"] for p in data["comm"][key]] == pytest.approx([60.0, 60.0])
+    assert key not in data["infmasking"] and "synergy" in data["infmasking"]
+    assert data["comm"]["constant_synergy_biased"][0]["mean"] == 1
+    md = (out / "curves.md").read_text()
+    assert "## synergy AUROC, robust reading (biased pairs)" in md
+
+
 @pytest.mark.slow  # two tiny runs through bash, twice
 def test_gpu_script_smoke_on_cpu(tmp_path):
     """benchmarks/campaigns/trifeatures224_gpu.sh end to end at tiny size on the CPU: both methods
