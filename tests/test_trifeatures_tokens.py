@@ -126,6 +126,14 @@ def test_reproduce_tokens_with_baselines(tmp_path):
     )
     assert diff == pytest.approx(want)
     assert "λ ramp: horizon 2 epochs" in (out / "infmasking" / "seed0" / "report.md").read_text()
+    # the robust reading beside the published one (issue 34), for the methods and the raw input
+    assert run["last"]["robust_synergy_auroc"] == pytest.approx(
+        100 * rep["results"]["synergy"]["robust"]["metrics"]["auroc"]
+    )
+    assert (
+        "last_robust" in comp["stats"]["comm"] and "last_robust" in comp["stats"]["raw-input probe"]
+    )
+    assert "robust reading" in (out / "comparison.md").read_text()
 
 
 def test_select_best_valid_sets_the_headline(tmp_path):
@@ -190,6 +198,8 @@ def test_synergy_controls(tmp_path):
     base.model.encoders = {"x1": {"name": "identity"}, "x2": {"name": "identity"}}
     b = factor_control(base, 0, tmp_path)
     assert b["synergy"] == 100.0 and b["redundancy"] == 100.0 and b["unique2"] == 100.0
+    # the robust reading beside (issue 34): the same ceiling
+    assert b["robust_synergy"] == 100.0 and b["robust_synergy_auroc"] == 100.0
     a = supervised_control(base, 0, tmp_path)
     assert a["steps"] == 256 // 64 and 0.0 <= a["synergy"] <= 100.0
     assert (tmp_path / "controls" / "supervised_seed0.json").exists()
