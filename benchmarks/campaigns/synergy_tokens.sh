@@ -76,6 +76,12 @@ if [ -d "$ROOT/compare" ]; then  # the comparison tables only where its runs are
     --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true --reprobe true \
     --eval.probe standardised --controls false > /dev/null
   for ext in md json png; do cp "$ROOT/compare/comparison.$ext" "$OUT/comparison_standardised.$ext"; done
+  # the same checkpoints re-read by the published probe with the robust reading beside
+  # (eval.robust_probe, docs/PROBES.md): comparison_robust.*
+  infmasking reproduce trifeatures_tokens "${COMMON[@]}" --methods "$METHODS" \
+    --seeds '[0, 1, 2, 3, 4]' --out_dir "$ROOT/compare" --only_finished true --reprobe true \
+    --controls false > /dev/null
+  for ext in md json png; do cp "$ROOT/compare/comparison.$ext" "$OUT/comparison_robust.$ext"; done
 fi
 if [ -d "$ROOT/sweep" ]; then
   python benchmarks/campaigns/synergy_sweep.py --sweep "$ROOT/sweep" --compare "$ROOT/compare" --out "$OUT" \

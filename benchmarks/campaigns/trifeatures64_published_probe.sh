@@ -4,7 +4,8 @@
 # float32, one torch thread per run, two runs at a time, probes at the end only. Seeds from
 # SEEDS (default "0 1 2"). Every run is a resumable run folder; re-running finishes what is
 # missing. Then the table: reproduce --only_finished --ru_unbiased false (synergy columns only
-# are the protocol's here), and the standardised probe's reading of the same checkpoints.
+# are the protocol's here), both read from the checkpoints: the published probe with the robust
+# reading beside (eval.robust_probe, docs/PROBES.md), and the standardised probe.
 #   bash benchmarks/campaigns/trifeatures64_published_probe.sh
 #   SEEDS="0" bash benchmarks/campaigns/trifeatures64_published_probe.sh
 set -euo pipefail
@@ -34,7 +35,7 @@ fi
 seeds_list=$(echo $SEEDS | sed 's/ /, /g')
 for probe in published standardised; do
   infmasking reproduce trifeatures "${COMMON[@]}" --methods '[infmasking, comm, cross]' \
-    --seeds "[$seeds_list]" --ru_unbiased false --only_finished true --reprobe "$([ $probe = published ] && echo false || echo true)" \
+    --seeds "[$seeds_list]" --ru_unbiased false --only_finished true --reprobe true \
     --eval.probe "$probe" --out_dir "$ROOT" > /dev/null
   for ext in md json png; do cp "$ROOT/comparison.$ext" "$OUT/comparison_$probe.$ext"; done
 done
