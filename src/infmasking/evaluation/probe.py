@@ -212,8 +212,10 @@ class ProbeResult:
         if not d["diagnostics"]:  # results read back from reports written before them
             d.pop("diagnostics")
         d = _jsonable(d)
-        if robust is not None:
+        if isinstance(robust, ProbeResult):
             d["robust"] = robust.to_dict()
+        elif robust is not None:  # a result rebuilt from its written form
+            d["robust"] = _jsonable(robust)
         return d
 
 
