@@ -276,6 +276,16 @@ def _summary(biased: RunReport, unbiased: RunReport | None = None) -> dict:
             "synergy_auroc": b0["synergy_auroc"],
             "seed": biased.setting("seed"),
         }
+        robust = ("robust_synergy", "robust_synergy_auroc")
+        if all(f"robust_{t}" in u0 for t in ("share", "unique1", "unique2")) and all(
+            k in b0 for k in robust
+        ):  # curves recorded with the robust reading beside
+            row["random_init"].update(
+                robust_redundancy=u0["robust_share"],
+                robust_uniqueness=u0["robust_unique1"],
+                robust_unique2=u0["robust_unique2"],
+                **{k: b0[k] for k in robust},
+            )
     row["ru_from"] = "unbiased" if unbiased else "biased"
     seconds = biased.train_seconds if biased.train_seconds is not None else float("nan")
     if unbiased is not None and unbiased.train_seconds is not None:
