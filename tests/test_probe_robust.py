@@ -211,3 +211,31 @@ def test_results_serialise_with_the_robust_reading_and_diagnostics():
 def test_unknown_robust_reading_is_named():
     with pytest.raises(ValueError, match="robust: expected one of"):
         fit_probe(SHAPE, *offset_classes(0.0, n=300), robust="whitened")
+
+
+# ------------------------------------------------------------------- the comparison tables
+
+
+def test_comparison_shows_the_robust_reading_where_every_row_has_it(tmp_path):
+    """reproduce's comparison: a table of the robust reading for the methods and baselines
+    whose rows all carry it (runs probed before it existed are left out of that table)."""
+    from infmasking.evaluation.reproduce import KEYS, ROBUST_KEYS, write_comparison
+
+    def row(seed, base, robust):
+        last = {k: base + seed for k in KEYS}
+        if robust:
+            last.update({k: base + 10 + seed for k in ROBUST_KEYS})
+        return {"last": last, "seed": seed, "steps": 10, "train_seconds": 1.0, "ru_from": "b"}
+
+    runs = {
+        "infmasking": [row(0, 50, True), row(1, 50, True)],
+        "comm": [row(0, 40, True), row(1, 40, False)],  # one run without it
+    }
+    baselines = {"raw-input probe": [{**row(0, 30, True)["last"], "seed": 0}]}
+    out = write_comparison(tmp_path, runs, [0, 1], baselines=baselines, benchmark="tokens")
+    stats = out["stats"]
+    assert stats["infmasking"]["last_robust"]["robust_synergy"][0] == pytest.approx(60.5)
+    assert "last_robust" not in stats["comm"]
+    assert stats["raw-input probe"]["last_robust"]["robust_synergy_auroc"][0] == 40.0
+    md = (tmp_path / "comparison.md").read_text()
+    assert "robust reading" in md and "| *raw-input probe* | 1 |" in md
