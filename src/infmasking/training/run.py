@@ -226,7 +226,7 @@ def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     if diff:
         again = (
             f"; re-probe it with `infmasking evaluate {out}` and --probe / --features / "
-            "--class_weight"
+            "--class_weight / --robust_probe"
             if all(d.startswith("eval.") for d in diff)
             else ""
         )
