@@ -111,7 +111,7 @@ def test_evaluate_reproduces_report(tiny_run, capsys):
         assert a[task]["diagnostics"] == pytest.approx(b[task]["diagnostics"])
 
 
-def test_evaluate_robust_probe_option(tiny_run):
+def test_evaluate_robust_probe_option(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run), "--robust_probe", "standardised"]) == 0
     b = json.loads((tiny_run / "evaluation_robust_standardised.json").read_text())
     assert b["config"]["eval"]["robust_probe"] == "standardised"
@@ -120,8 +120,8 @@ def test_evaluate_robust_probe_option(tiny_run):
     assert main(["evaluate", str(tiny_run), "--robust_probe", "off"]) == 0
     off = json.loads((tiny_run / "evaluation_robust_off.json").read_text())
     assert "robust" not in off["results"]["synergy"] and "rus_robust" not in off
-    with pytest.raises(SystemExit):
-        main(["evaluate", str(tiny_run), "--robust_probe", "whitened"])
+    assert main(["evaluate", str(tiny_run), "--robust_probe", "whitened"]) == 1
+    assert "--robust_probe: expected one of centred, standardised, off" in capsys.readouterr().err
 
 
 def test_evaluate_class_weighted(tiny_run):
