@@ -124,7 +124,9 @@ def test_robust_binary_reading_under_a_large_offset():
     assert r.robust.metrics["balanced_accuracy"] > 0.55 and r.robust.metrics["auroc"] > 0.7
 
 
-@pytest.mark.parametrize("seed,k", [(0, 3), (2, 2)])
+@pytest.mark.parametrize(
+    "seed,k", [pytest.param(0, 3, marks=pytest.mark.slow), (2, 2)]
+)  # k 3: ~1 min
 def test_robust_centred_reading_matches_the_float64_reference(seed, k):
     """The bias is not penalised, so centring leaves the exact minimiser's W and predictions
     unchanged: the centred float64 reading equals the float64 reference on raw features, also
