@@ -1,9 +1,12 @@
 """infmasking: multimodal contrastive learning that captures synergistic information.
 
-The package's layout is described once, in docs/CONTRIBUTING.md ("Layout").
+The package's layout and its floors (which folder may import which; ``tests/test_layers.py``
+checks them) are described once, in docs/CONTRIBUTING.md ("Layout").
 """
 
-__version__ = "0.1.0"
+from infmasking.version import __version__
+
+__all__ = ["__version__", "load_run", "read_report"]
 
 
 def load_run(path, device="cpu"):

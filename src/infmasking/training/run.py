@@ -82,11 +82,10 @@ from infmasking.training.report import (  # noqa: F401
     write_report,
 )
 from infmasking.training.run_report import RunReport
+from infmasking.version import __version__
 
 
 def infmasking_version() -> str:
-    from infmasking import __version__
-
     return __version__
 
 
