@@ -12,6 +12,7 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_parsing_settings
 
+from infmasking.data import registry as datasets
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig, presets
 
@@ -45,6 +46,9 @@ def _run_parser(command: str, description: str) -> ArgumentParser:
         help=f"a preset shipped in the package, applied before other options. {_preset_help()}",
     )
     p.add_class_arguments(RunConfig, as_group=False)
+    for action in p._actions:  # the dataset names come from the registry, not a docstring
+        if action.dest == "data.name":
+            action.help = "a registered dataset: " + " | ".join(datasets.DATASETS)
     return p
 
 

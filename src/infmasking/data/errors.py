@@ -20,33 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-MULTIBENCH_URL = "https://github.com/pliang279/MultiBench"
-
-#: Where each dataset can be obtained, quoted by :func:`require_path` when a file is missing.
-WHERE_TO_GET: dict[str, str] = {
-    "affect": (
-        "The MultiBench affect pickles (mosi_data.pkl, mosei_senti_data.pkl, humor.pkl, "
-        f"sarcasm.pkl) are linked from the MultiBench README ({MULTIBENCH_URL}, section "
-        "'Affective computing'); download the file and pass its path."
-    ),
-    "mimic": (
-        "im.pk is the MultiBench preprocessing of MIMIC-III, a credentialed dataset: after "
-        "obtaining PhysioNet access to MIMIC-III, request the file as described in the "
-        f"MultiBench README ({MULTIBENCH_URL}, section 'Healthcare') and pass its path."
-    ),
-    "vision_touch": (
-        "The Vision&Touch episodes (one .h5 file per episode) are the MultiBench robotics "
-        f"dataset: follow the robotics instructions of MultiBench ({MULTIBENCH_URL}, "
-        "datasets/robotics and its download script), unpack them into one folder and pass it."
-    ),
-    "mmimdb": (
-        "MM-IMDb is at https://archive.org/details/mmimdb (raw folder with split.json and "
-        "per-movie json/jpeg files, and multimodal_imdb.hdf5); MultiBench "
-        f"({MULTIBENCH_URL}) uses multimodal_imdb.hdf5."
-    ),
-    "npz": "This is your own data file; see infmasking.data.npz for the expected format.",
-}
-
 
 class DatasetError(ValueError):
     """Malformed dataset input. The message names the file, the key, and what was expected
@@ -62,7 +35,8 @@ def require_path(path: str | Path, dataset: str, *, kind: str = "file") -> Path:
 
     Args:
         path: the path given by the user.
-        dataset: key of :data:`WHERE_TO_GET` quoted in the error.
+        dataset: the dataset's registry name (or the ``family`` its entry names), whose
+            ``where_to_get`` text (:data:`infmasking.data.registry.REGISTRY`) the error quotes.
         kind: "file", "dir" or "any".
 
     Raises:
@@ -84,9 +58,11 @@ def require_path(path: str | Path, dataset: str, *, kind: str = "file") -> Path:
         )
         if special or p.exists():  # it is there, but not what a dataset is read from
             raise DatasetError(f"{dataset} data: expected a {what} at '{p}', found {found}.")
+        from infmasking.data.registry import where_to_get  # the text lives in the entry
+
         raise DatasetNotFoundError(
             f"{dataset} data: expected a {what} at '{p}', found {found}. "
-            f"{WHERE_TO_GET.get(dataset, '')} Nothing is downloaded automatically."
+            f"{where_to_get(dataset)} Nothing is downloaded automatically."
         )
     return p
 

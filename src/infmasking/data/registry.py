@@ -1,5 +1,10 @@
-"""The datasets, in one table (:data:`REGISTRY`): name -> how it loads from the data
-configuration. ``load_dataset(data_config)`` is what a run calls."""
+"""The datasets, in one table (:data:`REGISTRY`): name -> everything about the dataset (how
+it loads from the data configuration, whether it reads ``data.path``, the file it reads and
+where to obtain it). ``load_dataset(data_config)`` is what a run calls. The CLI's
+``--data.name`` help, the check for a missing ``--data.path`` and the missing-file errors
+(:func:`~infmasking.data.errors.require_path`) read this table, so a new dataset is its
+loader's file plus one :class:`DatasetEntry` here (or one :func:`register` call;
+docs/CONTRIBUTING.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from infmasking.data.base import MultimodalData, Split
+
+MULTIBENCH_URL = "https://github.com/pliang279/MultiBench"
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,10 @@ class DatasetEntry:
         reads_modalities: the loader itself reads only ``data.modalities`` (MultiBench affect
             pickles hold every modality of every sample).
         source: the file it reads and where to obtain it, said when ``data.path`` is missing.
+        where_to_get: where the data can be obtained, quoted when the file is missing.
+        family: the name the loader passes to :func:`~infmasking.data.errors.require_path`
+            when several datasets share one loader (the four affect sets: ``"affect"``);
+            None: ``name``.
     """
 
     name: str
@@ -32,6 +43,8 @@ class DatasetEntry:
     needs_path: bool = True
     reads_modalities: bool = False
     source: str = ""
+    where_to_get: str = ""
+    family: str | None = None
 
     def missing_path(self) -> str:
         """The one line for a run of this dataset without ``--data.path``."""
@@ -115,22 +128,16 @@ def _from_file(name: str, module: str, function: str, reads_modalities: bool = F
     return load
 
 
-#: name -> the file(s) a dataset reads and where to obtain them (docs/BENCHMARKS.md).
-_SOURCES = {
-    "mosi": "mosi_data.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
-    "'Affective computing')",
-    "mosei": "mosei_senti_data.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
-    "'Affective computing')",
-    "ur_funny": "humor.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
-    "'Affective computing')",
-    "mustard": "sarcasm.pkl, from the MultiBench README (github.com/pliang279/MultiBench, "
-    "'Affective computing')",
-    "mimic": "im.pk, MultiBench's MIMIC-III file (PhysioNet credentialed access, then the "
-    "MultiBench README, 'Healthcare')",
-    "vision_touch": "a folder of Vision&Touch episode .h5 files (MultiBench datasets/robotics "
-    "and its download script)",
-    "mmimdb": "multimodal_imdb.hdf5 or the raw MM-IMDb folder (archive.org/details/mmimdb)",
-    "npz": "your own .npz (x_<modality>, y, optional split; docs/BENCHMARKS.md 'Your own data')",
+_AFFECT = (
+    "The MultiBench affect pickles (mosi_data.pkl, mosei_senti_data.pkl, humor.pkl, "
+    f"sarcasm.pkl) are linked from the MultiBench README ({MULTIBENCH_URL}, section "
+    "'Affective computing'); download the file and pass its path."
+)
+_AFFECT_FILES = {
+    "mosi": "mosi_data.pkl",
+    "mosei": "mosei_senti_data.pkl",
+    "ur_funny": "humor.pkl",
+    "mustard": "sarcasm.pkl",
 }
 
 
@@ -140,30 +147,85 @@ def _entries() -> list[DatasetEntry]:
             name,
             _from_file(name, "affect", f"load_{name}", True),
             reads_modalities=True,
-            source=_SOURCES[name],
+            source=f"{file}, from the MultiBench README (github.com/pliang279/MultiBench, "
+            "'Affective computing')",
+            where_to_get=_AFFECT,
+            family="affect",
         )
-        for name in ("mosi", "mosei", "ur_funny", "mustard")
+        for name, file in _AFFECT_FILES.items()
     ]
     return [
         DatasetEntry("trifeatures", _trifeatures, needs_path=False),
         DatasetEntry("trifeatures_tokens", _trifeatures_tokens, needs_path=False),
         *affect,
-        DatasetEntry("mimic", _from_file("mimic", "mimic", "load_mimic"), source=_SOURCES["mimic"]),
+        DatasetEntry(
+            "mimic",
+            _from_file("mimic", "mimic", "load_mimic"),
+            source="im.pk, MultiBench's MIMIC-III file (PhysioNet credentialed access, then the "
+            "MultiBench README, 'Healthcare')",
+            where_to_get=(
+                "im.pk is the MultiBench preprocessing of MIMIC-III, a credentialed dataset: "
+                "after obtaining PhysioNet access to MIMIC-III, request the file as described "
+                f"in the MultiBench README ({MULTIBENCH_URL}, section 'Healthcare') and pass "
+                "its path."
+            ),
+        ),
         DatasetEntry(
             "vision_touch",
             _from_file("vision_touch", "vision_touch", "load_vision_touch"),
-            source=_SOURCES["vision_touch"],
+            source="a folder of Vision&Touch episode .h5 files (MultiBench datasets/robotics "
+            "and its download script)",
+            where_to_get=(
+                "The Vision&Touch episodes (one .h5 file per episode) are the MultiBench "
+                f"robotics dataset: follow the robotics instructions of MultiBench "
+                f"({MULTIBENCH_URL}, datasets/robotics and its download script), unpack them "
+                "into one folder and pass it."
+            ),
         ),
         DatasetEntry(
-            "mmimdb", _from_file("mmimdb", "mmimdb", "load_mmimdb"), source=_SOURCES["mmimdb"]
+            "mmimdb",
+            _from_file("mmimdb", "mmimdb", "load_mmimdb"),
+            source="multimodal_imdb.hdf5 or the raw MM-IMDb folder (archive.org/details/mmimdb)",
+            where_to_get=(
+                "MM-IMDb is at https://archive.org/details/mmimdb (raw folder with split.json "
+                "and per-movie json/jpeg files, and multimodal_imdb.hdf5); MultiBench "
+                f"({MULTIBENCH_URL}) uses multimodal_imdb.hdf5."
+            ),
         ),
-        DatasetEntry("npz", _from_file("npz", "npz", "load_npz"), source=_SOURCES["npz"]),
+        DatasetEntry(
+            "npz",
+            _from_file("npz", "npz", "load_npz"),
+            source="your own .npz (x_<modality>, y, optional split; docs/BENCHMARKS.md "
+            "'Your own data')",
+            where_to_get=(
+                "This is your own data file; see infmasking.data.npz for the expected format."
+            ),
+        ),
     ]
 
 
 #: name -> :class:`DatasetEntry`: the one table of datasets.
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in _entries()}
+#: The registered names, in the table's order (kept current by :func:`register`).
 DATASETS = tuple(REGISTRY)
+
+
+def register(entry: DatasetEntry) -> DatasetEntry:
+    """Add a dataset to :data:`REGISTRY`; from then on ``data.name`` accepts its name."""
+    global DATASETS
+    if entry.name in REGISTRY:
+        raise ValueError(f"dataset {entry.name!r} is already registered")
+    REGISTRY[entry.name] = entry
+    DATASETS = tuple(REGISTRY)
+    return entry
+
+
+def where_to_get(dataset: str) -> str:
+    """The where-to-get text of the entry named ``dataset`` (by name or family); "" if none."""
+    for entry in REGISTRY.values():
+        if dataset in (entry.name, entry.family):
+            return entry.where_to_get
+    return ""
 
 
 @dataclass
@@ -202,7 +264,7 @@ def load_dataset(cfg=None, path: str | None = None, **keywords) -> MultimodalDat
         cfg = _Options(cfg, path, trifeatures=TrifeaturesConfig(**given), **keywords)
     entry = REGISTRY.get(cfg.name)
     if entry is None:
-        raise ValueError(f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
+        raise ValueError(f"unknown dataset {cfg.name!r}; valid: {list(REGISTRY)}")
     data = entry.load(cfg)
     return select_modalities(data, cfg.modalities) if cfg.modalities else data
 

@@ -30,8 +30,7 @@ class DataConfig:
     """Which dataset and how to load it."""
 
     name: str = "trifeatures"
-    """trifeatures | trifeatures_tokens | mosi | ur_funny | mustard | mosei | mimic | vision_touch |
-    mmimdb | npz"""
+    """A dataset of infmasking.data.registry (the CLI's help lists the registered names)."""
     path: str | None = None
     """Data file or folder; not needed for trifeatures / trifeatures_tokens (generated)."""
     modalities: list[str] | None = None
