@@ -29,10 +29,10 @@ def child(preset: str, variant: str, steps: int, warmup: int, threads: int) -> N
 
     torch.set_num_threads(threads)
     from step_time import PRESETS
-    from timing import _setup, make_step
+    from timing import make_step, setup_step
 
     s = PRESETS[preset]
-    model, opt, views = _setup(s)
+    model, opt, views = setup_step(s)
     step = make_step(variant, model, opt, views, s, torch.Generator().manual_seed(0))
     for _ in range(warmup):
         step()

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from timing import _rss_kb, matmul_gflops, reset_peak_rss
+from timing import matmul_gflops, reset_peak_rss, rss_kb
 
 from infmasking.losses import infmasking_loss
 from infmasking.testing.reference_step import reference_loss
@@ -87,9 +87,9 @@ def _child(payload: dict) -> dict:
         x.grad = None
     if not reset_peak_rss():
         raise RuntimeError("cannot reset the peak-RSS mark (/proc/self/clear_refs not writable)")
-    before = _rss_kb()
+    before = rss_kb()
     seconds = run()
-    peak = _rss_kb("VmHWM")
+    peak = rss_kb("VmHWM")
     return {
         "variant": variant,
         "p": p,

@@ -57,7 +57,9 @@ def make_step(
     return step
 
 
-def _setup(s: Setting, seed: int = 0):
+def setup_step(s: Setting, seed: int = 0):
+    """The model, AdamW optimiser and two views of a setting, seeded: what every timed,
+    profiled or measured step starts from (also lanes.py)."""
     torch.manual_seed(seed)
     model = make_model(s)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=1e-4)
@@ -84,7 +86,7 @@ def count_flops(variant: str, s: Setting, seed: int = 0) -> float:
     """FLOPs (matmul, conv, attention) of one forward + backward of ``variant``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model, _, views = _setup(s, seed)
+    model, _, views = setup_step(s, seed)
     with FlopCounterMode(display=False) as counter:
         step_loss(variant, model, views, s, torch.Generator().manual_seed(seed)).backward()
     return float(counter.get_total_flops())
@@ -96,7 +98,7 @@ def masked_rows_flops(s: Setting, seed: int = 0) -> dict[str, float]:
     block, CLS pooling) the CLS row's output projection and MLP for those rows."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model, _, _ = _setup(s, seed)
+    model, _, _ = setup_step(s, seed)
     rows = s.num_masks * s.batch
     out = {}
     with FlopCounterMode(display=False) as counter:
@@ -136,7 +138,7 @@ def time_interleaved(
     log: Callable[[str], None] = print,
 ) -> dict[str, list[float]]:
     """Per-variant step times (s), variants interleaved within each round, after warmup rounds."""
-    model, opt, views = _setup(s, seed)
+    model, opt, views = setup_step(s, seed)
     gen = torch.Generator().manual_seed(seed)
     steps = {v: make_step(v, model, opt, views, s, gen) for v in variants}
     times: dict[str, list[float]] = {v: [] for v in variants}
@@ -170,7 +172,7 @@ MEMORY_METHOD = (
 )
 
 
-def _rss_kb(field: str = "VmRSS") -> int:
+def rss_kb(field: str = "VmRSS") -> int:
     """``VmRSS`` (resident now) or ``VmHWM`` (peak since start or the last reset) in KiB."""
     with open("/proc/self/status") as f:
         for line in f:
@@ -197,14 +199,14 @@ def reset_peak_rss() -> bool:
 def _child_memory(payload: dict[str, Any]) -> dict[str, Any]:
     s = Setting.from_dict(payload["setting"])
     variant = payload["variant"]
-    model, opt, views = _setup(s)
+    model, opt, views = setup_step(s)
     step = make_step(variant, model, opt, views, s, torch.Generator().manual_seed(0))
     step()  # warmup: gradients and optimizer state now exist
     opt.zero_grad(set_to_none=True)
     reset = reset_peak_rss()
-    before = _rss_kb()
+    before = rss_kb()
     step()
-    peak = _rss_kb("VmHWM")
+    peak = rss_kb("VmHWM")
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     return {
         "variant": variant,
@@ -251,7 +253,7 @@ def run_setting(
     notes = list(s.notes)
     # budget: reduce B while one reference step exceeds the limit
     while True:
-        model, opt, views = _setup(s)
+        model, opt, views = setup_step(s)
         probe = make_step("reference", model, opt, views, s, torch.Generator().manual_seed(0))
         t0 = time.perf_counter()
         probe()
@@ -338,7 +340,7 @@ def _time(fn: Callable[[], Any], reps: int, warmup: int = 2) -> float:
 def profile_library(s: Setting, reps: int = 5, log=print) -> dict[str, Any]:
     """Where the library's step time goes: forward phases, fwd+bwd of each component on its
     own, operator categories from ``torch.profiler`` over whole steps, augmentation, data."""
-    model, opt, views = _setup(s)
+    model, opt, views = setup_step(s)
     gen = torch.Generator().manual_seed(0)
     out: dict[str, Any] = {"setting": s.name, "batch": s.batch}
     x1, p1 = views[0]
