@@ -1,15 +1,18 @@
 """One training step of a method on every preset (tests/test_factorcl.py, tests/test_mae.py):
 the preset's configuration with the method swapped in, its data from a small file in the real
 format (infmasking/testing/data_writers.py), narrower encoders where the published widths cost
-seconds."""
+seconds; and the end-to-end CLI runs both files make (:func:`train_cli`,
+:func:`trifeatures_tokens_report`)."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import torch
 
+from infmasking.cli import main
 from infmasking.testing import data_writers as W
 from infmasking.training.config import load_config, presets, to_dict
 from infmasking.training.loading import load_data
@@ -114,3 +117,44 @@ def probe_features(module: SSLModule, data, batch_size: int = 8):
         return module.features(batch)
     finally:
         module.train()
+
+
+def train_cli(method: str, out: Path, *args: str) -> dict:
+    """``infmasking train`` of ``method`` into ``out`` (one thread, no progress bar); its
+    ``report.json``. ``args`` come first: the preset sets every option later ones override."""
+    code = main(
+        [
+            "train",
+            *args,
+            "--method.name",
+            method,
+            "--trainer.num_threads",
+            "1",
+            "--trainer.progress_bar",
+            "false",
+            "--eval.probe_C",  # the probe at one C, no search: the method is what is tested
+            "100",
+            "--out_dir",
+            str(out),
+        ]
+    )
+    assert code == 0
+    return json.loads((out / "report.json").read_text())
+
+
+def trifeatures_tokens_report(method: str, out: Path) -> dict:
+    """One epoch of ``method`` on a small trifeatures_tokens set, no probe curve: the report."""
+    return train_cli(
+        method,
+        out,
+        "--preset",
+        "trifeatures_tokens",
+        "--data.trifeatures.max_pairs",
+        "256",
+        "--data.options",
+        "{probe_pairs: 300}",
+        "--optim.epochs",
+        "1",
+        "--eval.probe_every",
+        "0",
+    )

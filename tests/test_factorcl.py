@@ -3,15 +3,21 @@ formulas (forward and gradient), the critics' pair scores, where each gradient g
 critics learn only from their own InfoNCE; the encoders only from the estimates), the probe
 features, bad input, an end-to-end CLI run and one step on every preset."""
 
-import json
 import math
 
 import pytest
 import torch
-from baseline_steps import PRESETS, one_step, preset_module, probe_features, write_files
+from baseline_steps import (
+    PRESETS,
+    one_step,
+    preset_module,
+    probe_features,
+    train_cli,
+    trifeatures_tokens_report,
+    write_files,
+)
 
 from infmasking import losses as L
-from infmasking.cli import main
 from infmasking.models.baseline_heads import ConcatCritic, FactorCLHeads
 
 # ----------------------------------------------------------------- naive references (loops)
@@ -272,31 +278,10 @@ def test_three_modalities_refused_with_a_hint():
 # ----------------------------------------------------------------- end to end
 
 
-def _train_cli(out, *args):
-    code = main(
-        [
-            "train",
-            *args,  # the preset first: it sets every option the later ones override
-            "--method.name",
-            "factorcl",
-            "--trainer.num_threads",
-            "1",
-            "--trainer.progress_bar",
-            "false",
-            "--eval.probe_C",  # the probe at one C, no search: the method is what is tested
-            "100",
-            "--out_dir",
-            str(out),
-        ]
-    )
-    assert code == 0
-    return json.loads((out / "report.json").read_text())
-
-
 def test_tiny_run_trains_probes_and_embeds(tmp_path):
     from infmasking.embed import load_run
 
-    report = _train_cli(tmp_path / "tiny", "--preset", "tiny")
+    report = train_cli("factorcl", tmp_path / "tiny", "--preset", "tiny")
     assert report["method"] == "factorcl" and report["steps"] >= 1
     assert {"share", "synergy"} <= set(report["results"])
     run = load_run(tmp_path / "tiny")
@@ -310,19 +295,7 @@ def test_tiny_run_trains_probes_and_embeds(tmp_path):
 
 
 def test_trifeatures_tokens_run(tmp_path):
-    report = _train_cli(
-        tmp_path / "tok",
-        "--preset",
-        "trifeatures_tokens",
-        "--data.trifeatures.max_pairs",
-        "256",
-        "--data.options",
-        "{probe_pairs: 300}",
-        "--optim.epochs",
-        "1",
-        "--eval.probe_every",
-        "0",
-    )
+    report = trifeatures_tokens_report("factorcl", tmp_path / "tok")
     assert report["steps"] >= 1 and "synergy" in report["results"]
 
 

@@ -2,14 +2,19 @@
 (forward and gradient), the reconstruction targets, that the decoder sees nothing of a masked
 token but its position, bad input, an end-to-end CLI run and one step on every preset."""
 
-import json
-
 import pytest
 import torch
-from baseline_steps import PRESETS, one_step, preset_module, probe_features, write_files
+from baseline_steps import (
+    PRESETS,
+    one_step,
+    preset_module,
+    probe_features,
+    train_cli,
+    trifeatures_tokens_report,
+    write_files,
+)
 
 from infmasking import losses as L
-from infmasking.cli import main
 from infmasking.models.baseline_heads import MAEDecoder, reconstruction_targets
 from infmasking.models.masking import random_masking
 
@@ -229,31 +234,10 @@ def test_masking_is_per_modality_at_the_ratio():
 # ----------------------------------------------------------------- end to end
 
 
-def _train_cli(out, *args):
-    code = main(
-        [
-            "train",
-            *args,  # the preset first: it sets every option the later ones override
-            "--method.name",
-            "mae",
-            "--trainer.num_threads",
-            "1",
-            "--trainer.progress_bar",
-            "false",
-            "--eval.probe_C",  # the probe at one C, no search: the method is what is tested
-            "100",
-            "--out_dir",
-            str(out),
-        ]
-    )
-    assert code == 0
-    return json.loads((out / "report.json").read_text())
-
-
 def test_tiny_run_trains_probes_and_embeds(tmp_path):
     from infmasking.embed import load_run
 
-    report = _train_cli(tmp_path / "tiny", "--preset", "tiny")
+    report = train_cli("mae", tmp_path / "tiny", "--preset", "tiny")
     assert report["method"] == "mae" and report["steps"] >= 1
     assert {"share", "synergy"} <= set(report["results"])
     csv = (tmp_path / "tiny" / "metrics.csv").read_text().splitlines()[0]
@@ -265,19 +249,7 @@ def test_tiny_run_trains_probes_and_embeds(tmp_path):
 
 
 def test_trifeatures_tokens_run(tmp_path):
-    report = _train_cli(
-        tmp_path / "tok",
-        "--preset",
-        "trifeatures_tokens",
-        "--data.trifeatures.max_pairs",
-        "256",
-        "--data.options",
-        "{probe_pairs: 300}",
-        "--optim.epochs",
-        "1",
-        "--eval.probe_every",
-        "0",
-    )
+    report = trifeatures_tokens_report("mae", tmp_path / "tok")
     assert report["steps"] >= 1 and "synergy" in report["results"]
 
 
