@@ -3,7 +3,8 @@ loss function (the math lives in :mod:`infmasking.losses`).
 
 Everything that depends on the method reads this registry: the configuration's choices
 (``method.name``), the training step, the check of ``method.weights``, the CLI and the
-reports. Adding an objective is one loss function in ``losses.py`` plus one entry here (see
+reports. Adding an objective is one loss function in ``losses/`` (a module of its own for a
+family of objectives: ``contrastive``, ``factorcl``, ``mae``) plus one entry here (see
 docs/CONTRIBUTING.md). The module imports no torch (the losses are imported when called), so
 the configuration and the CLI read it at no cost.
 """
