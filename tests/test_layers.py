@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "infmasking"
 
 # Lowest first; a module may import its own floor and any floor below it.
 FLOORS = [
-    {"version", "dist", "seeds"},  # leaves: import nothing of the package
+    {"version", "dist", "seeds", "files"},  # leaves: import nothing of the package
     {"data"},
     {"losses"},
     {"models"},
