@@ -19,7 +19,7 @@ FLOORS = [
     {"data"},
     {"losses"},
     {"models"},
-    {"objectives"},
+    {"objectives", "probe_registry"},  # the registries of methods and probes
     {"evaluation"},  # probes, solvers, selection, tables, plots: a library for training
     {"training"},
     {"embed"},

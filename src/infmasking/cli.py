@@ -14,6 +14,7 @@ from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_pa
 
 from infmasking.data import registry as datasets
 from infmasking.objectives import get as get_objective
+from infmasking.probe_registry import PROBES, ROBUST_PROBES
 from infmasking.training.config import RunConfig, presets
 
 set_parsing_settings(
@@ -88,13 +89,13 @@ def build_parser() -> ArgumentParser:
     )
     ev.add_argument(
         "--probe",
-        type=Optional[Literal["published", "standardised"]],
+        type=Optional[Literal[PROBES]],
         default=None,
         help="the probe (default: the run's eval.probe); see docs/PROBES.md",
     )
     ev.add_argument(
         "--robust_probe",
-        type=Optional[Literal["centred", "standardised", "off"]],
+        type=Optional[Literal[ROBUST_PROBES]],
         default=None,
         help="the robust reading beside the published probe (default: the run's "
         "eval.robust_probe, centred); see docs/PROBES.md",

@@ -67,6 +67,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from infmasking import probe_registry
 from infmasking.data.base import Task
 from infmasking.evaluation.solvers import (
     _MAX_ITER,
@@ -106,8 +107,8 @@ __all__ = [
 #: strong to weak regularisation). Ridge uses ``alpha = 1 / C``: 1e-2 … 1e4.
 DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
-#: The probes (see the module docstring).
-PROBES: tuple[str, ...] = ("published", "standardised")
+#: The probes (see the module docstring; the table: :mod:`~infmasking.probe_registry`).
+PROBES: tuple[str, ...] = probe_registry.PROBES
 
 #: The published probe's first sweep of C; the second sweep refines around the best.
 PUBLISHED_CS: tuple[float, ...] = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
@@ -115,7 +116,7 @@ PUBLISHED_CS: tuple[float, ...] = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
 #: The robust readings beside the published probe (``eval.robust_probe``, docs/PROBES.md): the
 #: published protocol (hold-out, search of C, loss, refit) on features centred ("centred") or
 #: standardised ("standardised") with probe-train statistics, solved in float64; "off": none.
-ROBUST_PROBES: tuple[str, ...] = ("centred", "standardised", "off")
+ROBUST_PROBES: tuple[str, ...] = probe_registry.ROBUST_PROBES
 
 #: ``offset_ratio`` (‖mean‖ / mean per-dimension std of the probe-train features) from which a
 #: probe's diagnostics flag the float32 collapse regime: an offset of ≳ 3 000–10 000 spreads

@@ -19,9 +19,12 @@ from jsonargparse import ArgumentParser
 from infmasking.data.trifeatures import TrifeaturesConfig
 from infmasking.objectives import OBJECTIVES
 from infmasking.objectives import get as get_objective
+from infmasking.probe_registry import PROBES, ROBUST_PROBES, choices
 
 METHODS = tuple(OBJECTIVES)
 MethodName = Literal[METHODS]  # the registered objectives (infmasking.objectives)
+ProbeName = Literal[PROBES]  # the probes (infmasking.probe_registry)
+RobustProbeName = Literal[ROBUST_PROBES]
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 
@@ -220,7 +223,7 @@ class EvalConfig:
     """At most this many probe-test samples (a subset drawn with a fixed seed, so every run and
     every epoch is scored on the same samples); None = the whole probe-test split (the
     protocol). For quick looks and smoke runs: fewer test samples, noisier scores."""
-    probe: Literal["published", "standardised"] = "published"
+    probe: ProbeName = "published"
     """The linear probe (docs/PROBES.md): 'published' = raw features, C chosen by held-out
     balanced accuracy over the published two-stage search, torch L-BFGS; 'standardised' = the
     library's earlier probe (standardised features, C chosen by AUROC for binary tasks)."""
@@ -230,7 +233,7 @@ class EvalConfig:
     'fused' = F(all) for every method; 'concat' = the concatenation for every method."""
     class_weight: str | None = None
     """None or 'balanced' (a class-weighted probe)."""
-    robust_probe: Literal["centred", "standardised", "off"] = "centred"
+    robust_probe: RobustProbeName = "centred"
     """The robust reading reported beside every classification probe (docs/PROBES.md): the
     published protocol (hold-out, search of C, loss, refit) on features centred ('centred') or
     standardised ('standardised') with probe-train statistics, solved in float64; 'off' = none.
@@ -644,15 +647,15 @@ def validate(cfg: RunConfig) -> None:
         e.class_weight,
     )
     need(
-        e.probe in ("published", "standardised"),
+        e.probe in PROBES,
         "eval.probe",
-        "'published' or 'standardised'",
+        choices(PROBES),
         e.probe,
     )
     need(
-        e.robust_probe in ("centred", "standardised", "off"),
+        e.robust_probe in ROBUST_PROBES,
         "eval.robust_probe",
-        "'centred', 'standardised' or 'off'",
+        choices(ROBUST_PROBES),
         e.robust_probe,
     )
     need(

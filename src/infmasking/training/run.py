@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 
 from infmasking.files import write_atomic
+from infmasking.probe_registry import PROBES, ROBUST_PROBES, choices
 from infmasking.training.callbacks import (
     AtomicCheckpointIO,
     ProbeEveryK,
@@ -409,12 +410,10 @@ def evaluate(
     """
     if class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
-    if probe not in (None, "published", "standardised"):
-        raise ValueError(f"probe: expected 'published' or 'standardised', got {probe!r}")
-    if robust_probe not in (None, "centred", "standardised", "off"):
-        raise ValueError(
-            f"robust_probe: expected 'centred', 'standardised' or 'off', got {robust_probe!r}"
-        )
+    if probe is not None and probe not in PROBES:
+        raise ValueError(f"probe: expected {choices(PROBES)}, got {probe!r}")
+    if robust_probe is not None and robust_probe not in ROBUST_PROBES:
+        raise ValueError(f"robust_probe: expected {choices(ROBUST_PROBES)}, got {robust_probe!r}")
     if features not in (None, "auto", "fused", "concat"):
         raise ValueError(f"features: expected 'auto', 'fused' or 'concat', got {features!r}")
     module, cfg, ckpt = load_module(path)  # refuses a run another process holds
