@@ -18,6 +18,7 @@ from infmasking.training.config import (
     to_dict,
 )
 from infmasking.training.errors import ReportError, RunError
+from infmasking.training.logger import plain
 from infmasking.training.run_report import RunReport
 
 #: Written at the start of every run: the folder is one of the library's run folders.
@@ -443,8 +444,8 @@ def check_checkpoint_belongs(folder: Path, ckpt: Path, what: str) -> None:
                 want, got = recorded.get(key), hp.get(key)
                 if key == "shapes" and isinstance(got, dict):
                     got = {m: list(s) for m, s in got.items()}
-                if want is not None and got is not None and want != _plain(got):
-                    diff.append(f"{key}: {want!r} -> {_plain(got)!r}")
+                if want is not None and got is not None and want != plain(got):
+                    diff.append(f"{key}: {want!r} -> {plain(got)!r}")
     if diff:
         shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
         raise RunError(
@@ -452,15 +453,6 @@ def check_checkpoint_belongs(folder: Path, ckpt: Path, what: str) -> None:
             f"-> checkpoint's own: {_short(shown)}); put the run's own checkpoint back, or "
             "start a new run"
         )
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, recursively (as YAML reads them back)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -29,12 +29,13 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _plain(value: Any) -> Any:
-    """Mappings as dicts and sequences as lists, recursively (Lightning's AttributeDict, tuples)."""
+def plain(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists, recursively (Lightning's AttributeDict, tuples;
+    as YAML reads them back)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -71,7 +72,7 @@ class RunMetricsWriter:
         self.hparams.update(params)
         clean = {}
         for k, v in self.hparams.items():
-            v = _plain(v)
+            v = plain(v)
             try:
                 yaml.safe_dump(v)
             except yaml.YAMLError:

@@ -42,12 +42,12 @@ def resized_crop(
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
 ) -> Tensor:
-    """:func:`random_resized_crop` from given draws (:func:`crop_draws`): no randomness, no
-    host synchronisation. Shape: float [B, C, H, W] -> same."""
+    """:func:`random_resized_crop` from given draws (:func:`crop_draws`, on ``x``'s device): no
+    randomness, no host synchronisation. Shape: float [B, C, H, W] -> same."""
     b, _, h, w = x.shape
-    area = scale[0] + (scale[1] - scale[0]) * draws[0].to(x.device)
+    area = scale[0] + (scale[1] - scale[0]) * draws[0]
     lo, hi = math.log(ratio[0]), math.log(ratio[1])
-    r = torch.exp(lo + (hi - lo) * draws[1].to(x.device))
+    r = torch.exp(lo + (hi - lo) * draws[1])
     # box width / height as fractions of the image: (bw·W)·(bh·H) = area·H·W, bw·W/(bh·H) = r
     bw = torch.sqrt(area * r * h / w)
     bh = torch.sqrt(area / r * w / h)
@@ -61,7 +61,7 @@ def resized_crop(
     any_fits = fits.any(dim=1)
     bw = torch.where(any_fits, bw, torch.full_like(bw, fw))
     bh = torch.where(any_fits, bh, torch.full_like(bh, fh))
-    u = draws[2].to(x.device)
+    u = draws[2]
     cx = bw / 2 + u[:, 0] * (1 - bw)  # box center in [0, 1]
     cy = bh / 2 + u[:, 1] * (1 - bh)
     # normalised coordinates (align_corners=False): x_in = bw · x_out + (2 cx − 1)
@@ -179,9 +179,9 @@ def color_jitter(
 
 
 def _jitter(x: Tensor, apply: Tensor, u: Tensor, strengths: tuple[float, ...]) -> Tensor:
-    """:func:`color_jitter` from given draws: ``apply`` [B] bool, ``u`` [B, 4] in [0, 1)."""
+    """:func:`color_jitter` from given draws on ``x``'s device: ``apply`` [B] bool, ``u`` [B, 4]
+    in [0, 1)."""
     brightness, contrast, saturation, hue = strengths
-    u = u.to(x.device)
 
     def factor(col: int, s: float) -> Tensor:  # -> [B, 1, 1, 1]
         lo = max(0.0, 1 - s)
@@ -279,11 +279,11 @@ def _blur_where(
     x: Tensor, apply: Tensor, u: Tensor, sigma: tuple[float, float], kernel_size: int | None
 ) -> Tensor:
     """Blur the images where ``apply`` [B] (bool) is True, σ = sigma[0] + (sigma[1] − sigma[0])·u
-    for ``u`` [B] in [0, 1). Every image is blurred and the unblurred ones are put back (no
-    host synchronisation on the draws)."""
-    s = sigma[0] + (sigma[1] - sigma[0]) * u.to(x.device)
+    for ``u`` [B] in [0, 1) (both on ``x``'s device). Every image is blurred and the unblurred
+    ones are put back (no host synchronisation on the draws)."""
+    s = sigma[0] + (sigma[1] - sigma[0]) * u
     k = kernel_size if kernel_size is not None else default_blur_kernel_size(x.shape[-2])
-    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), gaussian_blur(x, s, k), x)
+    return torch.where(apply.view(-1, 1, 1, 1), gaussian_blur(x, s, k), x)
 
 
 # --------------------------------------------------------------------------------------------
