@@ -18,7 +18,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import Callback
 
 from infmasking import cli
-from infmasking.training import run
+from infmasking.commands import train as run
 
 
 class CrashAtEpochStart(Callback):

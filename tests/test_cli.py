@@ -380,7 +380,7 @@ def test_checkpoints_replace_stale_files(tmp_path):
     """A stale last.ckpt in the folder (e.g. written late by a killed process) is replaced by
     the run's own, never kept beside a last-v1.ckpt that `evaluate` would not read."""
     from infmasking.training.config import RunConfig
-    from infmasking.training.run import make_trainer
+    from infmasking.training.trainer import make_trainer
 
     trainer = make_trainer(RunConfig(), tmp_path, [])
     ckpt = trainer.checkpoint_callback

@@ -12,7 +12,8 @@ import torch
 from conftest import tiny_run_copy
 
 from infmasking.cli import main
-from infmasking.training.run import RUN_MARKER, AtomicCheckpointIO, library_files
+from infmasking.training.callbacks import AtomicCheckpointIO
+from infmasking.training.folder import RUN_MARKER, library_files
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 

@@ -7,7 +7,9 @@ from conftest import tiny_run_copy
 
 import infmasking
 from infmasking.cli import main
-from infmasking.training.run import RunError, load_data, load_module
+from infmasking.training.checkpoint import load_module
+from infmasking.training.errors import RunError
+from infmasking.training.loading import load_data
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 

@@ -226,7 +226,7 @@ def test_metrics_survive_a_resume_stopped_again(tmp_path, monkeypatch):
 
     from lightning.pytorch.callbacks import Callback
 
-    from infmasking.training import run as run_module
+    from infmasking.commands import train as run_module
 
     out = tmp_path / "run"
     seen = {}

@@ -26,7 +26,7 @@ from infmasking.training import quiet
     ],
 )
 def test_lightning_noise_is_dropped_other_messages_pass(caplog, logger, message):
-    import infmasking.training.run  # noqa: F401 - a run's import installs the filters
+    import infmasking.commands.train  # noqa: F401 - a run's import installs the filters
 
     caplog.set_level(logging.INFO)
     logging.getLogger(logger).info(message)

@@ -185,7 +185,8 @@ def test_build_and_render_reproduce_the_reports_written_before():
 
 def test_train_and_evaluate_return_the_reports_they_write(tmp_path):
     """A tiny real run: train() and evaluate() return RunReports equal to the files."""
-    from infmasking.training.run import evaluate, train
+    from infmasking.commands.evaluate import evaluate
+    from infmasking.commands.train import train
 
     raw = json.loads((FIXTURE / "report.json").read_text())
     cfg = from_dict({**raw["config"], "out_dir": str(tmp_path / "run")})
@@ -221,7 +222,7 @@ def test_reproduce_reads_finished_runs_through_their_folders(run_dir):
     run's training time) keeps its folder, whose probe curve gives the random-init row."""
     import dataclasses
 
-    from infmasking.evaluation.reproduce import _finished_report, _summary
+    from infmasking.commands.reproduce import _finished_report, _summary
 
     folder = RunFolder(run_dir)
     base = from_dict(json.loads((run_dir / "report.json").read_text())["config"])

@@ -17,7 +17,8 @@ from infmasking.data.affect import load_mosi
 from infmasking.data.errors import UnsafePickleError, read_pickle, unsafe_pickles
 from infmasking.data.mimic import load_mimic
 from infmasking.testing.data_writers import write_affect_pickle, write_mimic_pickle
-from infmasking.training.run import RunError, load_module
+from infmasking.training.checkpoint import load_module
+from infmasking.training.errors import RunError
 
 TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 

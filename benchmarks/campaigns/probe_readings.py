@@ -29,11 +29,11 @@ import torch
 
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.tables import write_markdown_table
+from infmasking.training.checkpoint import load_module
 from infmasking.training.config import to_dict
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import extract_features, probe_splits
-from infmasking.training.run import load_module
 
 
 def _autocast(kind: str):

@@ -475,11 +475,11 @@ def _main(argv: list[str]) -> int:
 
     try:
         if cmd == "train":
-            from infmasking.training.run import train
+            from infmasking.commands.train import train
 
             train(_run_config(parser, cfg), overwrite=args.overwrite)
         elif cmd == "evaluate":
-            from infmasking.training.run import evaluate
+            from infmasking.commands.evaluate import evaluate
 
             evaluate(
                 args.run,
@@ -491,9 +491,9 @@ def _main(argv: list[str]) -> int:
                 robust_probe=args.robust_probe,
             )
         elif cmd == "embed":
-            from infmasking.embed import embed_command
+            from infmasking.commands.embed import embed
 
-            embed_command(
+            embed(
                 args.run,
                 args.out,
                 data_path=args.data.path,
@@ -504,7 +504,7 @@ def _main(argv: list[str]) -> int:
                 overwrite=args.overwrite,
             )
         elif cmd == "reproduce":
-            from infmasking.evaluation.reproduce import reproduce
+            from infmasking.commands.reproduce import reproduce
 
             for m in args.methods:
                 get_objective(m)  # a clear error for an unknown name
@@ -519,9 +519,9 @@ def _main(argv: list[str]) -> int:
                 controls=args.controls,
             )
         elif cmd == "interactions":
-            from infmasking.evaluation.interactions import interactions_command
+            from infmasking.commands.interactions import interactions
 
-            interactions_command(
+            interactions(
                 _run_config(parser, cfg),
                 args.run,
                 task=args.task,

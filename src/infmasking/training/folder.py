@@ -58,7 +58,7 @@ class RunFolder:
     """One run folder and the files the library keeps in it.
 
     ``report.json`` / ``report.md`` (the run's report; present = the run finished),
-    ``evaluation*.json`` / ``.md`` (re-probes, :func:`~infmasking.training.run.evaluate`),
+    ``evaluation*.json`` / ``.md`` (re-probes, :func:`~infmasking.commands.evaluate.evaluate`),
     ``probe_curve.json`` (the probes of every probed epoch), ``checkpoints/last.ckpt``,
     ``config.yaml``, ``metrics.csv``, ``data.json`` and the marker :data:`RUN_MARKER`.
 

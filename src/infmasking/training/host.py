@@ -102,7 +102,7 @@ def precision_warning(cfg: RunConfig) -> str | None:
     return None
 
 
-def _set_threads(cfg: RunConfig) -> None:
+def set_threads(cfg: RunConfig) -> None:
     """torch's and the probes' CPU threads from ``trainer.num_threads`` (None:
     :func:`auto_threads`)."""
     if not cfg.trainer.num_threads:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infmasking.commands.train import train
 from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.selection import mean_ci, paired_difference
@@ -36,7 +37,6 @@ from infmasking.evaluation.tables import write_markdown_table
 from infmasking.files import read_json, write_atomic
 from infmasking.training.config import RunConfig, to_dict, validate
 from infmasking.training.folder import RunFolder
-from infmasking.training.run import train
 from infmasking.training.run_report import RunReport
 
 BENCHMARKS = protocol.DATASETS
@@ -159,8 +159,8 @@ def _finished_report(folder: RunFolder, base: RunConfig, reprobe: bool) -> RunRe
     """
     report = folder.report()
     if reprobe:
+        from infmasking.commands.evaluate import evaluate
         from infmasking.training.report import evaluation_name
-        from infmasking.training.run import evaluate
 
         cfg = dataclasses.replace(base.eval)
         probe_cfg = dataclasses.replace(base, eval=cfg)
