@@ -221,7 +221,7 @@ def test_unknown_robust_reading_is_named():
 def test_comparison_shows_the_robust_reading_where_every_row_has_it(tmp_path):
     """reproduce's comparison: a table of the robust reading for the methods and baselines
     whose rows all carry it (runs probed before it existed are left out of that table)."""
-    from infmasking.commands.reproduce import KEYS, ROBUST_KEYS, write_comparison
+    from infmasking.commands.comparison import KEYS, ROBUST_KEYS, write_comparison
 
     def row(seed, base, robust):
         last = {k: base + seed for k in KEYS}

@@ -222,7 +222,8 @@ def test_reproduce_reads_finished_runs_through_their_folders(run_dir):
     run's training time) keeps its folder, whose probe curve gives the random-init row."""
     import dataclasses
 
-    from infmasking.commands.reproduce import _finished_report, _summary
+    from infmasking.commands.comparison import pair_row
+    from infmasking.commands.reproduce import _finished_report
 
     folder = RunFolder(run_dir)
     base = from_dict(json.loads((run_dir / "report.json").read_text())["config"])
@@ -233,7 +234,7 @@ def test_reproduce_reads_finished_runs_through_their_folders(run_dir):
     assert cached.results == folder.evaluation("evaluation_balanced").results
     assert (cached.train_seconds, cached.steps) == (own.train_seconds, own.steps)
     assert cached.folder == run_dir
-    row = _summary(own)
+    row = pair_row(own)
     assert row["last"]["redundancy"] == own.rus_last["redundancy"]
     assert row["last"]["unique2"] == own.score("unique2")
     assert row["best_valid"]["synergy"] == own.rus_by["valid"]["synergy"]
@@ -244,6 +245,6 @@ def test_reproduce_reads_finished_runs_through_their_folders(run_dir):
     assert row["random_init"]["synergy"] == epoch0["synergy"]
     assert row["random_init"]["synergy_auroc"] == epoch0["synergy_auroc"]
     assert row["train_seconds"] == own.train_seconds and row["seed"] == own.seed
-    row = _summary(own, cached)  # no curve rows in an evaluation's selection: last only
+    row = pair_row(own, cached)  # no curve rows in an evaluation's selection: last only
     assert "best_valid" not in row and row["ru_from"] == "unbiased"
     assert row["train_seconds"] == 2 * own.train_seconds

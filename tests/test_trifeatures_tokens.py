@@ -182,7 +182,7 @@ def test_synergy_controls(tmp_path):
     """Control (b), the true factors with the texture₁ × colour₂ cell, is the probe's ceiling
     (synergy read exactly); control (a) trains the fusion network on the synergy label for the
     run's budget and is probed like a method; both cached per seed and probe."""
-    from infmasking.commands.reproduce import factor_control, supervised_control
+    from infmasking.commands.controls import factor_control, supervised_control
     from infmasking.training.config import RunConfig
 
     base = RunConfig()
