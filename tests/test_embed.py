@@ -58,12 +58,12 @@ def test_embed_errors(run_dir, tmp_path):
 def test_embed_checks_its_output_before_any_work(run_dir, tmp_path, capsys, monkeypatch):
     """An existing --out / --export is refused at once, before the data is loaded and
     embedded; the file is left as it was."""
-    from infmasking.training import loading
+    from infmasking.commands import embed as command
 
     def no_work(cfg):
         raise AssertionError("the data was loaded before the output was checked")
 
-    monkeypatch.setattr(loading, "load_data", no_work)
+    monkeypatch.setattr(command, "load_data", no_work)
     for option, name in (("--out", "f.npz"), ("--export", "m.pt2")):
         mine = tmp_path / name
         mine.write_bytes(b"mine")
