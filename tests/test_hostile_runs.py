@@ -166,24 +166,24 @@ _CONTENDER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import infmasking.training.folder as folder
+    import infmasking.training.lock as lock
 
     out, go = Path(sys.argv[1]), Path(sys.argv[2])
-    alive = folder._alive
+    alive = lock._alive
 
     def slow_alive(pid):  # widen the window between reading the stale lock and replacing it
         time.sleep(0.3)
         return alive(pid)
 
-    folder._alive = slow_alive
+    lock._alive = slow_alive
     (go.parent / f"ready-{os.getpid()}").touch()
     while not go.exists():
         time.sleep(0.005)
     try:
-        with folder.RunLock(out):
+        with lock.RunLock(out):
             print("WON", flush=True)
             time.sleep(3)
-    except folder.RunError as e:
+    except lock.RunError as e:
         print("REFUSED", e, flush=True)
     """
 )
@@ -578,7 +578,7 @@ def test_json_that_nests_without_end_or_is_not_a_file(tmp_path):
     """Every JSON file the library reads (reports, probe curves, data.json, MM-IMDb's) goes
     through one reader: nested without end, or a FIFO that would block, is one line naming it."""
     from infmasking.training.errors import ReportError
-    from infmasking.training.run_report import RunReport
+    from infmasking.training.report.schema import RunReport
 
     deep = tmp_path / "report.json"
     deep.write_text("[" * 200_000 + "]" * 200_000)

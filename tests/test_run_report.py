@@ -19,8 +19,9 @@ from infmasking.evaluation.probe import ProbeResult
 from infmasking.training.config import from_dict, to_dict
 from infmasking.training.errors import ReportError
 from infmasking.training.folder import RunFolder
-from infmasking.training.report import build_report, render_markdown
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.build import build_report
+from infmasking.training.report.markdown import render_markdown
+from infmasking.training.report.schema import RunReport
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_v0"
 

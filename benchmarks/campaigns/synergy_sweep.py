@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 from infmasking.evaluation.selection import mean_ci
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.folder import RunFolder
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.schema import RunReport
 
 OPTIONS = {
     "num_masks": ("T (masked views)", 6),

@@ -32,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from infmasking.training.folder import RunFolder
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.schema import RunReport
 
 METHODS = ("infmasking", "comm", "cross", "cross_self")
 TASKS = (("share", "redundancy"), ("unique1", "uniqueness"), ("synergy", "synergy"))

@@ -19,7 +19,7 @@ def load_run(path, device="cpu"):
 
 def read_report(path):
     """The report of a run folder (``report.json``) as a typed
-    :class:`~infmasking.training.run_report.RunReport`: ``score(task)``, ``rus``,
+    :class:`~infmasking.training.report.schema.RunReport`: ``score(task)``, ``rus``,
     ``steps``, ``train_seconds``, ...; see :class:`~infmasking.training.folder.RunFolder`
     for the folder's other files (evaluations, probe curve, checkpoint)."""
     from infmasking.training.folder import RunFolder

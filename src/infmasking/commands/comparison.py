@@ -14,7 +14,7 @@ from infmasking.evaluation.selection import mean_ci, paired_difference
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.files import write_atomic
 from infmasking.training.folder import RunFolder
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.schema import RunReport
 
 SUPERVISED = "control (a): the fusion network trained supervised on synergy"
 SUPERVISED_LONG = "control (a), 10× the steps"

@@ -21,7 +21,7 @@ from infmasking.training.config import RunConfig, to_dict
 from infmasking.training.loading import load_data, train_loader
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import probe_splits, run_probes, seeded_subset
-from infmasking.training.report import evaluation_name
+from infmasking.training.report.build import evaluation_name
 
 
 def raw_input_probe(base: RunConfig, seed: int, root: Path) -> dict:

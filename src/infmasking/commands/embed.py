@@ -14,8 +14,10 @@ import torch
 from infmasking.data.base import to_float_images
 from infmasking.embed import embed_split, export_model, load_run
 from infmasking.files import check_output, write_atomic
-from infmasking.training.folder import RunFolder, RunLock, check_data_identity
+from infmasking.training.folder import RunFolder
 from infmasking.training.loading import load_data
+from infmasking.training.lock import RunLock
+from infmasking.training.resume import check_data_identity
 
 
 def output_file(

@@ -10,12 +10,14 @@ import torch
 from infmasking.probe_registry import PROBES, ROBUST_PROBES, choices
 from infmasking.training.checkpoint import load_module
 from infmasking.training.errors import RunError
-from infmasking.training.folder import RunFolder, RunLock, check_data_identity, is_run_folder
+from infmasking.training.folder import RunFolder, is_run_folder
 from infmasking.training.host import set_threads
 from infmasking.training.loading import load_data
+from infmasking.training.lock import RunLock
 from infmasking.training.probing import run_probes
-from infmasking.training.report import evaluation_name, write_report
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.build import evaluation_name, write_report
+from infmasking.training.report.schema import RunReport
+from infmasking.training.resume import check_data_identity
 
 
 def evaluate(

@@ -43,7 +43,7 @@ from infmasking.commands.train import train
 from infmasking.evaluation import trifeatures as protocol
 from infmasking.training.config import RunConfig, validate
 from infmasking.training.folder import RunFolder
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.schema import RunReport
 
 BENCHMARKS = protocol.DATASETS
 
@@ -156,7 +156,7 @@ def _finished_report(folder: RunFolder, base: RunConfig, reprobe: bool) -> RunRe
     report = folder.report()
     if reprobe:
         from infmasking.commands.evaluate import evaluate
-        from infmasking.training.report import evaluation_name
+        from infmasking.training.report.build import evaluation_name
 
         cfg = dataclasses.replace(base.eval)
         probe_cfg = dataclasses.replace(base, eval=cfg)

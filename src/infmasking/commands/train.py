@@ -21,23 +21,23 @@ from infmasking.files import write_atomic
 from infmasking.training.callbacks import ProbeEveryK, StopOnSigterm
 from infmasking.training.config import RunConfig, load_config, save_config, to_dict, validate
 from infmasking.training.errors import RunError, RunStopped, StopNow
-from infmasking.training.folder import (
-    RunFolder,
-    RunLock,
-    _check_out_dir,
-    _diff,
-    check_data_identity,
-    data_identity,
-    is_run_folder,
-)
+from infmasking.training.folder import RunFolder, is_run_folder
 from infmasking.training.host import precision_warning, set_threads
 from infmasking.training.loading import check_data, load_data, train_loader
+from infmasking.training.lock import RunLock
 from infmasking.training.logger import read_rows
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import run_probes
 from infmasking.training.quiet import quiet_lightning
-from infmasking.training.report import run_summary, write_report
-from infmasking.training.run_report import RunReport
+from infmasking.training.report.build import write_report
+from infmasking.training.report.markdown import run_summary
+from infmasking.training.report.schema import RunReport
+from infmasking.training.resume import (
+    check_data_identity,
+    check_out_dir,
+    config_diff,
+    data_identity,
+)
 from infmasking.training.trainer import make_trainer
 from infmasking.version import __version__
 
@@ -121,7 +121,7 @@ def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     if old is not None and old["data"].get("path"):  # runs that stored a relative path
         old["data"]["path"] = str(Path(old["data"]["path"]).expanduser().resolve())
     # the folder is where it is now: a run folder moved or copied keeps its result
-    diff = _diff(old, to_dict(cfg)) if old is not None else ["config.yaml missing"]
+    diff = config_diff(old, to_dict(cfg)) if old is not None else ["config.yaml missing"]
     diff = [d for d in diff if not d.startswith("out_dir:")]
     if diff:
         again = (
@@ -147,7 +147,7 @@ def _finished(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
 def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
     if (done := _finished(cfg, out, overwrite)) is not None:
         return done
-    resume = _check_out_dir(cfg, out, overwrite)
+    resume = check_out_dir(cfg, out, overwrite)
     folder = RunFolder(out)
     set_threads(cfg)
     if warning := precision_warning(cfg):

@@ -8,13 +8,10 @@ import torch
 
 from infmasking.training.config import RunConfig
 from infmasking.training.errors import RunError
-from infmasking.training.folder import (
-    RunFolder,
-    check_checkpoint_belongs,
-    is_run_folder,
-    refuse_if_locked,
-)
+from infmasking.training.folder import RunFolder, is_run_folder
+from infmasking.training.lock import refuse_if_locked
 from infmasking.training.module import SSLModule
+from infmasking.training.resume import check_checkpoint_belongs
 
 
 def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:

@@ -1,7 +1,6 @@
-"""The report of a run or an evaluation: built (:func:`build_report`) as a
-:class:`~infmasking.training.run_report.RunReport`, rendered (:func:`render_markdown`), written
-through :class:`~infmasking.training.folder.RunFolder` with its plots (:func:`write_report`),
-and the run's closing lines."""
+"""The Markdown of a report (``report.md`` / ``evaluation*.md``: :func:`render_markdown`, with
+both probe readings side by side, :func:`readings_table`) and the closing lines of a run
+(:func:`run_summary`)."""
 
 from __future__ import annotations
 
@@ -10,20 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from infmasking.data.base import MultimodalData
-from infmasking.evaluation import plots
 from infmasking.evaluation import trifeatures as protocol
-from infmasking.evaluation.probe import COLLAPSE_RATIO, ProbeResult
-from infmasking.evaluation.selection import select_epoch
+from infmasking.evaluation.probe import COLLAPSE_RATIO
 from infmasking.evaluation.tables import write_markdown_table
-from infmasking.objectives import get as get_objective
-from infmasking.training.config import (
-    RunConfig,
-    to_dict,
-)
-from infmasking.training.folder import RunFolder
-from infmasking.training.run_report import RunReport
-
-rus_summary = protocol.rus_summary  # re-exported: the report's "rus" entry
+from infmasking.training.config import RunConfig
+from infmasking.training.report.schema import RunReport
 
 
 def _features_said(cfg: RunConfig) -> str:
@@ -36,85 +26,6 @@ def _features_said(cfg: RunConfig) -> str:
         "concat": "unimodal features [F({x1}), ..., F({xM})]",
         "heads": "shared and unique features [S_m, U_m] of every modality",
     }.get(kind, f"{kind} features")
-
-
-def build_report(
-    cfg: RunConfig,
-    data: MultimodalData,
-    results: dict[str, ProbeResult],
-    *,
-    curve: list[dict[str, Any]] | None = None,
-    steps: int | None = None,
-    train_seconds: float | None = None,
-    checkpoint: str | None = None,
-    **extra: Any,
-) -> RunReport:
-    """The report of a run (or an evaluation) from its probe results.
-
-    On the Trifeatures protocol: the headline ``rus``; with a probe curve of trained epochs,
-    the ``last`` / ``best_valid`` / test-selected rows (``selection``, ``rus_by``) and, with
-    ``eval.select best_valid``, the ``best_valid`` headline (the last epoch under
-    ``rus_last``). The λ ramp for masked objectives; the Markdown (:func:`render_markdown`).
-
-    Args:
-        cfg: the run config (its ``eval`` options as probed).
-        data: the dataset probed.
-        results: probe task -> result.
-        curve: the rows of ``probe_curve.json`` (a run's own report), None for an evaluation.
-        steps: optimizer steps of the training (a run's own report).
-        train_seconds: training time (a run's own report).
-        checkpoint: the checkpoint probed (an evaluation).
-        **extra: more JSON entries, written as they are.
-
-    Returns:
-        The report (not yet written: :meth:`RunFolder.write_report`).
-    """
-    rus = rus_summary(results) if protocol.applies(data) else None
-    robust = {t: r.robust for t, r in results.items() if r.robust is not None}
-    if rus is not None and robust:
-        # the robust reading's redundancy / uniqueness / synergy beside the headline
-        extra.setdefault("rus_robust", {**rus_summary(robust), **_robust_auroc(robust)})
-    selection = rus_by = rus_last = None
-    tasks = [t for t, r in results.items() if r.kind != "regression"]
-    if curve and tasks and any(r["epoch"] > 0 for r in curve):
-        selection = {by: select_epoch(curve, tasks, by) for by in ("last", "valid", "test")}
-        if rus is not None:
-            names = {**protocol.RUS, "unique2": "unique2", "synergy_auroc": "synergy_auroc"}
-            rus_by = {
-                by: {name: row[task] for task, name in names.items()}
-                for by, row in selection.items()
-            }
-            if cfg.eval.select == "best_valid":
-                # the headline follows eval.select; the last epoch stays under rus_last
-                rus_last = rus
-                rus = {k: rus_by["valid"][k] for k in protocol.MEASURES}
-    lambda_schedule = None
-    if get_objective(cfg.method.name).masked:
-        horizon = cfg.method.lambda_epochs or cfg.optim.epochs
-        final = cfg.method.mask_lambda * min(1.0, cfg.optim.epochs / horizon)
-        lambda_schedule = {"horizon": horizon, "final": final}
-    report = RunReport(
-        method=cfg.method.name,
-        dataset=data.name,
-        config=to_dict(cfg),
-        results={t: r.to_dict() for t, r in results.items()},
-        rus=rus,
-        rus_last=rus_last,
-        rus_by=rus_by,
-        selection=selection,
-        lambda_schedule=lambda_schedule,
-        steps=steps,
-        train_seconds=train_seconds,
-        checkpoint=checkpoint,
-        extra=extra,
-    )
-    return report.replace(markdown=render_markdown(report, cfg, data, curve))
-
-
-def _robust_auroc(robust: dict[str, ProbeResult]) -> dict[str, float]:
-    r = robust.get("synergy")
-    auroc = r.metrics.get("auroc") if r is not None else None
-    return {} if auroc is None else {"synergy_auroc": 100 * auroc}
 
 
 def _pct(value: Any) -> str:
@@ -191,7 +102,7 @@ def readings_table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _metric(report: RunReport, task: str, metric: str) -> float:
+def metric_or_nan(report: RunReport, task: str, metric: str) -> float:
     """A metric as written (fraction), nan where undefined or absent."""
     value = report.results[task].get("metrics", {}).get(metric)
     return math.nan if value is None else value
@@ -247,7 +158,7 @@ def render_markdown(
             "|---|---|---|---|---|",
             f"| measured | {rus['redundancy']:.1f} | {rus['uniqueness']:.1f} | "
             f"{rus['synergy']:.1f} | "
-            f"{100 * _metric(report, 'synergy', 'auroc'):.1f} |",
+            f"{100 * metric_or_nan(report, 'synergy', 'auroc'):.1f} |",
         ]
         pub = protocol.PUBLISHED.get(cfg.method.name)
         if pub:
@@ -326,126 +237,6 @@ def render_markdown(
     return "\n".join(md)
 
 
-def write_plots(
-    folder: RunFolder,
-    report: RunReport,
-    cfg: RunConfig,
-    data: MultimodalData,
-    name: str = "report",
-) -> None:
-    """The report's plots: the redundancy / uniqueness / synergy bars (``probe.png``, or
-    ``<name>_rus.png`` for an evaluation) on the Trifeatures protocol; for a run's own report
-    also ``training_curves.png`` (from ``metrics.csv``) and ``probe_curve.png``.
-
-    Args:
-        folder: where to write.
-        report: the report (its ``rus`` are the last epoch's unless ``rus_last`` is set).
-        cfg: the run config.
-        data: the dataset probed.
-        name: "report" or an evaluation's name.
-    """
-    out = folder.path
-    pairs = "biased" if cfg.data.trifeatures.biased else "unbiased"
-    steps = f", {report.steps} steps" if report.steps is not None else ""
-    if protocol.applies(data):
-        # the published point filled where this run measures the same thing (protocol: synergy
-        # from the biased pairs, redundancy / uniqueness from the unbiased pairs), hollow where
-        # the paper read it from a run on the other pair set
-        pub = protocol.PUBLISHED.get(cfg.method.name)
-        measures = [m for m, p in protocol.MEASURE_PAIRS.items() if p == pairs]
-        others = [m for m in protocol.MEASURES if m not in measures]
-        auroc = _metric(report, "synergy", "auroc")
-        plots.plot_rus_bars(
-            {cfg.method.name: {**report.last_rus(), "synergy_auroc": 100 * auroc}},
-            out / f"{name}_rus.png" if name != "report" else out / "probe.png",
-            published={cfg.method.name: {k: pub[k] for k in measures}} if pub else None,
-            published_other={cfg.method.name: {k: pub[k] for k in others}} if pub else None,
-            chance=protocol.CHANCE,
-            ylabel="probe-test score (%)",
-            task_labels={
-                "redundancy": "redundancy\n(bal. acc.)",
-                "uniqueness": "uniqueness\n(bal. acc.)",
-                "synergy": "synergy\n(bal. acc.)",
-                "synergy_auroc": "synergy\n(AUROC)",
-            },
-            values=True,
-            published_other_label="published, from a run on the "
-            f"{'unbiased' if pairs == 'biased' else 'biased'} pairs",
-            title=f"{cfg.method.name} on {data.name} ({pairs} pairs{steps}; "
-            f"{cfg.eval.probe} probe; published: 224 px, 100 epochs)",
-        )
-    if name != "report":
-        return
-    if folder.metrics.exists():
-        plots.plot_training_curves(
-            folder.metrics,
-            out / "training_curves.png",
-            modalities=data.modalities,
-            title=f"{cfg.method.name} on {data.name} ({pairs} pairs{steps}): training curves"
-            if protocol.applies(data)
-            else f"{cfg.method.name} on {data.name}{steps}: training curves",
-        )
-    if folder.probe_curve_json.exists():
-        rows = folder.probe_curve()
-        tasks = list(report.results)
-        keys = [k for k in rows[-1] if k in tasks or k.removesuffix("_auroc") in tasks]
-        chance = None
-        if protocol.applies(data):
-            chance = protocol.task_chance()
-            chance.update({f"robust_{k}": v for k, v in list(chance.items())})
-        plots.plot_metric_vs_epoch(
-            rows,
-            out / "probe_curve.png",
-            keys=keys,
-            chance=chance,
-            ylabel="probe-test score (%)",
-            title=f"{cfg.method.name}: published probe vs epoch (epoch 0 = random init)",
-        )
-        robust_keys = [f"robust_{k}" for k in keys if f"robust_{k}" in rows[-1]]
-        if robust_keys:
-            plots.plot_metric_vs_epoch(
-                rows,
-                out / "probe_curve_robust.png",
-                keys=robust_keys,
-                chance=chance,
-                ylabel="probe-test score (%)",
-                title=f"{cfg.method.name}: robust reading ({cfg.eval.robust_probe}, float64) "
-                "vs epoch",
-            )
-
-
-def write_report(
-    out: Path,
-    cfg: RunConfig,
-    data: MultimodalData,
-    results: dict[str, ProbeResult],
-    *,
-    name: str = "report",
-    **extra: Any,
-) -> RunReport:
-    """Build, write and plot the report of a run (``name`` "report": ``report.json`` /
-    ``report.md``, reading the folder's ``probe_curve.json``) or of an evaluation (``name``
-    an evaluation's name, :func:`evaluation_name`).
-
-    Args:
-        out: the folder to write into.
-        cfg: the run config.
-        data: the dataset probed.
-        results: probe task -> result.
-        name: "report" or an evaluation's name.
-        **extra: ``steps`` / ``train_seconds`` / ``checkpoint`` and any other JSON entries
-            (:func:`build_report`).
-
-    Returns:
-        The report as written, with its ``folder`` set to ``out``.
-    """
-    folder = RunFolder(out)
-    curve = folder.probe_curve() if name == "report" else None
-    report = build_report(cfg, data, results, curve=curve, **extra)
-    write_plots(folder, report, cfg, data, name)
-    return folder.write_report(report, name)
-
-
 def run_summary(out: Path) -> str:
     """The closing lines of a run: where its folder is and what its main files hold."""
     described = [
@@ -460,19 +251,3 @@ def run_summary(out: Path) -> str:
     lines = [f"\nRun folder: {out.resolve()}"]
     lines += [f"  {name:22s} {what}" for name, what in described if (out / name).exists()]
     return "\n".join(lines)
-
-
-def evaluation_name(cfg: RunConfig) -> str:
-    """``evaluation`` plus what differs from the default probe: ``_standardised``, ``_fused``
-    / ``_concat``, ``_balanced``, ``_robust_standardised`` / ``_robust_off``."""
-    e = cfg.eval
-    parts = ["evaluation"]
-    if e.probe != "published":
-        parts.append(e.probe)
-    if e.features != "auto":
-        parts.append(e.features)
-    if e.class_weight is not None:
-        parts.append(e.class_weight)
-    if e.robust_probe != "centred":
-        parts.append(f"robust_{e.robust_probe}")
-    return "_".join(parts)
