@@ -14,7 +14,7 @@ import torch
 
 from infmasking.cli import main
 from infmasking.testing import data_writers as W
-from infmasking.training.config import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets, to_dict
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule
 

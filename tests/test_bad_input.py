@@ -146,7 +146,8 @@ def test_trifeatures_keys_moved_from_data(tmp_path, capsys):
     """The Trifeatures fields moved from ``data`` into ``data.trifeatures``: configs and
     checkpoints written before read through the migration; the old command-line flags are read
     as the new ones with a notice; a --config file with an old key is refused naming the new."""
-    from infmasking.training.config import RunConfig, from_dict, to_dict
+    from infmasking.training.config import RunConfig
+    from infmasking.training.config_files import from_dict, to_dict
 
     old = to_dict(RunConfig())
     section = old["data"].pop("trifeatures")

@@ -259,7 +259,7 @@ def test_trifeatures_investigation_tables(tmp_path):
 def test_step_time_settings_are_the_package_presets():
     """step_time's published-size settings take model, masking and encoders from the package's
     presets (a drifted copy once timed MOSI with 5 fusion heads where the preset has 8)."""
-    from infmasking.training.config import load_config, presets
+    from infmasking.training.config_files import load_config, presets
 
     st = load_script("step_time")
     for setting, preset in (

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from infmasking.cli import main
 from infmasking.testing import data_writers as W
-from infmasking.training.config import presets
+from infmasking.training.config_files import presets
 
 QUICK = [
     "--optim.epochs",

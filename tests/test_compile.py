@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets, to_dict
 from infmasking.training.module import SSLModule, adamw_kernel, rng_device
 
 # two in CI (the masked objective and the fused-term baseline); the rest with -m slow

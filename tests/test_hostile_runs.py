@@ -405,7 +405,8 @@ def test_every_float_option_is_finite(tmp_path, capsys):
     list or in data.options: each non-finite float is named; a long value keeps one line."""
     import math
 
-    from infmasking.training.config import load_config, presets, validate
+    from infmasking.training.config_files import load_config, presets
+    from infmasking.training.validate import validate
 
     cfg = load_config(presets()["tiny"])
     cfg.optim.lr, cfg.method.mask_lambda = math.inf, math.nan

@@ -245,7 +245,7 @@ def preset_files(tmp_path_factory):
 
 
 def _preset_params():
-    from infmasking.training.config import presets
+    from infmasking.training.config_files import presets
 
     return [
         pytest.param(p, marks=pytest.mark.slow) if p == "trifeatures224" else p
@@ -259,7 +259,7 @@ def test_every_preset(preset, preset_files, tmp_path, capsys):
     decomposes (a multilabel one with --label), a regression-only preset is refused by name."""
     from baseline_steps import FILE_OF
 
-    from infmasking.training.config import load_config, presets
+    from infmasking.training.config_files import load_config, presets
     from infmasking.training.loading import load_data
 
     args = ["interactions", "--preset", preset, "--bootstrap", "0", "--clusters", "2"]

@@ -119,7 +119,8 @@ def test_bad_input_named():
 
 def test_zero_mask_ratio_refused():
 
-    from infmasking.training.config import RunConfig, to_dict
+    from infmasking.training.config import RunConfig
+    from infmasking.training.config_files import to_dict
     from infmasking.training.module import SSLModule
 
     cfg = RunConfig()

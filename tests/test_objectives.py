@@ -6,8 +6,10 @@ import torch
 
 from infmasking import losses as L
 from infmasking import objectives
-from infmasking.training.config import METHODS, RunConfig, to_dict, validate
+from infmasking.training.config import METHODS, RunConfig
+from infmasking.training.config_files import to_dict
 from infmasking.training.module import SSLModule
+from infmasking.training.validate import validate
 
 
 def _module(method, m=2, weights=None):

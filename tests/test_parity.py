@@ -13,7 +13,8 @@ from infmasking.evaluation.probe import fit_probe
 from infmasking.evaluation.selection import mean_ci, paired_difference, select_epoch
 from infmasking.models import build_model
 from infmasking.models.fusion import FusionTransformer, QuickGELU
-from infmasking.training.config import AugmentConfig, RunConfig, to_dict
+from infmasking.training.config import AugmentConfig, RunConfig
+from infmasking.training.config_files import to_dict
 from infmasking.training.module import SSLModule
 from infmasking.training.views import IMAGENET_MEAN, IMAGENET_STD, ViewMaker
 

@@ -8,6 +8,7 @@ import pytest
 from infmasking import probe_registry
 from infmasking.evaluation import probe
 from infmasking.training import config
+from infmasking.training.validate import validate
 
 
 def test_config_and_probe_read_the_table():
@@ -43,7 +44,7 @@ def test_validate_names_the_choices():
     cfg.eval.probe = "nope"
     cfg.eval.robust_probe = "never"
     with pytest.raises(ValueError) as e:
-        config.validate(cfg)
+        validate(cfg)
     assert "--eval.probe must be 'published' or 'standardised', got 'nope'" in str(e.value)
     assert "--eval.robust_probe must be 'centred', 'standardised' or 'off', got 'never'" in str(
         e.value

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from infmasking.evaluation.probe import ProbeResult
-from infmasking.training.config import from_dict, to_dict
+from infmasking.training.config_files import from_dict, to_dict
 from infmasking.training.errors import ReportError
 from infmasking.training.folder import RunFolder
 from infmasking.training.report.build import build_report

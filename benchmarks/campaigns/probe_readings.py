@@ -30,7 +30,7 @@ import torch
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.checkpoint import load_module
-from infmasking.training.config import to_dict
+from infmasking.training.config_files import to_dict
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import extract_features, probe_splits

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config import RunConfig, to_dict
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import to_dict
 from infmasking.training.host import cpu_bf16_native
 from infmasking.training.module import SSLModule
 

@@ -35,7 +35,7 @@ def count(preset: str, method: str, batch: int, time_steps: int = 0) -> dict:
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from infmasking.data.registry import load_dataset
-    from infmasking.training.config import load_config, presets, to_dict
+    from infmasking.training.config_files import load_config, presets, to_dict
     from infmasking.training.module import SSLModule
 
     class Counter(TorchDispatchMode):

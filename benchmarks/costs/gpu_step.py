@@ -32,7 +32,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets, to_dict
 from infmasking.training.module import SSLModule
 
 MODES = {  # mode -> (trainer.compile, trainer.compile_mode)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets, to_dict
 from infmasking.training.module import SSLModule
 
 

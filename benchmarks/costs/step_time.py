@@ -74,7 +74,7 @@ from timing import (
 )
 
 from infmasking.testing.reference_step import TINY, Modality, Setting
-from infmasking.training.config import load_config, presets
+from infmasking.training.config_files import load_config, presets
 
 # =========================================================================== presets
 

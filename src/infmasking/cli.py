@@ -15,7 +15,8 @@ from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_pa
 from infmasking.data import registry as datasets
 from infmasking.objectives import get as get_objective
 from infmasking.probe_registry import PROBES, ROBUST_PROBES
-from infmasking.training.config import RunConfig, presets
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import presets
 
 set_parsing_settings(
     docstring_parse_attribute_docstrings=True
@@ -368,7 +369,7 @@ def _check_config_files(argv: list[str]) -> None:
     """Every ``--config FILE`` gets the command line's treatment before parsing: a missing or
     empty file, a key given twice, an unknown key or a wrongly typed value is one line naming
     the file and the key (exit 1), not a usage dump."""
-    from infmasking.training.config import check_config_file
+    from infmasking.training.config_files import check_config_file
 
     for i, a in enumerate(argv):
         path = None
@@ -386,7 +387,7 @@ def _check_config_files(argv: list[str]) -> None:
 def _renamed_options(argv: list[str]) -> list[str]:
     """``--data.<key>`` of a key that moved into ``data.trifeatures`` (older scripts) ->
     ``--data.trifeatures.<key>``, said once per option on stderr."""
-    from infmasking.training.config import MOVED_TO_TRIFEATURES
+    from infmasking.training.config_files import MOVED_TO_TRIFEATURES
 
     out = []
     for a in argv:

@@ -17,7 +17,8 @@ from infmasking.commands.comparison import from_tasks
 from infmasking.data.trifeatures_tokens import raw_features
 from infmasking.evaluation.probe import probe_all
 from infmasking.files import read_json, write_atomic
-from infmasking.training.config import RunConfig, to_dict
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import to_dict
 from infmasking.training.loading import load_data, train_loader
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import probe_splits, run_probes, seeded_subset

@@ -41,9 +41,10 @@ from infmasking.commands.controls import (
 )
 from infmasking.commands.train import train
 from infmasking.evaluation import trifeatures as protocol
-from infmasking.training.config import RunConfig, validate
+from infmasking.training.config import RunConfig
 from infmasking.training.folder import RunFolder
 from infmasking.training.report.schema import RunReport
+from infmasking.training.validate import validate
 
 BENCHMARKS = protocol.DATASETS
 

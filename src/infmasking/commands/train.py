@@ -19,7 +19,8 @@ from lightning.pytorch.callbacks import Timer
 from infmasking.data.registry import REGISTRY
 from infmasking.files import write_atomic
 from infmasking.training.callbacks import ProbeEveryK, StopOnSigterm
-from infmasking.training.config import RunConfig, load_config, save_config, to_dict, validate
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import load_config, save_config, to_dict
 from infmasking.training.errors import RunError, RunStopped, StopNow
 from infmasking.training.folder import RunFolder, is_run_folder
 from infmasking.training.host import precision_warning, set_threads
@@ -39,6 +40,7 @@ from infmasking.training.resume import (
     data_identity,
 )
 from infmasking.training.trainer import make_trainer
+from infmasking.training.validate import validate
 from infmasking.version import __version__
 
 

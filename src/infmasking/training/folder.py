@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infmasking.files import TEMPORARY, read_json, write_atomic
-from infmasking.training.config import load_config
+from infmasking.training.config_files import load_config
 from infmasking.training.errors import ReportError, RunError
 from infmasking.training.report.schema import RunReport
 

@@ -21,7 +21,8 @@ from infmasking.models.model import ModelOutput, features_of
 from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
 from infmasking.seeds import step_generator_seed
-from infmasking.training.config import RunConfig, from_dict
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import from_dict
 from infmasking.training.views import ViewMaker
 
 

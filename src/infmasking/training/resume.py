@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from infmasking.files import read_json
-from infmasking.training.config import RunConfig, from_dict, load_config, to_dict
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import from_dict, load_config, to_dict
 from infmasking.training.errors import RunError
 from infmasking.training.folder import RunFolder, is_run_folder, library_files
 from infmasking.training.logger import plain

@@ -12,7 +12,8 @@ from infmasking.evaluation import trifeatures as protocol
 from infmasking.evaluation.probe import ProbeResult
 from infmasking.evaluation.selection import select_epoch
 from infmasking.objectives import get as get_objective
-from infmasking.training.config import RunConfig, to_dict
+from infmasking.training.config import RunConfig
+from infmasking.training.config_files import to_dict
 from infmasking.training.folder import RunFolder
 from infmasking.training.report.markdown import render_markdown
 from infmasking.training.report.plots import write_plots
