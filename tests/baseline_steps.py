@@ -14,7 +14,7 @@ import torch
 
 from infmasking.cli import main
 from infmasking.testing import data_writers as W
-from infmasking.training.config_files import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule
 
@@ -91,7 +91,7 @@ def preset_module(preset: str, method: str, files: dict[str, Path]):
     data = load_data(cfg)
     torch.manual_seed(0)
     shapes = {m: list(data.input_shape(m)) for m in data.modalities}
-    module = SSLModule(to_dict(cfg), data.modalities, data.kinds, shapes)
+    module = SSLModule(cfg, data.modalities, data.kinds, shapes)
     return module, data
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config_files import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets
 from infmasking.training.module import SSLModule, adamw_kernel, rng_device
 
 # two in CI (the masked objective and the fused-term baseline); the rest with -m slow
@@ -40,7 +40,7 @@ def _module(cfg, data, method: str, compiled: bool) -> SSLModule:
     c.trainer.compile = compiled
     torch.manual_seed(0)
     shapes = {m: list(data.input_shape(m)) for m in data.modalities}
-    module = SSLModule(to_dict(c), data.modalities, data.kinds, shapes)
+    module = SSLModule(c, data.modalities, data.kinds, shapes)
     module.mask_weight = lambda: 0.5  # no trainer attached
     if compiled:
         module._compiled = torch.compile(module.loss_from_draws, backend="aot_eager")

@@ -308,7 +308,7 @@ def test_step_checkpoints_survive_a_hard_kill(tmp_path, uninterrupted):
 def test_periodic_finiteness_check(tmp_path):
     """--trainer.finite_check_every_n_steps 4 trains like the default; a non-finite loss the
     check has not read yet stops a checkpoint from being written."""
-    from infmasking.training.config_files import load_config, presets, to_dict
+    from infmasking.training.config_files import load_config, presets
     from infmasking.training.module import SSLModule
 
     out = tmp_path / "run"
@@ -316,7 +316,7 @@ def test_periodic_finiteness_check(tmp_path):
     assert main(args) == 0 and (out / "checkpoints" / "last.ckpt").exists()
     cfg = load_config(presets()["tiny"])
     module = SSLModule(
-        to_dict(cfg),
+        cfg,
         ["image1", "image2"],
         {"image1": "image", "image2": "image"},
         {"image1": [3, 64, 64], "image2": [3, 64, 64]},

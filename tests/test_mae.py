@@ -120,7 +120,6 @@ def test_bad_input_named():
 def test_zero_mask_ratio_refused():
 
     from infmasking.training.config import RunConfig
-    from infmasking.training.config_files import to_dict
     from infmasking.training.module import SSLModule
 
     cfg = RunConfig()
@@ -129,7 +128,7 @@ def test_zero_mask_ratio_refused():
     cfg.model.encoders = {"x1": {"name": "identity"}, "x2": {"name": "identity"}}
     with pytest.raises(ValueError, match="method.mask_ratio must be > 0, got 0.0"):
         SSLModule(
-            to_dict(cfg),
+            cfg,
             ["x1", "x2"],
             dict.fromkeys(["x1", "x2"], "vector"),
             {"x1": [5], "x2": [5]},

@@ -7,7 +7,6 @@ import torch
 from infmasking import losses as L
 from infmasking import objectives
 from infmasking.training.config import METHODS, RunConfig
-from infmasking.training.config_files import to_dict
 from infmasking.training.module import SSLModule
 from infmasking.training.validate import validate
 
@@ -19,7 +18,7 @@ def _module(method, m=2, weights=None):
     cfg.model.n_heads, cfg.model.head_hidden, cfg.model.proj_dim = 2, 16, 8
     cfg.model.encoders = {k: {"name": "identity"} for k in mods}
     torch.manual_seed(0)
-    return SSLModule(to_dict(cfg), mods, dict.fromkeys(mods, "sequence"), {k: [5, 4] for k in mods})
+    return SSLModule(cfg, mods, dict.fromkeys(mods, "sequence"), {k: [5, 4] for k in mods})
 
 
 def _batch(m=2, b=8):

@@ -14,7 +14,6 @@ from infmasking.evaluation.selection import mean_ci, paired_difference, select_e
 from infmasking.models import build_model
 from infmasking.models.fusion import FusionTransformer, QuickGELU
 from infmasking.training.config import AugmentConfig, RunConfig
-from infmasking.training.config_files import to_dict
 from infmasking.training.module import SSLModule
 from infmasking.training.views import IMAGENET_MEAN, IMAGENET_STD, ViewMaker
 
@@ -87,7 +86,7 @@ def _module(**overrides):
             setattr(getattr(cfg, section), k, v)
     kinds = {"image1": "image", "image2": "image"}
     shapes = {"image1": [3, 16, 16], "image2": [3, 16, 16]}
-    return SSLModule(to_dict(cfg), ["image1", "image2"], kinds, shapes)
+    return SSLModule(cfg, ["image1", "image2"], kinds, shapes)
 
 
 def test_decay_groups():
@@ -203,7 +202,7 @@ def test_bf16_autocast_loss_agrees_with_float32(method):
     cfg.model.encoders = {"x1": {"name": "identity"}, "x2": {"name": "identity"}}
     torch.manual_seed(0)
     m = SSLModule(
-        to_dict(cfg),
+        cfg,
         data.modalities,
         data.kinds,
         {k: list(data.input_shape(k)) for k in data.modalities},

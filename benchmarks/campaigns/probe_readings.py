@@ -30,7 +30,6 @@ import torch
 from infmasking.evaluation.probe import probe_all
 from infmasking.evaluation.tables import write_markdown_table
 from infmasking.training.checkpoint import load_module
-from infmasking.training.config_files import to_dict
 from infmasking.training.loading import load_data
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import extract_features, probe_splits
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.random_init:
             torch.manual_seed(cfg.seed)
             init = SSLModule(
-                to_dict(cfg),
+                cfg,
                 data.modalities,
                 data.kinds,
                 {m: list(data.input_shape(m)) for m in data.modalities},

@@ -19,7 +19,6 @@ import torch
 
 from infmasking.data.registry import load_dataset
 from infmasking.training.config import RunConfig
-from infmasking.training.config_files import to_dict
 from infmasking.training.host import cpu_bf16_native
 from infmasking.training.module import SSLModule
 
@@ -46,7 +45,7 @@ def make(setting: str, method: str, batch: int):
     cfg.method.name, cfg.model.dim, cfg.model.encoders = method, s["dim"], s["encoders"]
     torch.manual_seed(0)
     module = SSLModule(
-        to_dict(cfg),
+        cfg,
         data.modalities,
         data.kinds,
         {m: list(data.input_shape(m)) for m in data.modalities},

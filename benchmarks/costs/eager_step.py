@@ -35,7 +35,7 @@ def count(preset: str, method: str, batch: int, time_steps: int = 0) -> dict:
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from infmasking.data.registry import load_dataset
-    from infmasking.training.config_files import load_config, presets, to_dict
+    from infmasking.training.config_files import load_config, presets
     from infmasking.training.module import SSLModule
 
     class Counter(TorchDispatchMode):
@@ -55,7 +55,7 @@ def count(preset: str, method: str, batch: int, time_steps: int = 0) -> dict:
     data = load_dataset(cfg.data.name, **kw)
     torch.manual_seed(0)
     shapes = {m: list(data.input_shape(m)) for m in data.modalities}
-    module = SSLModule(to_dict(cfg), data.modalities, data.kinds, shapes)
+    module = SSLModule(cfg, data.modalities, data.kinds, shapes)
     module.mask_weight = lambda: cfg.method.mask_lambda
     opt = module.configure_optimizers()
     b = data.train[torch.arange(batch)]

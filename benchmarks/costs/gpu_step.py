@@ -32,7 +32,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config_files import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets
 from infmasking.training.module import SSLModule
 
 MODES = {  # mode -> (trainer.compile, trainer.compile_mode)
@@ -71,7 +71,7 @@ def build(cfg, data, method: str, mode: str, device: torch.device):
     c.trainer.compile, c.trainer.compile_mode = MODES[mode]
     torch.manual_seed(0)
     shapes = {m: list(data.input_shape(m)) for m in data.modalities}
-    module = SSLModule(to_dict(c), data.modalities, data.kinds, shapes).to(device)
+    module = SSLModule(c, data.modalities, data.kinds, shapes).to(device)
     module.mask_weight = lambda: c.method.mask_lambda  # no trainer attached: λ at its end value
     return module, module.configure_optimizers()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from infmasking.data.registry import load_dataset
-from infmasking.training.config_files import load_config, presets, to_dict
+from infmasking.training.config_files import load_config, presets
 from infmasking.training.module import SSLModule
 
 
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     data = load_dataset(cfg.data.name, max_pairs=args.batch, **kw)
     torch.manual_seed(0)
     shapes = {m: list(data.input_shape(m)) for m in data.modalities}
-    module = SSLModule(to_dict(cfg), data.modalities, data.kinds, shapes).double()
+    module = SSLModule(cfg, data.modalities, data.kinds, shapes).double()
     batch = data.train[torch.arange(args.batch)]
     views = module.views(batch.inputs, batch.padding, torch.Generator().manual_seed(0))
     (x1, p1), (x2, p2) = (({k: v.double() for k, v in x.items()}, p) for x, p in views)

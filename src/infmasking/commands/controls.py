@@ -18,7 +18,6 @@ from infmasking.data.trifeatures_tokens import raw_features
 from infmasking.evaluation.probe import probe_all
 from infmasking.files import read_json, write_atomic
 from infmasking.training.config import RunConfig
-from infmasking.training.config_files import to_dict
 from infmasking.training.loading import load_data, train_loader
 from infmasking.training.module import SSLModule
 from infmasking.training.probing import probe_splits, run_probes, seeded_subset
@@ -126,7 +125,7 @@ def supervised_control(base: RunConfig, seed: int, root: Path, factor: int = 1) 
     torch.manual_seed(seed)
     data = load_data(cfg)
     module = SSLModule(
-        to_dict(cfg),
+        cfg,
         data.modalities,
         data.kinds,
         {m: list(data.input_shape(m)) for m in data.modalities},

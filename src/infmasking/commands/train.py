@@ -161,7 +161,7 @@ def _train(cfg: RunConfig, out: Path, overwrite: bool) -> RunReport | None:
         check_data_identity(out, cfg.data.path, "cannot resume")
     identity = data_identity(cfg.data.path) or generated_data(cfg)
     module = SSLModule(
-        to_dict(cfg),
+        cfg,
         data.modalities,
         data.kinds,
         {m: list(data.input_shape(m)) for m in data.modalities},

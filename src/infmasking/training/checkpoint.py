@@ -45,7 +45,7 @@ def load_module(path: str | Path) -> tuple[SSLModule, RunConfig, Path]:
         raise RunError(f"no run folder or checkpoint at {path}")
     check_checkpoint_belongs(folder.path, ckpt, f"cannot read {path}")
     try:
-        module = SSLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+        module = SSLModule.from_checkpoint(ckpt)
     except Exception as e:  # noqa: BLE001 - every failure becomes one line saying which kind
         raise RunError(_load_failure(ckpt, e)) from None
     cfg = module.cfg

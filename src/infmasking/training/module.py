@@ -8,6 +8,8 @@ that is a pure function of (seed, step, rank) so that a resumed run repeats the 
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import lightning as pl
@@ -22,7 +24,7 @@ from infmasking.objectives import feature_kind
 from infmasking.objectives import get as get_objective
 from infmasking.seeds import step_generator_seed
 from infmasking.training.config import RunConfig
-from infmasking.training.config_files import from_dict
+from infmasking.training.config_files import from_dict, to_dict
 from infmasking.training.views import ViewMaker
 
 
@@ -86,24 +88,33 @@ class SSLModule(pl.LightningModule):
     """Self-supervised training of a :class:`MaskedFusionModel` with one objective.
 
     Args:
-        config: the run configuration as a dict (``to_dict(RunConfig)``; saved in checkpoints).
-        shapes / kinds: per-modality sample shape and kind (image | sequence | vector).
+        cfg: the run configuration (the module keeps its own copy).
         modalities: modality names in order.
+        kinds / shapes: per-modality kind (image | sequence | vector) and sample shape.
+
+    Checkpoints hold the arguments as hyper_parameters ``config`` (``to_dict(cfg)``, a plain
+    dict), ``modalities``, ``kinds`` and ``shapes``; :meth:`from_checkpoint` builds the module
+    back from them (Lightning's ``load_from_checkpoint`` would pass the dict as it is).
     """
 
     def __init__(
         self,
-        config: dict[str, Any],
+        cfg: RunConfig,
         modalities: list[str],
         kinds: dict[str, str],
         shapes: dict[str, list[int]],
     ):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(
+            {"config": to_dict(cfg), "modalities": modalities, "kinds": kinds, "shapes": shapes}
+        )
+        # the checkpoint's "hparams_name", as Lightning writes it for hyperparameters saved
+        # from the keyword arguments of __init__ (the checkpoints' content is unchanged)
+        self._hparams_name = "kwargs"
         self._nonfinite: Tensor | None = None  # pending flag of periodic finiteness checks
         self._compiled = None  # torch.compile of loss_from_draws (trainer.compile)
         self._lambda: tuple[float, Tensor] | None = None  # λ_e and its tensor
-        self.cfg: RunConfig = from_dict(config)
+        self.cfg: RunConfig = copy.deepcopy(cfg)
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model_from(
             mc,
@@ -121,6 +132,18 @@ class SSLModule(pl.LightningModule):
         # here, so they are optimised and checkpointed with the model; None for the others
         build = self.objective.build
         self.heads = build(self.cfg, list(modalities), kinds, shapes) if build else None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> SSLModule:
+        """The module a checkpoint file holds, on the CPU: built from its hyper_parameters
+        (the ``config`` dict read by ``from_dict``, older versions migrated; the data's
+        modalities, kinds and shapes), then its weights loaded (every key must match).
+        Any failure raises (the caller says which kind in one line)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        hp = state["hyper_parameters"]
+        module = cls(from_dict(hp["config"]), hp["modalities"], hp["kinds"], hp["shapes"])
+        module.load_state_dict(state["state_dict"])
+        return module
 
     # ------------------------------------------------------------------ schedule
 
