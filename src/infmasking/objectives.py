@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 
 LossFn = Callable[["ModelOutput", "ModelOutput", Any, float], "LossOutput"]
 BuildFn = Callable[[Any, list[str], dict[str, str], dict[str, tuple[int, ...]]], "nn.Module"]
+
+#: The ``method.*`` options an objective can read: the fields of the configuration's ``method``
+#: section besides ``name`` (tests/test_method_keys.py checks that the two agree).
+MethodKey = Literal[
+    "temperature", "mask_ratio", "num_masks", "mask_lambda", "lambda_epochs", "weights", "cross"
+]
+#: What the training step reads for every ``masked`` objective: the T masked views
+#: (``mask_ratio``, ``num_masks``) and the λ schedule (``mask_lambda``, ``lambda_epochs``).
+MASKED_KEYS: tuple[MethodKey, ...] = ("mask_ratio", "num_masks", "mask_lambda", "lambda_epochs")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class Objective:
         probe: the features the probes read under ``eval.features auto`` ("fused", "concat"
             or "heads", see :func:`feature_kind`); None = fused if ``full`` else concat.
         hint: appended to the error for a wrong number of modalities.
+        reads: the ``method.*`` options the objective reads, in the ``method`` section's
+            order: its loss's and its own modules' and, when ``masked``, :data:`MASKED_KEYS`.
+            The others change nothing in its training (``method.mask_ratio`` also sets the
+            default ``model.vector_tokens`` of every method). docs/METHOD.md lists them.
     """
 
     name: str
@@ -61,6 +74,7 @@ class Objective:
     build: BuildFn | None = None
     probe: str | None = None
     hint: str = ""
+    reads: tuple[MethodKey, ...] = ("temperature", "weights")
 
     def check_modalities(self, m: int) -> None:
         lo, hi = self.modalities
@@ -200,6 +214,7 @@ register(
         _infmasking,
         lambda m: ["mask1", "mask2", *_comm_terms(m)],
         masked=True,
+        reads=("temperature", *MASKED_KEYS, "weights", "cross"),
     )
 )
 register(
@@ -252,6 +267,7 @@ register(
         build=_build_factorcl,
         probe="heads",
         hint="FactorCL is defined for two modalities; use 'cmc', 'comm' or 'infmasking' for more",
+        reads=("weights",),
     )
 )
 register(
@@ -264,6 +280,7 @@ register(
         unimodal=False,
         build=_build_mae,
         probe="fused",
+        reads=("mask_ratio", "weights"),
     )
 )
 
