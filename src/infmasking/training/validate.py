@@ -1,6 +1,7 @@
 """``validate``: refuse a run configuration that cannot train or would train something
-meaningless, before any data is loaded. One check per section; every message names the
-option (``--section.key``), what was expected and what came."""
+meaningless, before any data is loaded. One small check per part of the configuration
+(:data:`_CHECKS`, in the order the refusals are listed); every message names the option
+(``--section.key``), what was expected and what came."""
 
 from __future__ import annotations
 
