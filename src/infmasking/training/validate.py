@@ -35,6 +35,11 @@ def _non_finite(node: Any, prefix: str = "") -> list[tuple[str, float]]:
     return []
 
 
+def _int_from(value: Any, low: int) -> bool:
+    """``value`` is an integer >= ``low``."""
+    return isinstance(value, int) and value >= low
+
+
 class _Problems:
     """The refusals of one configuration, in the order they are found.
 
@@ -101,13 +106,13 @@ def _check_model(cfg: RunConfig, need: Need) -> None:
     m = cfg.model
     for key in ("dim", "n_layers", "n_heads", "head_hidden", "proj_dim"):
         v = getattr(m, key)
-        need(isinstance(v, int) and v >= 1, f"model.{key}", "an integer >= 1", v)
+        need(_int_from(v, 1), f"model.{key}", "an integer >= 1", v)
     if isinstance(m.dim, int) and isinstance(m.n_heads, int) and m.dim >= 1 and m.n_heads >= 1:
         need(
             m.dim % m.n_heads == 0, "model.dim", f"divisible by --model.n_heads={m.n_heads}", m.dim
         )
     need(
-        m.vector_tokens is None or (isinstance(m.vector_tokens, int) and m.vector_tokens >= 1),
+        m.vector_tokens is None or _int_from(m.vector_tokens, 1),
         "model.vector_tokens",
         "null (automatic) or an integer >= 1",
         m.vector_tokens,
@@ -161,7 +166,7 @@ def _check_logging(cfg: RunConfig, need: Need) -> None:
             t.logger,
         )
     need(
-        isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
+        _int_from(t.log_every_n_steps, 1),
         "trainer.log_every_n_steps",
         "an integer >= 1",
         t.log_every_n_steps,
@@ -176,13 +181,13 @@ def _check_method(cfg: RunConfig, need: Need) -> None:
     need(me.name in OBJECTIVES, "method.name", f"one of {list(OBJECTIVES)}", me.name)
     if me.name in OBJECTIVES and get_objective(me.name).masked:
         need(
-            isinstance(me.num_masks, int) and me.num_masks >= 1,
+            _int_from(me.num_masks, 1),
             "method.num_masks",
             "an integer >= 1 with InfMasking (the masked views)",
             me.num_masks,
         )
     need(
-        me.lambda_epochs is None or (isinstance(me.lambda_epochs, int) and me.lambda_epochs >= 1),
+        me.lambda_epochs is None or _int_from(me.lambda_epochs, 1),
         "method.lambda_epochs",
         "null (the run's epochs) or an integer >= 1",
         me.lambda_epochs,
@@ -194,12 +199,12 @@ def _check_optim(cfg: RunConfig, need: Need) -> None:
     need(o.lr > 0, "optim.lr", "> 0", o.lr)
     need(o.weight_decay >= 0, "optim.weight_decay", ">= 0", o.weight_decay)
     need(
-        isinstance(o.batch_size, int) and o.batch_size >= 2,
+        _int_from(o.batch_size, 2),
         "optim.batch_size",
         "an integer >= 2 (contrastive negatives, batch norm)",
         o.batch_size,
     )
-    need(isinstance(o.epochs, int) and o.epochs >= 1, "optim.epochs", "an integer >= 1", o.epochs)
+    need(_int_from(o.epochs, 1), "optim.epochs", "an integer >= 1", o.epochs)
 
 
 def _check_eval(cfg: RunConfig, need: Need) -> None:
@@ -214,10 +219,7 @@ def _check_eval(cfg: RunConfig, need: Need) -> None:
     )
     need(e.probe in PROBES, "eval.probe", choices(PROBES), e.probe)
     need(
-        e.robust_probe in ROBUST_PROBES,
-        "eval.robust_probe",
-        choices(ROBUST_PROBES),
-        e.robust_probe,
+        e.robust_probe in ROBUST_PROBES, "eval.robust_probe", choices(ROBUST_PROBES), e.robust_probe
     )
     need(
         e.features in ("auto", "fused", "concat"),
@@ -226,23 +228,18 @@ def _check_eval(cfg: RunConfig, need: Need) -> None:
         e.features,
     )
     need(
-        isinstance(e.probe_max_train, int) and e.probe_max_train >= 10,
+        _int_from(e.probe_max_train, 10),
         "eval.probe_max_train",
         "an integer >= 10 (probe-train samples)",
         e.probe_max_train,
     )
     need(
-        e.probe_max_test is None or (isinstance(e.probe_max_test, int) and e.probe_max_test >= 10),
+        e.probe_max_test is None or _int_from(e.probe_max_test, 10),
         "eval.probe_max_test",
         "null (all) or an integer >= 10 (probe-test samples)",
         e.probe_max_test,
     )
-    need(
-        isinstance(e.probe_every, int) and e.probe_every >= 0,
-        "eval.probe_every",
-        "an integer >= 0",
-        e.probe_every,
-    )
+    need(_int_from(e.probe_every, 0), "eval.probe_every", "an integer >= 0", e.probe_every)
     need(
         isinstance(e.probe_at, list)
         and all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in e.probe_at)
@@ -284,13 +281,13 @@ def _check_steps(cfg: RunConfig, need: Need) -> None:
     """What the trainer does every k steps, and the compiled step's mode."""
     t = cfg.trainer
     need(
-        isinstance(t.finite_check_every_n_steps, int) and t.finite_check_every_n_steps >= 1,
+        _int_from(t.finite_check_every_n_steps, 1),
         "trainer.finite_check_every_n_steps",
         "an integer >= 1",
         t.finite_check_every_n_steps,
     )
     need(
-        isinstance(t.progress_every_n_steps, int) and t.progress_every_n_steps >= 1,
+        _int_from(t.progress_every_n_steps, 1),
         "trainer.progress_every_n_steps",
         "an integer >= 1",
         t.progress_every_n_steps,
@@ -302,7 +299,7 @@ def _check_steps(cfg: RunConfig, need: Need) -> None:
         t.compile_mode,
     )
     need(
-        isinstance(t.checkpoint_every_n_steps, int) and t.checkpoint_every_n_steps >= 0,
+        _int_from(t.checkpoint_every_n_steps, 0),
         "trainer.checkpoint_every_n_steps",
         "an integer >= 0 (0: checkpoints at epoch ends only)",
         t.checkpoint_every_n_steps,
@@ -312,14 +309,9 @@ def _check_steps(cfg: RunConfig, need: Need) -> None:
 def _check_resources(cfg: RunConfig, need: Need) -> None:
     """What the machine is asked for: the features' batch, CPU threads, a GPU."""
     e, t = cfg.eval, cfg.trainer
+    need(_int_from(e.batch_size, 1), "eval.batch_size", "an integer >= 1", e.batch_size)
     need(
-        isinstance(e.batch_size, int) and e.batch_size >= 1,
-        "eval.batch_size",
-        "an integer >= 1",
-        e.batch_size,
-    )
-    need(
-        t.num_threads is None or (isinstance(t.num_threads, int) and t.num_threads >= 1),
+        t.num_threads is None or _int_from(t.num_threads, 1),
         "trainer.num_threads",
         "null or an integer >= 1",
         t.num_threads,
