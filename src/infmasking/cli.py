@@ -12,9 +12,9 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_parsing_settings
 
+from infmasking import probe_registry
 from infmasking.data import registry as datasets
 from infmasking.objectives import get as get_objective
-from infmasking.probe_registry import PROBES, ROBUST_PROBES
 from infmasking.training.config import RunConfig
 from infmasking.training.config_files import presets
 
@@ -90,13 +90,13 @@ def build_parser() -> ArgumentParser:
     )
     ev.add_argument(
         "--probe",
-        type=Optional[Literal[PROBES]],
+        type=Optional[Literal[probe_registry.PROBES]],  # the probes registered now
         default=None,
         help="the probe (default: the run's eval.probe); see docs/PROBES.md",
     )
     ev.add_argument(
         "--robust_probe",
-        type=Optional[Literal[ROBUST_PROBES]],
+        type=Optional[Literal[probe_registry.ROBUST_PROBES]],
         default=None,
         help="the robust reading beside the published probe (default: the run's "
         "eval.robust_probe, centred); see docs/PROBES.md",

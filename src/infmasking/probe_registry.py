@@ -1,14 +1,20 @@
-"""The probes, in one table: name -> what the probe is (docs/PROBES.md). The configuration
-(``eval.probe``, ``eval.robust_probe``), the CLI (``evaluate --probe / --robust_probe``), the
-checks of both and :func:`~infmasking.evaluation.probe.fit_probe` take their choices from
-:data:`PROBES` and :data:`ROBUST_PROBES`. Imports nothing heavy: the CLI reads it before any
-probe runs. A new probe is its entry here plus its fit (its branch in ``fit_probe`` and, for a
-new model, a class in ``evaluation/solvers.py``); the dispatch itself is not read from this
-table yet (issue 36)."""
+"""The probes, in one table: name -> everything about the probe (what it fits, in a line for
+the docs, and how it is fitted). The configuration (``eval.probe``, ``eval.robust_probe``), the
+CLI (``evaluate --probe / --robust_probe``), the checks of both and
+:func:`~infmasking.evaluation.probe.fit_probe` (which fits through the entry) read
+:data:`REGISTRY` / :data:`PROBES` and :data:`ROBUST_PROBES` when they run, so a new probe is
+its fit plus its :class:`ProbeEntry` here, or one :func:`register` call from outside the package
+(docs/CONTRIBUTING.md, "Add a probe").
+
+Imports nothing heavy: the CLI reads it before any probe runs. The built-in probes therefore
+name their fit (``"module:function"``, in ``evaluation/probe.py``), which
+:func:`~infmasking.evaluation.probe.fit_probe` imports when a probe runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,10 +24,22 @@ class ProbeEntry:
     Attributes:
         name: the value of ``eval.probe`` (or ``eval.robust_probe``).
         summary: what it fits, in one line (docs/PROBES.md has the whole protocol).
+        fit: how it is fitted, the same call for every probe::
+
+                fit(task, x_train, y_train, x_test, y_test, *, seed, val_fraction, Cs,
+                    class_weight, refine) -> ProbeResult
+
+            with the arguments of :func:`~infmasking.evaluation.probe.fit_probe` as given to it
+            (features [N, D] / [M, D], targets with N / M rows; the options None where not
+            set); it returns an :class:`~infmasking.evaluation.probe.ProbeResult` (its
+            ``probe`` field: ``name``). Either the function, or ``"module:function"`` naming
+            it (imported when the probe runs). None for a robust reading (the published
+            protocol with its own preparation of the features).
     """
 
     name: str
     summary: str
+    fit: Callable[..., Any] | str | None = None
 
 
 #: name -> :class:`ProbeEntry`: the probes ``eval.probe`` chooses among.
@@ -33,17 +51,22 @@ REGISTRY: dict[str, ProbeEntry] = {
             "the papers' probe: raw features, the fixed stratified 60 / 40 hold-out, C searched "
             "in two stages by balanced accuracy, torch L-BFGS, refit on all (classification; "
             "multilabel and regression tasks use the standardised probes)",
+            "infmasking.evaluation.probe:fit_published",
         ),
         ProbeEntry(
             "standardised",
             "the library's earlier probe: features standardised with probe-train statistics, C "
             "chosen on a seeded hold-out (AUROC for binary tasks, else balanced accuracy), "
             "scikit-learn",
+            "infmasking.evaluation.probe:fit_standardised",
         ),
     )
 }
 
-#: name -> :class:`ProbeEntry`: the robust readings ``eval.robust_probe`` chooses among.
+#: name -> :class:`ProbeEntry`: the robust readings ``eval.robust_probe`` chooses among, beside
+#: the published probe (docs/PROBES.md): the published protocol (hold-out, search of C, loss,
+#: refit) on features centred ("centred") or standardised ("standardised") with probe-train
+#: statistics, solved in float64; "off": none. A fixed table (no fit of their own).
 ROBUST: dict[str, ProbeEntry] = {
     e.name: e
     for e in (
@@ -53,8 +76,23 @@ ROBUST: dict[str, ProbeEntry] = {
     )
 }
 
+#: The names of :data:`REGISTRY`, in order; :func:`register` renews it (read it as
+#: ``probe_registry.PROBES`` when it is needed, not as a copy taken at import).
 PROBES: tuple[str, ...] = tuple(REGISTRY)
 ROBUST_PROBES: tuple[str, ...] = tuple(ROBUST)
+
+
+def register(entry: ProbeEntry) -> ProbeEntry:
+    """Add a probe to :data:`REGISTRY`; from then on ``eval.probe``, ``evaluate --probe`` and
+    :func:`~infmasking.evaluation.probe.fit_probe` accept its name."""
+    global PROBES
+    if entry.name in REGISTRY:
+        raise ValueError(f"probe {entry.name!r} is already registered")
+    if entry.fit is None:
+        raise ValueError(f"probe {entry.name!r}: its entry gives no fit")
+    REGISTRY[entry.name] = entry
+    PROBES = tuple(REGISTRY)
+    return entry
 
 
 def choices(names: tuple[str, ...]) -> str:

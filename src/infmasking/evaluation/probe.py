@@ -1,7 +1,9 @@
 """Linear probes on frozen features (docs/METHOD.md §3, docs/PROBES.md).
 
 A probe is fitted on probe-train features and scored on probe-test features, which are never
-looked at before the last step. Two probes, named by ``probe``:
+looked at before the last step. The probes are the entries of :mod:`infmasking.probe_registry`
+(:func:`~infmasking.probe_registry.register` adds one), each fitted by its entry's ``fit``; two
+are built in, named by ``probe`` (their fits: :func:`fit_published`, :func:`fit_standardised`):
 
 ``"published"`` (the default; the probe of the InfMasking and CoMM papers) for classification:
 
@@ -54,9 +56,10 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -93,12 +96,12 @@ from infmasking.evaluation.solvers import (
 __all__ = [
     "COLLAPSE_RATIO",
     "DEFAULT_CS",
-    "PROBES",
     "PUBLISHED_CS",
     "PUBLISHED_METRIC",
-    "ROBUST_PROBES",
     "ProbeResult",
     "fit_probe",
+    "fit_published",
+    "fit_standardised",
     "probe_all",
     "summary_line",
 ]
@@ -107,16 +110,8 @@ __all__ = [
 #: strong to weak regularisation). Ridge uses ``alpha = 1 / C``: 1e-2 … 1e4.
 DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
-#: The probes (see the module docstring; the table: :mod:`~infmasking.probe_registry`).
-PROBES: tuple[str, ...] = probe_registry.PROBES
-
 #: The published probe's first sweep of C; the second sweep refines around the best.
 PUBLISHED_CS: tuple[float, ...] = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
-
-#: The robust readings beside the published probe (``eval.robust_probe``, docs/PROBES.md): the
-#: published protocol (hold-out, search of C, loss, refit) on features centred ("centred") or
-#: standardised ("standardised") with probe-train statistics, solved in float64; "off": none.
-ROBUST_PROBES: tuple[str, ...] = probe_registry.ROBUST_PROBES
 
 #: ``offset_ratio`` (‖mean‖ / mean per-dimension std of the probe-train features) from which a
 #: probe's diagnostics flag the float32 collapse regime: an offset of ≳ 3 000–10 000 spreads
@@ -249,8 +244,11 @@ def fit_probe(
             [N] or [N, k] float (regression).
         x_test: features [M, D].
         y_test: targets with M rows, same layout as ``y_train``.
-        probe: "published" (default) or "standardised" (see the module docstring); multilabel
-            and regression tasks use the standardised probes under either name.
+        probe: a probe of :data:`infmasking.probe_registry.PROBES`, fitted by its entry's
+            ``fit``: "published" (default, :func:`fit_published`), "standardised"
+            (:func:`fit_standardised`; see the module docstring) or one added with
+            :func:`~infmasking.probe_registry.register`; multilabel and regression tasks use
+            the standardised probes under either built-in name.
         seed: seeds the standardised probe's held-out split (the published split is fixed).
         val_fraction: fraction of the training samples held out to choose the regularisation
             (default 0.4 for the published probe, 0.2 for the standardised one).
@@ -259,10 +257,11 @@ def fit_probe(
         class_weight: ``None``, ``"balanced"`` or a ``{label: weight}`` dict: the weights of
             each class in the logistic losses (each binary problem for multilabel); ignored
             by ridge.
-        robust: the robust reading to add beside a classification probe (:data:`ROBUST_PROBES`:
-            "centred", "standardised", or "off"): the published protocol on centred or
-            standardised features, solved in float64 (``Cs`` and ``class_weight`` as given;
-            the published hold-out), in the result's :attr:`~ProbeResult.robust`.
+        robust: the robust reading to add beside a classification probe
+            (:data:`~infmasking.probe_registry.ROBUST_PROBES`: "centred", "standardised", or
+            "off"): the published protocol on centred or standardised features, solved in
+            float64 (``Cs`` and ``class_weight`` as given; the published hold-out), in the
+            result's :attr:`~ProbeResult.robust`.
         refine: the published probe's second stage, the bisection around the best of ``Cs``
             (as published). False: the best of ``Cs`` as it is — with one value, one held-out
             fit and the refit (``eval.probe_C``, smoke runs and tests); the robust reading too.
@@ -275,68 +274,30 @@ def fit_probe(
             a single class in ``y_train``, targets of the wrong shape for ``task.kind``, an
             unknown kind or probe, or a bad ``val_fraction`` / ``Cs`` / ``class_weight``.
     """
-    if probe not in PROBES:
-        raise ValueError(f"probe: expected one of {list(PROBES)}, got {probe!r}")
-    if robust not in ROBUST_PROBES:
-        raise ValueError(f"robust: expected one of {list(ROBUST_PROBES)}, got {robust!r}")
-    published = probe == "published" and task.kind == "classification"
-    published_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE
-    robust_fraction = val_fraction if (published and val_fraction is not None) else None
-    robust_Cs = PUBLISHED_CS if Cs is None else Cs
-    if val_fraction is None:
-        val_fraction = published_fraction if published else 0.2
-    if Cs is None:
-        Cs = PUBLISHED_CS if published else DEFAULT_CS
-    Cs = _check_options(task, val_fraction, Cs, class_weight)
-    x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
-    geometry = _geometry(x_train)
-    if published:
-        result = _published_probe(
-            task,
-            x_train,
-            y_train,
-            x_test,
-            y_test,
-            val_fraction,
-            Cs,
-            class_weight,
-            geometry,
-            refine=refine,
+    entry = probe_registry.REGISTRY.get(probe)
+    if entry is None:
+        raise ValueError(f"probe: expected one of {list(probe_registry.PROBES)}, got {probe!r}")
+    if robust not in probe_registry.ROBUST_PROBES:
+        raise ValueError(
+            f"robust: expected one of {list(probe_registry.ROBUST_PROBES)}, got {robust!r}"
         )
-    else:
-        probe_, fit_idx, val_idx = _probe_and_holdout(
-            task, y_train, val_fraction, seed, class_weight
-        )
-        # 1) choose the regularisation on the held-out part of the training features
-        val_scores = _validation_scores(probe_, x_train, y_train, fit_idx, val_idx, Cs)
-        best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
-        # 2) refit on all training features, 3) score on the test features
-        metrics = _refit_and_score(probe_, x_train, y_train, x_test, y_test, Cs[best])
-        result = _result(
-            task,
-            probe_,
-            metrics,
-            val_scores,
-            best,
-            Cs[best],
-            len(x_train),
-            len(x_test),
-            class_weight,
-        )
-        result.diagnostics = {result.hparam_name: result.hparam, **geometry}
+    result = _fit_of(entry)(
+        task,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        seed=seed,
+        val_fraction=val_fraction,
+        Cs=Cs,
+        class_weight=class_weight,
+        refine=refine,
+    )
     if robust != "off" and task.kind == "classification":
-        result.robust = _published_probe(
-            task,
-            x_train,
-            y_train,
-            x_test,
-            y_test,
-            published_fraction if robust_fraction is None else robust_fraction,
-            _check_options(task, published_fraction, robust_Cs, class_weight),
-            class_weight,
-            geometry,
-            prep=robust,
-            refine=refine,
+        # the published protocol beside the probe: val_fraction as given to the published probe
+        fraction = val_fraction if probe == "published" else None
+        result.robust = _robust_reading(
+            task, x_train, y_train, x_test, y_test, robust, fraction, Cs, class_weight, refine
         )
     return result
 
@@ -421,6 +382,144 @@ def summary_line(r: ProbeResult, seconds: float | None = None) -> str:
     if r.degenerate:
         line += " | NOTE: " + "; ".join(r.degenerate)
     return line
+
+
+# --------------------------------------------------------------------------------------------
+# the probes of the registry (infmasking.probe_registry): one call for every probe
+
+
+def fit_published(
+    task: Task,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    *,
+    seed: int = 0,
+    val_fraction: float | None = None,
+    Cs: Sequence[float] | None = None,
+    class_weight: str | Mapping | None = None,
+    refine: bool = True,
+) -> ProbeResult:
+    """The published probe (``probe="published"``, the module docstring): for classification
+    the fixed hold-out (``val_fraction`` default 0.4), the search of C from ``Cs`` (default
+    :data:`PUBLISHED_CS`, refined unless ``refine`` is False), torch L-BFGS, raw float32
+    features; multilabel and regression tasks: :func:`fit_standardised`. Arguments as in
+    :func:`fit_probe`; ``seed`` is not read (the published split is fixed)."""
+    if task.kind != "classification":
+        return fit_standardised(
+            task,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            seed=seed,
+            val_fraction=val_fraction,
+            Cs=Cs,
+            class_weight=class_weight,
+            refine=refine,
+        )
+    if val_fraction is None:
+        val_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE
+    Cs = _check_options(task, val_fraction, PUBLISHED_CS if Cs is None else Cs, class_weight)
+    x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
+    return _published_probe(
+        task,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        val_fraction,
+        Cs,
+        class_weight,
+        _geometry(x_train),
+        refine=refine,
+    )
+
+
+def fit_standardised(
+    task: Task,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    *,
+    seed: int = 0,
+    val_fraction: float | None = None,
+    Cs: Sequence[float] | None = None,
+    class_weight: str | Mapping | None = None,
+    refine: bool = True,
+) -> ProbeResult:
+    """The standardised probes (``probe="standardised"``, the module docstring): features
+    standardised with the training statistics, the regularisation chosen among ``Cs`` (default
+    :data:`DEFAULT_CS`) on a hold-out of ``val_fraction`` (default 0.2) drawn with ``seed``,
+    refit on all, scikit-learn. Arguments as in :func:`fit_probe`; ``refine`` is not read (one
+    stage)."""
+    if val_fraction is None:
+        val_fraction = 0.2
+    Cs = _check_options(task, val_fraction, DEFAULT_CS if Cs is None else Cs, class_weight)
+    x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
+    geometry = _geometry(x_train)
+    probe, fit_idx, val_idx = _probe_and_holdout(task, y_train, val_fraction, seed, class_weight)
+    # 1) choose the regularisation on the held-out part of the training features
+    val_scores = _validation_scores(probe, x_train, y_train, fit_idx, val_idx, Cs)
+    best = max(range(len(Cs)), key=lambda i: tuple(val_scores[i][1:]))
+    # 2) refit on all training features, 3) score on the test features
+    metrics = _refit_and_score(probe, x_train, y_train, x_test, y_test, Cs[best])
+    result = _result(
+        task,
+        probe,
+        metrics,
+        val_scores,
+        best,
+        Cs[best],
+        len(x_train),
+        len(x_test),
+        class_weight,
+    )
+    result.diagnostics = {result.hparam_name: result.hparam, **geometry}
+    return result
+
+
+def _fit_of(entry: probe_registry.ProbeEntry) -> Callable[..., ProbeResult]:
+    """The entry's fit: the function itself, or the one its ``"module:function"`` names."""
+    if callable(entry.fit):
+        return entry.fit
+    module, _, name = str(entry.fit).partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _robust_reading(
+    task: Task,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    prep: str,
+    val_fraction: float | None,
+    Cs: Sequence[float] | None,
+    class_weight: str | Mapping | None,
+    refine: bool,
+) -> ProbeResult:
+    """The robust reading ``prep`` ("centred" / "standardised") of a classification task: the
+    published protocol (hold-out of ``val_fraction``, default 0.4; ``Cs`` default
+    :data:`PUBLISHED_CS`) on prepared features, in float64."""
+    published_fraction = 1.0 - _PUBLISHED_TRAIN_SIZE
+    Cs = _check_options(task, published_fraction, PUBLISHED_CS if Cs is None else Cs, class_weight)
+    x_train, y_train, x_test, y_test = _check_data(task, x_train, y_train, x_test, y_test)
+    return _published_probe(
+        task,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        published_fraction if val_fraction is None else val_fraction,
+        Cs,
+        class_weight,
+        _geometry(x_train),
+        prep=prep,
+        refine=refine,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from infmasking import probe_registry
 from infmasking.data.trifeatures import TrifeaturesConfig
 from infmasking.objectives import OBJECTIVES
-from infmasking.probe_registry import PROBES, ROBUST_PROBES
+from infmasking.probe_registry import ROBUST_PROBES
 
 METHODS = tuple(OBJECTIVES)
 MethodName = Literal[METHODS]  # the registered objectives (infmasking.objectives)
-ProbeName = Literal[PROBES]  # the probes (infmasking.probe_registry)
 RobustProbeName = Literal[ROBUST_PROBES]
 
 
@@ -214,10 +214,11 @@ class EvalConfig:
     """At most this many probe-test samples (a subset drawn with a fixed seed, so every run and
     every epoch is scored on the same samples); None = the whole probe-test split (the
     protocol). For quick looks and smoke runs: fewer test samples, noisier scores."""
-    probe: ProbeName = "published"
+    probe: Literal[probe_registry.PROBES] = "published"  # read when a parser is built
     """The linear probe (docs/PROBES.md): 'published' = raw features, C chosen by held-out
     balanced accuracy over the published two-stage search, torch L-BFGS; 'standardised' = the
-    library's earlier probe (standardised features, C chosen by AUROC for binary tasks)."""
+    library's earlier probe (standardised features, C chosen by AUROC for binary tasks); or a
+    probe added to infmasking.probe_registry."""
     features: Literal["auto", "fused", "concat"] = "auto"
     """What the probes read: 'auto' = as published (the fused F(all) for objectives with a
     fused term, the concatenation [F({x1}), ..., F({xM})] for cross / cross_self / cmc);

@@ -9,9 +9,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from infmasking import probe_registry
 from infmasking.objectives import OBJECTIVES
 from infmasking.objectives import get as get_objective
-from infmasking.probe_registry import PROBES, ROBUST_PROBES, choices
+from infmasking.probe_registry import ROBUST_PROBES, choices
 from infmasking.training.config import RunConfig
 from infmasking.training.config_files import to_dict
 
@@ -217,7 +218,8 @@ def _check_eval(cfg: RunConfig, need: Need) -> None:
         "null or 'balanced'",
         e.class_weight,
     )
-    need(e.probe in PROBES, "eval.probe", choices(PROBES), e.probe)
+    probes = probe_registry.PROBES  # the probes registered now
+    need(e.probe in probes, "eval.probe", choices(probes), e.probe)
     need(
         e.robust_probe in ROBUST_PROBES, "eval.robust_probe", choices(ROBUST_PROBES), e.robust_probe
     )
