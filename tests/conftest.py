@@ -8,7 +8,12 @@ import pytest
 
 from infmasking.cli import main
 
-TINY_ONE_EPOCH = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
+#: The tiny run's arguments of ``infmasking train``, defined here once for every test file
+#: (tuples: shared, never changed): the tiny preset; on one thread (bit-identical math in every
+#: process); for one epoch.
+TINY = ("--preset", "tiny")
+TINY_ONE_THREAD = (*TINY, "--trainer.num_threads", "1")
+TINY_ONE_EPOCH = (*TINY_ONE_THREAD, "--optim.epochs", "1")
 
 
 @pytest.fixture(scope="session")
@@ -29,16 +34,7 @@ def tiny_run_copy(tiny_run_once, tmp_path_factory, name: str):
 
 #: The uninterrupted reference run of the resume / stop / kill tests: the tiny preset's 2 epochs,
 #: one thread (bit-identical math in every process), the loss logged every step.
-TINY_REFERENCE = [
-    "--preset",
-    "tiny",
-    "--trainer.num_threads",
-    "1",
-    "--optim.epochs",
-    "2",
-    "--trainer.log_every_n_steps",
-    "1",
-]
+TINY_REFERENCE = (*TINY_ONE_THREAD, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1")
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_ONE_EPOCH
 
 from infmasking.cli import main
-
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 
 
 @pytest.mark.parametrize(
@@ -29,7 +28,7 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "my.yaml"
     path.write_text(content)
     with pytest.raises(SystemExit) as e:
-        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+        main(["train", *TINY_ONE_EPOCH, "--config", str(path), "--out_dir", str(tmp_path / "r")])
     text = str(e.value.code)
     assert message in text and "my.yaml" in text and "\n" not in text
     assert not (tmp_path / "r").exists()
@@ -44,10 +43,10 @@ def test_missing_config_file(tmp_path):
 def test_hand_edited_config_yaml_is_named(tmp_path, capsys):
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
-    assert main(["train", *TINY, "--optim.epochs", "2", "--out_dir", str(out)]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, "--optim.epochs", "2", "--out_dir", str(out)]) == 0
     (out / "report.json").unlink()  # as if unfinished
     (out / "config.yaml").write_text("optim:\n  epochs: [\n")
-    assert main(["train", *TINY, "--optim.epochs", "2", "--out_dir", str(out)]) == 1
+    assert main(["train", *TINY_ONE_EPOCH, "--optim.epochs", "2", "--out_dir", str(out)]) == 1
     assert "config.yaml" in capsys.readouterr().err
 
 
@@ -65,7 +64,7 @@ def test_hand_edited_config_yaml_is_named(tmp_path, capsys):
     ],
 )
 def test_silently_wrong_options_are_refused(tmp_path, capsys, args, message):
-    assert main(["train", *TINY, *args, "--out_dir", str(tmp_path / "r")]) == 1
+    assert main(["train", *TINY_ONE_EPOCH, *args, "--out_dir", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("--seed") <= 1
 
@@ -132,7 +131,9 @@ def test_tensorboard_logger_or_a_clear_refusal(tmp_path, capsys):
     import importlib.util
 
     out = tmp_path / "r"
-    code = main(["train", *TINY, "--trainer.logger", "tensorboard", "--out_dir", str(out)])
+    code = main(
+        ["train", *TINY_ONE_EPOCH, "--trainer.logger", "tensorboard", "--out_dir", str(out)]
+    )
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         assert code == 0
         assert list((out / "tensorboard").glob("events.out.tfevents.*"))
@@ -163,14 +164,14 @@ def test_trifeatures_keys_moved_from_data(tmp_path, capsys):
     path = tmp_path / "old.yaml"
     path.write_text("data:\n  biased: false\n")
     with pytest.raises(SystemExit) as e:
-        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+        main(["train", *TINY_ONE_EPOCH, "--config", str(path), "--out_dir", str(tmp_path / "r")])
     assert "old.yaml: 'data.biased' is now 'data.trifeatures.biased'" in str(e.value.code)
     path.write_text("data:\n  trifeatures: {biasd: false}\n")
     with pytest.raises(SystemExit) as e:
-        main(["train", *TINY, "--config", str(path), "--out_dir", str(tmp_path / "r")])
+        main(["train", *TINY_ONE_EPOCH, "--config", str(path), "--out_dir", str(tmp_path / "r")])
     assert "unknown key 'data.trifeatures.biasd'" in str(e.value.code)
     with pytest.raises(SystemExit) as e:
-        main(["train", *TINY, "--data.trifeatures.biasd", "false"])
+        main(["train", *TINY_ONE_EPOCH, "--data.trifeatures.biasd", "false"])
     assert "valid keys of 'data.trifeatures': biased," in str(e.value.code)
     assert not (tmp_path / "r").exists()
 

@@ -6,12 +6,10 @@ import sys
 
 import pytest
 import torch
-from conftest import TINY_REFERENCE, tiny_run_copy
+from conftest import TINY, TINY_REFERENCE, tiny_run_copy
 from crashing_cli import run_cli  # tests/ is on sys.path under pytest
 
 from infmasking.cli import main
-
-TINY = ["--preset", "tiny"]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import copy
 
 import pytest
 import torch
+from conftest import TINY_REFERENCE
 
 from infmasking.data.registry import load_dataset
 from infmasking.training.config_files import load_config, presets
@@ -153,8 +154,7 @@ def test_compiled_run_resumes_bit_for_bit(tmp_path):
     from crashing_cli import run_cli
 
     env = {"TEST_COMPILE_BACKEND": "aot_eager"}
-    args = ["train", "--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "2"]
-    args += ["--trainer.log_every_n_steps", "1"]
+    args = ["train", *TINY_REFERENCE]
     args += ["--trainer.compile", "true", "--data.trifeatures.max_pairs", "64"]
     ref, out = tmp_path / "ref", tmp_path / "run"
     assert run_cli([*args, "--out_dir", str(ref)], env=env, crash_at="99").returncode == 0

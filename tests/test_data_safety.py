@@ -9,23 +9,21 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_copy
+from conftest import TINY_ONE_EPOCH, tiny_run_copy
 
 from infmasking.cli import main
 from infmasking.training.callbacks import AtomicCheckpointIO
 from infmasking.training.folder import RUN_MARKER, library_files
 
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
-
 
 @pytest.fixture(scope="module")
 def finished(tiny_run_once, tmp_path_factory):
-    return tiny_run_copy(tiny_run_once, tmp_path_factory, "safety")  # TINY, trained once
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "safety")  # TINY_ONE_EPOCH, once
 
 
 def test_overwrite_keeps_the_users_files(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, "--out_dir", str(out)]) == 0
     assert (out / RUN_MARKER).exists()
     mine = {
         out / "notes.txt": b"my notes",
@@ -35,7 +33,7 @@ def test_overwrite_keeps_the_users_files(tmp_path, capsys):
     }
     for p, content in mine.items():
         p.write_bytes(content)
-    assert main(["train", *TINY, "--out_dir", str(out), "--overwrite", "true"]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, "--out_dir", str(out), "--overwrite", "true"]) == 0
     for p, content in mine.items():
         assert p.read_bytes() == content, p
     assert (out / "report.json").exists()
@@ -47,7 +45,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     (folder / "config.yaml").write_text("my: own config\n")
     (folder / "data.csv").write_text("1,2\n")
     for extra in ([], ["--overwrite", "true"]):
-        assert main(["train", *TINY, "--out_dir", str(folder), *extra]) == 1
+        assert main(["train", *TINY_ONE_EPOCH, "--out_dir", str(folder), *extra]) == 1
         err = capsys.readouterr().err
         assert "not an infmasking run folder" in err and "config.yaml" in err
         assert (folder / "config.yaml").read_text() == "my: own config\n"
@@ -58,7 +56,7 @@ def test_a_fresh_run_writes_beside_unrelated_user_files(tmp_path, capsys):
     folder = tmp_path / "project"
     folder.mkdir()
     (folder / "readme.txt").write_text("mine")
-    assert main(["train", *TINY, "--out_dir", str(folder)]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, "--out_dir", str(folder)]) == 0
     assert (folder / "readme.txt").read_text() == "mine"
     assert (folder / "readme.txt") not in library_files(folder)
 

@@ -4,6 +4,7 @@ error all read the entry."""
 
 import pytest
 import torch
+from conftest import TINY_ONE_EPOCH
 
 from infmasking.cli import main
 from infmasking.data import registry
@@ -79,8 +80,7 @@ def test_help_lists_the_registry(toy, capsys):
 
 def test_registered_dataset_trains(toy, tmp_path):
     out = tmp_path / "run"
-    args = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
     toy_data = ["--data.name", "toy", "--data.options", "{}", "--model.encoders", "{}"]
-    assert main(["train", *args, *toy_data, "--out_dir", str(out)]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, *toy_data, "--out_dir", str(out)]) == 0
     assert (out / "report.json").is_file()
     assert "name: toy" in (out / "config.yaml").read_text()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_copy
+from conftest import TINY_ONE_EPOCH, tiny_run_copy
 
 import infmasking
 from infmasking.cli import main
@@ -11,12 +11,10 @@ from infmasking.training.checkpoint import load_module
 from infmasking.training.errors import RunError
 from infmasking.training.loading import load_data
 
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
-
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_run_once, tmp_path_factory):
-    return tiny_run_copy(tiny_run_once, tmp_path_factory, "embed")  # TINY, trained once
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "embed")  # TINY_ONE_EPOCH, once
 
 
 def test_load_run_and_embed(run_dir):
@@ -165,7 +163,7 @@ def test_exported_model_embeds_without_infmasking(tmp_path, run_dir, kind):
 @pytest.fixture(scope="module")
 def cross_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("embed_cross") / "run"
-    assert main(["train", *TINY, "--method.name", "cross", "--out_dir", str(out)]) == 0
+    assert main(["train", *TINY_ONE_EPOCH, "--method.name", "cross", "--out_dir", str(out)]) == 0
     return out
 
 

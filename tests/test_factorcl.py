@@ -16,6 +16,7 @@ from baseline_steps import (
     trifeatures_tokens_report,
     write_files,
 )
+from conftest import TINY
 
 from infmasking import losses as L
 from infmasking.models.baseline_heads import ConcatCritic, FactorCLHeads
@@ -281,7 +282,7 @@ def test_three_modalities_refused_with_a_hint():
 def test_tiny_run_trains_probes_and_embeds(tmp_path):
     from infmasking.embed import load_run
 
-    report = train_cli("factorcl", tmp_path / "tiny", "--preset", "tiny")
+    report = train_cli("factorcl", tmp_path / "tiny", *TINY)
     assert report["method"] == "factorcl" and report["steps"] >= 1
     assert {"share", "synergy"} <= set(report["results"])
     run = load_run(tmp_path / "tiny")

@@ -11,16 +11,15 @@ import warnings
 
 import pytest
 import torch
+from conftest import TINY_ONE_THREAD
 from crashing_cli import run_cli  # tests/ is on sys.path under pytest
 
 from infmasking.cli import main
 
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
-
 
 def test_sigterm_leaves_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["train", *TINY, "--optim.epochs", "40", "--out_dir", str(out)]
+    args = ["train", *TINY_ONE_THREAD, "--optim.epochs", "40", "--out_dir", str(out)]
     p = subprocess.Popen(
         [sys.executable, "-m", "infmasking.cli", *args],
         stdout=subprocess.PIPE,
@@ -48,21 +47,21 @@ def test_second_run_into_a_locked_folder_is_refused(tmp_path, capsys):
     import socket
 
     (out / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    assert main(["train", *TINY, "--out_dir", str(out)]) == 1
+    assert main(["train", *TINY_ONE_THREAD, "--out_dir", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"process {os.getpid()}" in err and "in use by another run" in err
     # a lock left by a dead process is taken over, and said
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (out / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
-    assert main(["train", *TINY, "--optim.epochs", "1", "--out_dir", str(out)]) == 0
+    assert main(["train", *TINY_ONE_THREAD, "--optim.epochs", "1", "--out_dir", str(out)]) == 0
     assert "Taking over" in capsys.readouterr().out
     assert not (out / "run.lock").exists() and (out / "report.json").exists()
 
 
 def test_corrupt_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["train", *TINY, "--optim.epochs", "3", "--out_dir", str(out)]
+    args = ["train", *TINY_ONE_THREAD, "--optim.epochs", "3", "--out_dir", str(out)]
     r = run_cli(args, crash_at=1)
     assert r.returncode == 17
     ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
@@ -79,7 +78,7 @@ def test_corrupt_last_checkpoint(tmp_path):
     bad = tmp_path / "bad"
     (bad / "checkpoints").mkdir(parents=True)
     (bad / "checkpoints" / "last.ckpt").write_bytes(b"\x00" * 10)
-    r = run_cli(["train", *TINY, "--out_dir", str(bad)])
+    r = run_cli(["train", *TINY_ONE_THREAD, "--out_dir", str(bad)])
     assert r.returncode == 1 and "last.ckpt" in r.stderr and "--overwrite true" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -105,7 +104,7 @@ def test_corrupt_last_checkpoint(tmp_path):
 )
 def test_meaningless_options_refused_before_training(tmp_path, capsys, args, message):
     out = tmp_path / "run"
-    assert main(["train", *TINY, *args, "--out_dir", str(out)]) == 1
+    assert main(["train", *TINY_ONE_THREAD, *args, "--out_dir", str(out)]) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (out / "config.yaml").exists()  # nothing started
@@ -115,7 +114,16 @@ def test_gpu_without_gpu(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert (
-        main(["train", *TINY, "--trainer.accelerator", "gpu", "--out_dir", str(tmp_path / "r")])
+        main(
+            [
+                "train",
+                *TINY_ONE_THREAD,
+                "--trainer.accelerator",
+                "gpu",
+                "--out_dir",
+                str(tmp_path / "r"),
+            ]
+        )
         == 1
     )
     assert "--trainer.accelerator" in capsys.readouterr().err
@@ -132,7 +140,7 @@ def test_bad_files_get_one_line(tmp_path, capsys):
     assert "npz" in err or "zip" in err
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert main(["train", *TINY, "--out_dir", str(afile)]) == 1
+    assert main(["train", *TINY_ONE_THREAD, "--out_dir", str(afile)]) == 1
     assert "is an existing file" in capsys.readouterr().err
     # --debug shows the traceback instead
     with pytest.raises(Exception):  # noqa: B017 - whatever the loader raises
@@ -256,7 +264,7 @@ def uninterrupted(tiny_reference):
 def test_mid_epoch_stop_resumes_bit_for_bit(tmp_path, uninterrupted, sig, code):
     """Stopped after step 4 of 6 (the second of three batches of epoch 1), then resumed: the
     final weights and the logged losses equal an uninterrupted run's exactly."""
-    args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
+    args = ["train", *TINY_ONE_THREAD, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
     ref, out = uninterrupted, tmp_path / "run"
     r = run_cli([*args, "--out_dir", str(out)], crash_at=f"{sig}:4")
     assert r.returncode == code, r.stderr
@@ -286,7 +294,7 @@ def test_step_checkpoints_survive_a_hard_kill(tmp_path, uninterrupted):
     """--trainer.checkpoint_every_n_steps 2, killed (no cleanup) after step 5 of 6: the run
     resumes from step 4's mid-epoch checkpoint and ends equal to an uninterrupted run, probing
     at the epochs eval.probe_at names."""
-    args = ["train", *TINY, "--optim.epochs", "2"]
+    args = ["train", *TINY_ONE_THREAD, "--optim.epochs", "2"]
     ref, out = uninterrupted, tmp_path / "run"
     # probes never touch the training randomness: the reference probes only at the end
     step_args = [*args, "--eval.probe_at", "[0, 1]", "--trainer.checkpoint_every_n_steps", "2"]
@@ -312,7 +320,14 @@ def test_periodic_finiteness_check(tmp_path):
     from infmasking.training.module import SSLModule
 
     out = tmp_path / "run"
-    args = ["train", *TINY, "--trainer.finite_check_every_n_steps", "4", "--out_dir", str(out)]
+    args = [
+        "train",
+        *TINY_ONE_THREAD,
+        "--trainer.finite_check_every_n_steps",
+        "4",
+        "--out_dir",
+        str(out),
+    ]
     assert main(args) == 0 and (out / "checkpoints" / "last.ckpt").exists()
     cfg = load_config(presets()["tiny"])
     module = SSLModule(

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_copy
+from conftest import TINY_ONE_THREAD, tiny_run_copy
 
 from infmasking import files
 from infmasking.cli import main
@@ -32,13 +32,12 @@ try:
 except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct
 
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1"]
 VICTIM = b"the user's precious file\n"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_run_once, tmp_path_factory):
-    return tiny_run_copy(tiny_run_once, tmp_path_factory, "hostile")  # TINY, trained once
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "hostile")  # TINY_ONE_EPOCH, once
 
 
 def _victim(tmp_path: Path) -> Path:
@@ -100,7 +99,7 @@ def test_links_planted_in_a_run_folder_are_refused(run_dir, tmp_path, capsys, na
     planted.symlink_to(victim)
     for cmd in (
         ["evaluate", str(run), "--num_threads", "1"],
-        ["train", *TINY, "--optim.epochs", "1", "--out_dir", str(run)],
+        ["train", *TINY_ONE_THREAD, "--optim.epochs", "1", "--out_dir", str(run)],
         ["embed", str(run)],
     ):
         assert main(cmd) == 1, cmd
@@ -248,7 +247,7 @@ def test_metrics_survive_a_resume_stopped_again(tmp_path, monkeypatch):
                 os.kill(os.getpid(), signal.SIGTERM)
 
     make_trainer = run_module.make_trainer
-    args = ["train", *TINY, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
+    args = ["train", *TINY_ONE_THREAD, "--optim.epochs", "2", "--trainer.log_every_n_steps", "1"]
     args += ["--out_dir", str(out)]
     for step in (2, 4):
         seen.clear()
@@ -310,7 +309,9 @@ def test_full_disk_while_training_is_one_line_exit_2(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(files, "_raw_write", raw_write)
     out = tmp_path / "run"
-    code, line = _cli(["train", *TINY, "--optim.epochs", "1", "--out_dir", str(out)], capsys)
+    code, line = _cli(
+        ["train", *TINY_ONE_THREAD, "--optim.epochs", "1", "--out_dir", str(out)], capsys
+    )
     assert code == 2, line
     assert f"no space left writing {out / 'checkpoints' / 'last.ckpt'}" in line, line
     assert os.listdir(out / "checkpoints") == [] and not (out / "run.lock").exists()
@@ -371,7 +372,7 @@ def test_a_checkpoint_of_another_run_is_refused(run_dir, tmp_path, capsys, chang
     change(state["hyper_parameters"])
     torch.save(state, ckpt)
     for cmd in (
-        ["train", *TINY, "--optim.epochs", "1", "--out_dir", str(run)],
+        ["train", *TINY_ONE_THREAD, "--optim.epochs", "1", "--out_dir", str(run)],
         ["evaluate", str(run), "--num_threads", "1"],
         ["evaluate", str(ckpt), "--num_threads", "1"],
         ["embed", str(run)],
@@ -395,7 +396,7 @@ def test_a_checkpoint_of_another_run_is_refused(run_dir, tmp_path, capsys, chang
 )
 def test_options_that_make_a_silently_wrong_run(tmp_path, capsys, args, message):
     out = tmp_path / "run"
-    assert main(["train", *TINY, *args, "--out_dir", str(out)]) == 1
+    assert main(["train", *TINY_ONE_THREAD, *args, "--out_dir", str(out)]) == 1
     assert message in _one_line(capsys.readouterr().err)
     assert not out.exists()
 
@@ -422,7 +423,9 @@ def test_every_float_option_is_finite(tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text("optim: {lr: .inf}\nmethod: {weights: [" + "1.0, " * 300 + ".nan]}\n")
     out = tmp_path / "run"
-    code, line = _cli(["train", *TINY, "--config", str(config), "--out_dir", str(out)], capsys)
+    code, line = _cli(
+        ["train", *TINY_ONE_THREAD, "--config", str(config), "--out_dir", str(out)], capsys
+    )
     assert code == 1 and "--optim.lr must be a finite number" in line, line
     assert "--method.weights must be finite numbers" in line and len(line) < 800, line
     assert not out.exists()
@@ -438,7 +441,19 @@ def test_data_the_run_would_not_read(tmp_path, capsys):
     data.mkdir()
     write_npz(data / "mine.npz")
     out = tmp_path / "generated"
-    assert main(["train", *TINY, "--data.path", str(data / "mine.npz"), "--out_dir", str(out)]) == 1
+    assert (
+        main(
+            [
+                "train",
+                *TINY_ONE_THREAD,
+                "--data.path",
+                str(data / "mine.npz"),
+                "--out_dir",
+                str(out),
+            ]
+        )
+        == 1
+    )
     assert "is generated and reads no file" in _one_line(capsys.readouterr().err)
     assert not out.exists()
     out = data / "runs" / "r"

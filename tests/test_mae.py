@@ -13,6 +13,7 @@ from baseline_steps import (
     trifeatures_tokens_report,
     write_files,
 )
+from conftest import TINY
 
 from infmasking import losses as L
 from infmasking.models.baseline_heads import MAEDecoder, reconstruction_targets
@@ -237,7 +238,7 @@ def test_masking_is_per_modality_at_the_ratio():
 def test_tiny_run_trains_probes_and_embeds(tmp_path):
     from infmasking.embed import load_run
 
-    report = train_cli("mae", tmp_path / "tiny", "--preset", "tiny")
+    report = train_cli("mae", tmp_path / "tiny", *TINY)
     assert report["method"] == "mae" and report["steps"] >= 1
     assert {"share", "synergy"} <= set(report["results"])
     csv = (tmp_path / "tiny" / "metrics.csv").read_text().splitlines()[0]

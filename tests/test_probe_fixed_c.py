@@ -3,6 +3,7 @@ preset); the default still searches, as published."""
 
 import numpy as np
 import torch
+from conftest import TINY
 
 from infmasking.cli import main
 from infmasking.data.base import Task
@@ -33,7 +34,7 @@ def test_fixed_c_fits_that_c_only():
 
 def test_probe_c_option_is_checked(tmp_path, capsys):
     out = tmp_path / "r"
-    assert main(["train", "--preset", "tiny", "--eval.probe_C", "0", "--out_dir", str(out)]) == 1
+    assert main(["train", *TINY, "--eval.probe_C", "0", "--out_dir", str(out)]) == 1
     assert "--eval.probe_C must be null (searched, as published) or a finite number > 0, got 0" in (
         capsys.readouterr().err
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_copy
+from conftest import TINY_ONE_EPOCH, tiny_run_copy
 
 import infmasking
 from infmasking.cli import main
@@ -19,8 +19,6 @@ from infmasking.data.mimic import load_mimic
 from infmasking.testing.data_writers import write_affect_pickle, write_mimic_pickle
 from infmasking.training.checkpoint import load_module
 from infmasking.training.errors import RunError
-
-TINY = ["--preset", "tiny", "--trainer.num_threads", "1", "--optim.epochs", "1"]
 
 
 class Payload:
@@ -35,7 +33,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_run_once, tmp_path_factory):
-    return tiny_run_copy(tiny_run_once, tmp_path_factory, "untrusted")  # TINY, trained once
+    return tiny_run_copy(tiny_run_once, tmp_path_factory, "untrusted")  # TINY_ONE_EPOCH, once
 
 
 def _crafted_checkpoint(good: Path, path: Path, marker: Path) -> Path:
@@ -70,7 +68,7 @@ def test_crafted_checkpoint_in_a_run_folder_is_not_resumed(run_dir, tmp_path, ca
     _crafted_checkpoint(
         run_dir / "checkpoints" / "last.ckpt", out / "checkpoints" / "last.ckpt", marker
     )
-    code = main(["train", *TINY, "--out_dir", str(out)])
+    code = main(["train", *TINY_ONE_EPOCH, "--out_dir", str(out)])
     assert code != 0
     assert not marker.exists()
 
