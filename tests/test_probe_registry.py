@@ -170,11 +170,11 @@ def test_toy_probe_in_the_configuration(toy, capsys):
 
 def test_toy_probe_from_the_cli(toy, tiny_run_once, tmp_path_factory, capsys):
     """``infmasking evaluate RUN --probe toy`` on the session's tiny run: the toy's reading in
-    evaluation_toy.json."""
+    evaluation_toy_robust_off.json (the files named after the probe)."""
     run = tiny_run_copy(tiny_run_once, tmp_path_factory, "toy_probe")
     assert main(["evaluate", str(run), "--probe", "toy", "--robust_probe", "off"]) == 0
     assert "the toy probe" in capsys.readouterr().out
-    written = json.loads((run / "evaluation_toy.json").read_text())
+    written = json.loads((run / "evaluation_toy_robust_off.json").read_text())
     assert written["config"]["eval"]["probe"] == "toy"
     for result in written["results"].values():
         assert result["probe"] == "toy" and result["metrics"]["toy"] == 7.0

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from infmasking.probe_registry import PROBES, ROBUST_PROBES, choices
+from infmasking import probe_registry
+from infmasking.probe_registry import ROBUST_PROBES, choices
 from infmasking.training.checkpoint import load_module
 from infmasking.training.errors import RunError
 from infmasking.training.folder import RunFolder, is_run_folder
@@ -32,7 +33,7 @@ def evaluate(
 ) -> RunReport:
     """Re-run the probes of a trained run; writes ``evaluation.json`` / ``evaluation.md``.
 
-    ``probe`` ("published" | "standardised"), ``features`` ("auto" | "fused" | "concat") and
+    ``probe`` (a name of ``probe_registry.PROBES``), ``features`` ("auto" | "fused" | "concat") and
     ``class_weight`` ("balanced") override the run's ``eval`` options; with any of them the
     files are named after what differs from the defaults, e.g.
     ``evaluation_standardised_balanced.json``, beside the run's own report.
@@ -57,8 +58,8 @@ def evaluate(
     """
     if class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight: expected None or 'balanced', got {class_weight!r}")
-    if probe is not None and probe not in PROBES:
-        raise ValueError(f"probe: expected {choices(PROBES)}, got {probe!r}")
+    if probe is not None and probe not in probe_registry.PROBES:  # the probes registered now
+        raise ValueError(f"probe: expected {choices(probe_registry.PROBES)}, got {probe!r}")
     if robust_probe is not None and robust_probe not in ROBUST_PROBES:
         raise ValueError(f"robust_probe: expected {choices(ROBUST_PROBES)}, got {robust_probe!r}")
     if features not in (None, "auto", "fused", "concat"):

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from infmasking import probe_registry
 from infmasking.files import TEMPORARY, read_json, write_atomic
 from infmasking.training.config_files import load_config
 from infmasking.training.errors import ReportError, RunError
@@ -20,7 +21,7 @@ from infmasking.training.report.schema import RunReport
 
 #: Written at the start of every run: the folder is one of the library's run folders.
 RUN_MARKER = ".infmasking-run"
-#: The files a run writes at the top of its folder (evaluations: :data:`_EVALUATION`).
+#: The files a run writes at the top of its folder (evaluations: :func:`_evaluation`).
 RUN_FILES = (
     RUN_MARKER,
     "config.yaml",
@@ -35,10 +36,22 @@ RUN_FILES = (
     "probe_curve_robust.png",
     "data.json",
 )
-_EVALUATION = re.compile(
-    r"evaluation(_(standardised|fused|concat|balanced|robust_standardised|robust_off))*"
-    r"(\.json|\.md|_rus\.png)"
-)
+
+
+def _other_probes() -> list[str]:
+    """The probes an evaluation's name says (all but the default, "published"), as registered
+    now (:mod:`infmasking.probe_registry`)."""
+    return [p for p in probe_registry.PROBES if p != "published"]
+
+
+def _evaluation() -> re.Pattern[str]:
+    """The files of an evaluation (:func:`~infmasking.training.report.evaluation_name`), read
+    when asked: a probe registered at run time names its own."""
+    parts = [*_other_probes(), "fused", "concat", "balanced", "robust_standardised", "robust_off"]
+    alternatives = "|".join(map(re.escape, parts))
+    return re.compile(rf"evaluation(_({alternatives}))*(\.json|\.md|_rus\.png)")
+
+
 _CHECKPOINT = re.compile(r"last\.ckpt(\.tmp-\d+)?")
 #: Written into a run folder by other commands (``embed`` by default); never links either.
 _OTHER_OUTPUTS = ("features.npz", "model.pt2", "run.lock")
@@ -145,10 +158,11 @@ class RunFolder:
         Raises:
             ValueError: ``name`` is neither.
         """
-        if name != "report" and not _EVALUATION.fullmatch(f"{name}.json"):
+        if name != "report" and not _evaluation().fullmatch(f"{name}.json"):
             raise ValueError(
-                f"report name {name!r}: expected 'report' or 'evaluation[_standardised]"
-                "[_fused|_concat][_balanced][_robust_standardised|_robust_off]'"
+                f"report name {name!r}: expected 'report' or 'evaluation[_"
+                + "|_".join(_other_probes())
+                + "][_fused|_concat][_balanced][_robust_standardised|_robust_off]'"
             )
         return self.path / f"{name}.json"
 
@@ -162,7 +176,8 @@ class RunFolder:
         if not self.path.is_dir():
             return
         names = [*RUN_FILES, *_OTHER_OUTPUTS, "checkpoints", "tensorboard"]
-        names += [p.name for p in self.path.glob("evaluation*") if _EVALUATION.fullmatch(p.name)]
+        evaluation = _evaluation()
+        names += [p.name for p in self.path.glob("evaluation*") if evaluation.fullmatch(p.name)]
         paths = [self.file(n) for n in (names if only is None else only)]
         if only is None and self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
             paths += [p for p in self.checkpoints.iterdir() if p.suffix == ".ckpt"]
@@ -258,12 +273,13 @@ class RunFolder:
 def library_files(out: Path) -> list[Path]:
     """The files in ``out`` that a run writes, by exact name (nothing else is ever removed)."""
     folder = RunFolder(out)
+    evaluation = _evaluation()
 
     def top(name: str) -> bool:
-        return name in RUN_FILES or bool(_EVALUATION.fullmatch(name))
+        return name in RUN_FILES or bool(evaluation.fullmatch(name))
 
     found = [folder.file(n) for n in RUN_FILES if folder.file(n).is_file()]
-    found += [p for p in out.glob("evaluation*") if p.is_file() and _EVALUATION.fullmatch(p.name)]
+    found += [p for p in out.glob("evaluation*") if p.is_file() and evaluation.fullmatch(p.name)]
     found += [p for p in out.glob(".*.tmp") if p.is_file() and _temporary_of(p.name, top)]
     ckpts = folder.checkpoints
     if ckpts.is_dir():
