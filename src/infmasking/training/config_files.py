@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentParser
 
+from infmasking import probe_registry
 from infmasking.objectives import get as get_objective
 from infmasking.training.config import RunConfig
 
@@ -28,9 +29,10 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 
 @functools.cache
-def _dict_parser() -> ArgumentParser:
+def _dict_parser(probes: tuple[str, ...]) -> ArgumentParser:
     """jsonargparse parser of one ``RunConfig`` under the key ``cfg`` (types, nesting, unknown
-    keys)."""
+    keys); one per tuple of registered ``probes`` (``probe_registry.PROBES``: ``eval.probe``'s
+    choices are read when the parser is built, and a probe may be registered later)."""
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(RunConfig, "cfg")
     return parser
@@ -74,7 +76,7 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
     # against the Literal of the names registered at import: an objective registered later loads.
     method = dict(d.get("method") or {})
     name = method.pop("name", None)
-    parser = _dict_parser()
+    parser = _dict_parser(probe_registry.PROBES)
     try:
         cfg = parser.instantiate(parser.parse_object({"cfg": {**d, "method": method}})).cfg
     except ArgumentError as e:
