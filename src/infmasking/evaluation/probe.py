@@ -147,8 +147,9 @@ class ProbeResult:
         n_train, n_test: numbers of training / test samples.
         converged: whether every solver call of the final refit converged.
         class_weight: the class weighting of a logistic probe (``None`` = unweighted).
-        probe: the probe that ran, "published" or "standardised" (see the module docstring),
-            or for a robust reading "robust_centred" / "robust_standardised".
+        probe: the probe that ran, "published" or "standardised" (see the module docstring)
+            or a registered probe's name, or for a robust reading "robust_centred" /
+            "robust_standardised".
         notes: human-readable warnings (non-convergence, constant labels, a constant classifier,
             features in the collapse regime, ...).
         diagnostics: whether the reading is degenerate (docs/PROBES.md): the feature geometry
