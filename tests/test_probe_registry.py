@@ -17,6 +17,7 @@ from infmasking.data.base import Task
 from infmasking.evaluation import probe
 from infmasking.probe_registry import ProbeEntry, register
 from infmasking.training import config
+from infmasking.training.config_files import from_dict, to_dict
 from infmasking.training.validate import validate
 
 
@@ -157,8 +158,8 @@ def test_toy_probe_in_the_configuration(toy, capsys):
     assert args.train.eval.probe == "toy"
     cfg = config.RunConfig()
     cfg.eval.probe = "toy"
-    config.validate(cfg)
-    assert config.from_dict(config.to_dict(cfg)).eval.probe == "toy"
+    validate(cfg)
+    assert from_dict(to_dict(cfg)).eval.probe == "toy"
     assert main(["evaluate", "runs/x", "--probe", "toys"]) == 1
     err = capsys.readouterr().err
     assert "--probe: expected one of published, standardised, toy; got 'toys'" in err
