@@ -135,7 +135,13 @@ def test_gpu_script_smoke_on_cpu(tmp_path):
     data = json.loads((out / "curves.json").read_text())
     for method in ("infmasking", "comm"):
         assert [p["epoch"] for p in data["curves"][method]["synergy_auroc"]] == [1]
-        assert set(data["curves"][method]) >= {"share", "unique1", "unique2", "synergy"}
+        # biased runs only (the GPU lease): every task read from them (--all_tasks)
+        assert set(data["curves"][method]) >= {
+            "share_biased",
+            "unique1_biased",
+            "unique2_biased",
+            "synergy",
+        }
     assert len((out / "wall_seconds.txt").read_text().splitlines()) == 2
     r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and "infmasking train" not in r.stdout
