@@ -57,3 +57,12 @@ def test_the_docs_table_is_the_registry():
     rows = re.findall(r"^\| `(\w+)` \| (`.*`) \|$", DOC.read_text(), flags=re.MULTILINE)
     table = {name: tuple(re.findall(r"`(\w+)`", keys)) for name, keys in rows}
     assert table == {name: obj.reads for name, obj in objectives.OBJECTIVES.items()}
+
+
+def test_register_refuses_an_unknown_key(monkeypatch):
+    monkeypatch.setattr(objectives, "OBJECTIVES", dict(objectives.OBJECTIVES))
+    comm = objectives.get("comm")
+    typo = dataclasses.replace(comm, name="typo", reads=("temprature", "weights"))
+    with pytest.raises(ValueError, match="objective 'typo': reads 'temprature', not a method"):
+        objectives.register(typo)
+    assert "typo" not in objectives.OBJECTIVES

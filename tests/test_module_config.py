@@ -49,6 +49,16 @@ def test_hyperparameters_are_the_config_as_a_dict():
     assert module.cfg.method.temperature == 0.2
 
 
+def test_the_modules_copy_has_the_schemas_types():
+    """A config built in code with an int where the schema says float (mask_lambda = 1) is
+    held as a float: λ's tensor and the logs are float, as for a config read from a file."""
+    cfg = _cfg()
+    cfg.method.mask_lambda, cfg.optim.lr = 1, 1
+    module = SSLModule(cfg, MODS, KINDS, SHAPES)
+    assert type(module.cfg.method.mask_lambda) is float and type(module.cfg.optim.lr) is float
+    assert torch.tensor(module.cfg.method.mask_lambda).dtype == torch.float32
+
+
 def test_from_checkpoint_builds_the_same_module(tmp_path):
     torch.manual_seed(0)
     module = SSLModule(_cfg(), MODS, KINDS, SHAPES)

@@ -70,8 +70,8 @@ def test_the_table():
     assert typing.get_args(config.RobustProbeName) == probe_registry.ROBUST_PROBES
     hints = typing.get_type_hints(config.EvalConfig)
     assert typing.get_args(hints["probe"]) == probe_registry.PROBES
-    assert probe._fit_of(probe_registry.REGISTRY["published"]) is probe.fit_published
-    assert probe._fit_of(probe_registry.REGISTRY["standardised"]) is probe.fit_standardised
+    fits = {n: probe_registry.resolve_fit(e) for n, e in probe_registry.REGISTRY.items()}
+    assert fits == {"published": probe.fit_published, "standardised": probe.fit_standardised}
 
 
 def test_builtin_fits_are_what_fit_probe_gives():
@@ -131,6 +131,54 @@ def test_register_refuses_a_name_twice_and_an_entry_without_fit(toy):
     with pytest.raises(ValueError, match="probe 'bare': its entry gives no fit"):
         register(ProbeEntry("bare", "no fit"))
     assert probe_registry.PROBES == ("published", "standardised", "toy")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Toy", "expected a lowercase identifier"),
+        ("a/b", "expected a lowercase identifier"),
+        (3, "expected a lowercase identifier"),
+        ("fused", "used by the evaluation files' names"),
+        ("robust_mine", "used by the evaluation files' names"),
+    ],
+)
+def test_register_refuses_a_name_that_would_clash_in_file_names(toy, name, message):
+    with pytest.raises(ValueError, match=message):
+        register(ProbeEntry(name, "a probe", fit_toy))
+    assert probe_registry.PROBES == ("published", "standardised", "toy")
+
+
+def test_register_imports_a_named_fit_at_once(toy):
+    """A fit named as text is imported when registered, not after a run's training."""
+    with pytest.raises(ValueError, match="fit must be a function or 'module:function'"):
+        register(ProbeEntry("dotted", "a probe", "infmasking.evaluation.probe.fit_published"))
+    with pytest.raises(ValueError, match="fit 'infmasking.nothing:fit' does not import"):
+        register(ProbeEntry("missing", "a probe", "infmasking.nothing:fit"))
+    with pytest.raises(TypeError, match="is not a function"):
+        register(ProbeEntry("constant", "a probe", "infmasking.evaluation.probe:DEFAULT_CS"))
+    with pytest.raises(ValueError, match="fit must be a function"):
+        register(ProbeEntry("number", "a probe", 42))
+    named = register(ProbeEntry("named", "a probe", "infmasking.evaluation.probe:fit_published"))
+    assert probe_registry.resolve_fit(named) is probe.fit_published
+
+
+def test_a_fit_must_return_its_own_result(toy):
+    task = Task("sign", "classification", 2)
+    x_train, y_train, x_test, y_test = _features()
+    register(ProbeEntry("liar", "says it is another probe", fit_toy))  # its results say "toy"
+    with pytest.raises(TypeError, match="probe 'liar': its fit must return a ProbeResult"):
+        probe.fit_probe(task, x_train, y_train, x_test, y_test, probe="liar")
+
+
+def test_a_run_of_an_unregistered_probe_is_refused_naming_it(toy):
+    """A config naming a probe registered in another process: one line naming the probe."""
+    d = to_dict(config.RunConfig())
+    d["eval"]["probe"] = "toy"
+    assert from_dict(d).eval.probe == "toy"
+    d["eval"]["probe"] = "elsewhere"
+    with pytest.raises(ValueError, match="eval.probe 'elsewhere' is not a registered probe"):
+        from_dict(d)
 
 
 def test_toy_probe_through_fit_probe_and_probe_all(toy):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from torch import nn
@@ -203,6 +203,12 @@ def register(objective: Objective) -> Objective:
     """Add an objective to the registry (its name must be new)."""
     if objective.name in OBJECTIVES:
         raise ValueError(f"objective {objective.name!r} is already registered")
+    unknown = [k for k in objective.reads if k not in get_args(MethodKey)]
+    if unknown:
+        raise ValueError(
+            f"objective {objective.name!r}: reads {unknown[0]!r}, not a method.* option "
+            f"({', '.join(get_args(MethodKey))})"
+        )
     OBJECTIVES[objective.name] = objective
     return objective
 

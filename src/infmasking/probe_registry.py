@@ -12,6 +12,8 @@ name their fit (``"module:function"``, in ``evaluation/probe.py``), which
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,17 +84,61 @@ PROBES: tuple[str, ...] = tuple(REGISTRY)
 ROBUST_PROBES: tuple[str, ...] = tuple(ROBUST)
 
 
+#: A probe's name: it becomes part of file names (``evaluation_<name>.json``).
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+#: Words the evaluation files' names use for other options (``eval.features``,
+#: ``eval.class_weight``, the robust reading): a probe named so would share their file names.
+RESERVED = ("auto", "fused", "concat", "balanced", "robust")
+
+
 def register(entry: ProbeEntry) -> ProbeEntry:
     """Add a probe to :data:`REGISTRY`; from then on ``eval.probe``, ``evaluate --probe`` and
-    :func:`~infmasking.evaluation.probe.fit_probe` accept its name."""
+    :func:`~infmasking.evaluation.probe.fit_probe` accept its name.
+
+    Raises:
+        ValueError: the name is taken, not a lowercase identifier, or one of :data:`RESERVED`
+            (or starts with ``robust``); the fit is missing, or a ``"module:function"`` that
+            does not import (checked now, not after a run's training).
+        TypeError: the fit it names is not a function.
+    """
     global PROBES
-    if entry.name in REGISTRY:
-        raise ValueError(f"probe {entry.name!r} is already registered")
+    name = entry.name
+    if not (isinstance(name, str) and NAME.fullmatch(name)):
+        raise ValueError(f"probe name {name!r}: expected a lowercase identifier ([a-z][a-z0-9_]*)")
+    if name in REGISTRY:
+        raise ValueError(f"probe {name!r} is already registered")
+    if name in RESERVED or name.startswith("robust"):
+        raise ValueError(
+            f"probe name {name!r} is used by the evaluation files' names for other options "
+            f"({', '.join(RESERVED)}, robust*); choose another"
+        )
     if entry.fit is None:
-        raise ValueError(f"probe {entry.name!r}: its entry gives no fit")
-    REGISTRY[entry.name] = entry
+        raise ValueError(f"probe {name!r}: its entry gives no fit")
+    if not callable(entry.fit):
+        resolve_fit(entry)
+    REGISTRY[name] = entry
     PROBES = tuple(REGISTRY)
     return entry
+
+
+def resolve_fit(entry: ProbeEntry) -> Callable[..., Any]:
+    """The entry's fit: the function itself, or the one its ``"module:function"`` names
+    (imported now). Raises ValueError naming the probe when it is neither."""
+    fit = entry.fit
+    if callable(fit):
+        return fit
+    module, sep, function = fit.partition(":") if isinstance(fit, str) else ("", "", "")
+    if not (sep and module and function):
+        raise ValueError(
+            f"probe {entry.name!r}: fit must be a function or 'module:function', got {fit!r}"
+        )
+    try:
+        found = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"probe {entry.name!r}: fit {fit!r} does not import ({e})") from None
+    if not callable(found):
+        raise TypeError(f"probe {entry.name!r}: fit {fit!r} is not a function")
+    return found
 
 
 def choices(names: tuple[str, ...]) -> str:

@@ -56,10 +56,9 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -282,7 +281,7 @@ def fit_probe(
         raise ValueError(
             f"robust: expected one of {list(probe_registry.ROBUST_PROBES)}, got {robust!r}"
         )
-    result = _fit_of(entry)(
+    result = probe_registry.resolve_fit(entry)(
         task,
         x_train,
         y_train,
@@ -294,6 +293,11 @@ def fit_probe(
         class_weight=class_weight,
         refine=refine,
     )
+    if not (isinstance(result, ProbeResult) and result.probe == probe):
+        got = result.probe if isinstance(result, ProbeResult) else type(result).__name__
+        raise TypeError(
+            f"probe {probe!r}: its fit must return a ProbeResult with probe={probe!r}, got {got!r}"
+        )
     if robust != "off" and task.kind == "classification":
         # the published protocol beside the probe: val_fraction as given to the published probe
         fraction = val_fraction if probe == "published" else None
@@ -480,14 +484,6 @@ def fit_standardised(
     )
     result.diagnostics = {result.hparam_name: result.hparam, **geometry}
     return result
-
-
-def _fit_of(entry: probe_registry.ProbeEntry) -> Callable[..., ProbeResult]:
-    """The entry's fit: the function itself, or the one its ``"module:function"`` names."""
-    if callable(entry.fit):
-        return entry.fit
-    module, _, name = str(entry.fit).partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _robust_reading(

@@ -76,6 +76,14 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
     # against the Literal of the names registered at import: an objective registered later loads.
     method = dict(d.get("method") or {})
     name = method.pop("name", None)
+    probe = (d.get("eval") or {}).get("probe") if isinstance(d.get("eval"), dict) else None
+    if isinstance(probe, str) and probe not in probe_registry.PROBES:
+        # a run trained with a probe added by probe_registry.register, read where it is not
+        raise ValueError(
+            f"eval.probe {probe!r} is not a registered probe "
+            f"({probe_registry.choices(probe_registry.PROBES)}); register it "
+            "(probe_registry.register) in this process before reading this run"
+        )
     parser = _dict_parser(probe_registry.PROBES)
     try:
         cfg = parser.instantiate(parser.parse_object({"cfg": {**d, "method": method}})).cfg

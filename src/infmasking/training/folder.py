@@ -45,7 +45,7 @@ def _other_probes() -> list[str]:
 
 
 def _evaluation() -> re.Pattern[str]:
-    """The files of an evaluation (:func:`~infmasking.training.report.evaluation_name`), read
+    """The files of an evaluation (:func:`~infmasking.training.report.build.evaluation_name`), read
     when asked: a probe registered at run time names its own."""
     parts = [*_other_probes(), "fused", "concat", "balanced", "robust_standardised", "robust_off"]
     alternatives = "|".join(map(re.escape, parts))

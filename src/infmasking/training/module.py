@@ -8,7 +8,6 @@ that is a pure function of (seed, step, rank) so that a resumed run repeats the 
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,8 @@ class SSLModule(pl.LightningModule):
     """Self-supervised training of a :class:`MaskedFusionModel` with one objective.
 
     Args:
-        cfg: the run configuration (the module keeps its own copy).
+        cfg: the run configuration (the module keeps its own copy, each value of the
+            schema's type).
         modalities: modality names in order.
         kinds / shapes: per-modality kind (image | sequence | vector) and sample shape.
 
@@ -114,7 +114,8 @@ class SSLModule(pl.LightningModule):
         self._nonfinite: Tensor | None = None  # pending flag of periodic finiteness checks
         self._compiled = None  # torch.compile of loss_from_draws (trainer.compile)
         self._lambda: tuple[float, Tensor] | None = None  # λ_e and its tensor
-        self.cfg: RunConfig = copy.deepcopy(cfg)
+        # its own copy, every value of the schema's type (an int given for a float: a float)
+        self.cfg: RunConfig = from_dict(to_dict(cfg))
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model_from(
             mc,
