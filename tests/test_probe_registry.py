@@ -4,6 +4,7 @@ added through the registry alone (docs/CONTRIBUTING.md, "Add a probe"): a toy pr
 comes back from fit_probe, probe_all and ``infmasking evaluate --probe toy``. The messages for
 an unknown name say the same as before."""
 
+import dataclasses
 import json
 import typing
 
@@ -166,9 +167,15 @@ def test_register_imports_a_named_fit_at_once(toy):
 def test_a_fit_must_return_its_own_result(toy):
     task = Task("sign", "classification", 2)
     x_train, y_train, x_test, y_test = _features()
-    register(ProbeEntry("liar", "says it is another probe", fit_toy))  # its results say "toy"
-    with pytest.raises(TypeError, match="probe 'liar': its fit must return a ProbeResult"):
-        probe.fit_probe(task, x_train, y_train, x_test, y_test, probe="liar")
+
+    def unnamed(*args, **kwargs):
+        return dataclasses.replace(fit_toy(*args, **kwargs), probe="nobody")
+
+    register(ProbeEntry("unnamed", "names no registered probe", unnamed))
+    register(ProbeEntry("bare", "returns its metrics only", lambda *a, **k: {"toy": 7.0}))
+    for name, got in (("unnamed", "'nobody'"), ("bare", "'dict'")):
+        with pytest.raises(TypeError, match=f"probe '{name}': its fit must return .*got {got}"):
+            probe.fit_probe(task, x_train, y_train, x_test, y_test, probe=name)
 
 
 def test_a_run_of_an_unregistered_probe_is_refused_naming_it(toy):

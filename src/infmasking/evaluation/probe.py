@@ -293,10 +293,13 @@ def fit_probe(
         class_weight=class_weight,
         refine=refine,
     )
-    if not (isinstance(result, ProbeResult) and result.probe == probe):
+    # a fit may hand a task to another probe (the published one's multilabel and regression
+    # tasks: the standardised probe), named in its result; never an unknown one
+    if not (isinstance(result, ProbeResult) and result.probe in probe_registry.PROBES):
         got = result.probe if isinstance(result, ProbeResult) else type(result).__name__
         raise TypeError(
-            f"probe {probe!r}: its fit must return a ProbeResult with probe={probe!r}, got {got!r}"
+            f"probe {probe!r}: its fit must return a ProbeResult naming a registered probe "
+            f"(its own name), got {got!r}"
         )
     if robust != "off" and task.kind == "classification":
         # the published protocol beside the probe: val_fraction as given to the published probe
