@@ -113,10 +113,14 @@ def test_gpu_script_smoke_on_cpu(tmp_path):
     train, probe at the epochs asked and the summary names every task; a rerun trains nothing."""
     import os
     import subprocess
+    import sys
 
     root, out = tmp_path / "runs", tmp_path / "out"
     env = {
         **os.environ,
+        # the script calls `infmasking` and `python`: this interpreter's, installed or not on PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHON": sys.executable,
         "ROOT": str(root),
         "OUT": str(out),
         "PRESET": "tiny",
