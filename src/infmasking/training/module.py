@@ -105,8 +105,9 @@ class SSLModule(pl.LightningModule):
         shapes: dict[str, list[int]],
     ):
         super().__init__()
+        config = to_dict(cfg)
         self.save_hyperparameters(
-            {"config": to_dict(cfg), "modalities": modalities, "kinds": kinds, "shapes": shapes}
+            {"config": config, "modalities": modalities, "kinds": kinds, "shapes": shapes}
         )
         # the checkpoint's "hparams_name", as Lightning writes it for hyperparameters saved
         # from the keyword arguments of __init__ (the checkpoints' content is unchanged)
@@ -115,7 +116,7 @@ class SSLModule(pl.LightningModule):
         self._compiled = None  # torch.compile of loss_from_draws (trainer.compile)
         self._lambda: tuple[float, Tensor] | None = None  # λ_e and its tensor
         # its own copy, every value of the schema's type (an int given for a float: a float)
-        self.cfg: RunConfig = from_dict(to_dict(cfg))
+        self.cfg: RunConfig = from_dict(config)
         mc = self.cfg.model
         self.model: MaskedFusionModel = build_model_from(
             mc,
